@@ -1,0 +1,1 @@
+"""DeepVis Toolbox: see what every unit of a trained CNN does."""
