@@ -1,0 +1,172 @@
+"""Net: load a model, list its layers, run it once for every layer's activation, predict, backprop."""
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from app.errors import DeepVisError
+from app.net import onnx_graph, preprocess, providers, spec as model_spec
+
+
+class Net:
+    """A trained CNN run by ONNX Runtime, every intermediate tensor returned by one run.
+
+    ``Net.load()`` gives the default model; see ``Net.load`` for what else it takes.
+    """
+
+    def __init__(self, model, spec: model_spec.ModelSpec, provider: str = "auto", path=None):
+        self.model = model
+        self.spec = spec
+        self.path = Path(path) if path else None
+        self.initializers = {t.name: onnx_graph.onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.input_name = onnx_graph.graph_input(model).name
+        self._fit_input_spec()
+        self._session = self._make_session(onnx_graph.with_all_outputs(_free_batch(model)), provider)
+        self.provider = self._session.get_providers()[0]
+        self._output_names = [o.name for o in self._session.get_outputs()]
+        self.tensors, self.last_input = {}, None
+        self._run(np.zeros((1,) + self.input_shape, np.float32))
+        self.layers = onnx_graph.find_layers(model, self.tensors)
+        self._by_name = {layer.name: layer for layer in self.layers}
+        self._labels = None
+
+    @classmethod
+    def load(cls, model=None, provider: str = "auto", input: dict = None) -> "Net":
+        """Load a model.
+
+        model: None (the default model), a model_zoo name, a model.yaml, an .onnx file (a .yaml of the
+        same name beside it supplies its settings), a Caffe .prototxt (weights: the .caffemodel beside
+        it) or a (prototxt, caffemodel) pair. provider: "auto", "cuda" or "cpu". input: overrides of the
+        model's input settings (size, mean, channel_swap, raw_scale, input_scale, channels, transpose).
+        """
+        spec = model_spec.resolve(model, input)
+        kind, value = next(iter(spec.source.items()))
+        if kind == "onnx":
+            path = Path(value)
+        elif kind == "caffe":
+            from app.net.caffe import convert_cached
+
+            path = convert_cached(Path(value["prototxt"]), Path(value["weights"]))
+        else:
+            from app.models import build
+
+            path = build(value)
+        return cls(onnx_graph.load_model(path), spec, provider, path)
+
+    # -- layers and shapes ------------------------------------------------------------------
+    def layer(self, name: str) -> onnx_graph.Layer:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise DeepVisError(f"{self.spec.name}: no layer named {name!r}") from None
+
+    @property
+    def input_shape(self) -> tuple:
+        """(C, H, W) of one preprocessed image."""
+        return (self.spec.input.channels,) + tuple(self.spec.input.size)
+
+    def _fit_input_spec(self) -> None:
+        """The model file's own fixed input dims win over the settings."""
+        dims = onnx_graph.static_dims(onnx_graph.graph_input(self.model))
+        if len(dims) != 4:
+            raise DeepVisError(f"{self.spec.name}: input {self.input_name} has rank {len(dims)}; "
+                               "an image input N x C x H x W is needed")
+        channels, height, width = dims[1:]
+        if channels:
+            self.spec.input.channels = channels
+        size = list(self.spec.input.size)
+        self.spec.input.size = (height or size[0], width or size[1])
+
+    # -- running ----------------------------------------------------------------------------
+    @staticmethod
+    def _make_session(model, preference: str) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: a CPU-only machine must stay silent
+        return ort.InferenceSession(model.SerializeToString(), options,
+                                    providers=providers.choose_providers(preference))
+
+    def preprocess(self, images) -> np.ndarray:
+        """Images (list of H x W x 3 uint8 BGR) -> N x C x H x W float32 input."""
+        return preprocess.preprocess(images, self.spec.input)
+
+    def deprocess(self, batch: np.ndarray) -> list:
+        """N x C x H x W input -> list of H x W x 3 uint8 BGR images."""
+        return preprocess.deprocess(batch, self.spec.input)
+
+    def _as_batch(self, images) -> np.ndarray:
+        if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype == np.float32:
+            if images.shape[1:] != self.input_shape:
+                raise DeepVisError(f"{self.spec.name}: input batch has shape {images.shape[1:]} per "
+                                   f"image, the net takes {self.input_shape}")
+            return images
+        if isinstance(images, np.ndarray) and images.ndim in (2, 3):
+            images = [images]
+        return self.preprocess(list(images))
+
+    def _run(self, batch: np.ndarray) -> None:
+        values = self._session.run(None, {self.input_name: batch})
+        self.tensors = dict(zip(self._output_names, values))
+        self.tensors[self.input_name] = batch
+        self.last_input = batch
+
+    def forward(self, images) -> dict:
+        """Every layer's activation for a batch: dict layer name -> array with the batch axis.
+
+        images: a list of H x W x 3 uint8 BGR images (any size; preprocessing applied) or an
+        N x C x H x W float32 array (used as is). Afterwards ``tensors`` holds every intermediate
+        tensor of the graph from the same run (what the backward passes need).
+        """
+        self._run(self._as_batch(images))
+        return {layer.name: self.tensors[layer.name] for layer in self.layers}
+
+    # -- classification ---------------------------------------------------------------------
+    @property
+    def labels(self):
+        """Class names, or None when the model has none."""
+        if self._labels is None and self.spec.labels:
+            from app import labels
+
+            self._labels = (labels.imagenet_labels() if self.spec.labels == "imagenet"
+                            else labels.read_labels_file(self.spec.labels))
+        return self._labels
+
+    def prob_layer(self) -> str:
+        return self.spec.prob_layer or self.model.graph.output[0].name
+
+    def predict(self, images, top: int = 5) -> list:
+        """Per image, the ``top`` (label, probability) pairs, best first."""
+        self.forward(images)
+        scores = self.tensors[self.prob_layer()].reshape(self.last_input.shape[0], -1).astype(np.float64)
+        if np.any(scores < 0) or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
+            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+            scores /= scores.sum(axis=1, keepdims=True)
+        names = self.labels or []
+        results = []
+        for row in scores:
+            best = np.argsort(-row, kind="stable")[:top]
+            results.append([(names[i] if i < len(names) else f"class {i}", float(row[i])) for i in best])
+        return results
+
+    # -- backward passes (app/net/autodiff) -------------------------------------------------
+    def backward(self, layer, unit, mode="grad", seed="activation", at=None, return_diffs=False, **options):
+        """Backprop from ``unit`` of ``layer`` to the input after ``forward`` (see app/net/autodiff)."""
+        from app.net.autodiff import backward
+
+        return backward(self, layer, unit, mode=mode, seed=seed, at=at, return_diffs=return_diffs, **options)
+
+    def weight_gradient(self, layer, unit, param_layer, seed="activation", at=None):
+        """Gradient of ``unit`` of ``layer`` with respect to the weights of ``param_layer``."""
+        from app.net.autodiff import weight_gradient
+
+        return weight_gradient(self, layer, unit, param_layer, seed=seed, at=at)
+
+
+def _free_batch(model):
+    """Let any batch size run, even when the file fixes N (Caffe deploy files often say 10)."""
+    dim = onnx_graph.graph_input(model).type.tensor_type.shape.dim[0]
+    if dim.HasField("dim_value"):
+        copy = onnx_graph.onnx.ModelProto()
+        copy.CopyFrom(model)
+        onnx_graph.graph_input(copy).type.tensor_type.shape.dim[0].dim_param = "N"
+        return copy
+    return model

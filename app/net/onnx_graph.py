@@ -1,0 +1,131 @@
+"""Reading an ONNX file safely and finding the layers a user thinks of.
+
+A "layer" is the output tensor of a node whose op a researcher would want to look at (convolutions,
+activations, pooling, fully connected, merges, normalisation, softmax); plumbing ops (Reshape,
+Shape, Gather, Constant...) are not layers but their tensors are still computed and kept.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx.external_data_helper import uses_external_data
+
+from app.errors import DeepVisError
+
+LAYER_OPS = frozenset("""
+    Conv ConvTranspose ConvInteger QLinearConv
+    Relu LeakyRelu PRelu Elu Selu Celu Clip Sigmoid HardSigmoid HardSwish Tanh Softplus Softsign
+    Gelu Mish ThresholdedRelu Abs
+    MaxPool AveragePool GlobalAveragePool GlobalMaxPool LpPool MaxUnpool
+    Gemm MatMul MatMulInteger
+    Concat Add Sum Mul Max Min Sub Div
+    BatchNormalization InstanceNormalization LayerNormalization GroupNormalization LRN
+    Softmax LogSoftmax Upsample Resize DepthToSpace SpaceToDepth Dropout
+""".split())
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One viewable tensor: shape is per sample (no batch axis)."""
+
+    name: str
+    shape: tuple
+    kind: str  # "map" (C x H x W), "vector" (C,) or "other" (any other rank)
+    op_type: str
+
+    @property
+    def channels(self) -> int:
+        return int(self.shape[0]) if self.shape else 1
+
+
+def kind_of(shape: tuple) -> str:
+    return {3: "map", 1: "vector"}.get(len(shape), "other")
+
+
+def load_model(path) -> onnx.ModelProto:
+    """Load an ONNX file, refusing external data that points outside the model's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeepVisError(f"{path}: no such model file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, OSError) as error:
+        raise DeepVisError(f"{path}: not an ONNX model ({type(error).__name__})") from None
+    if not model.graph.node:
+        raise DeepVisError(f"{path}: not an ONNX model (no graph nodes)")
+    _check_external_data(model, path)
+    if any(uses_external_data(t) for t in model.graph.initializer):
+        onnx.load_external_data_for_model(model, str(path.parent))
+    return model
+
+
+def _check_external_data(model, path: Path) -> None:
+    folder = path.parent.resolve()
+    for tensor in model.graph.initializer:
+        if not uses_external_data(tensor):
+            continue
+        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        target = (folder / location).resolve()
+        if folder not in target.parents:
+            raise DeepVisError(
+                f"{path}: initializer {tensor.name}: external data {location!r} lies outside the "
+                "model's folder; refusing to read it")
+        if not target.is_file():
+            raise DeepVisError(f"{path}: initializer {tensor.name}: external data file {location!r} is missing")
+
+
+def graph_input(model) -> onnx.ValueInfoProto:
+    """The one real input (old exporters also list weights among graph inputs)."""
+    weights = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise DeepVisError(f"model has {len(inputs)} image inputs ({names}); one is supported")
+    return inputs[0]
+
+
+def static_dims(value_info) -> list:
+    """Dims of a value's shape, None where symbolic or unknown."""
+    dims = value_info.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+
+
+def with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the model whose outputs are every node output, so one run returns them all."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    inferred = onnx.shape_inference.infer_shapes(copy)
+    types = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    present = {o.name for o in copy.graph.output}
+    for node in copy.graph.node:
+        for name in node.output:
+            if not name or name in present:
+                continue
+            present.add(name)
+            info = types.get(name)
+            if info is not None and info.type.tensor_type.elem_type:
+                elem_type = info.type.tensor_type.elem_type
+            else:
+                elem_type = onnx.TensorProto.FLOAT
+            copy.graph.output.append(onnx.helper.make_tensor_value_info(name, elem_type, None))
+    return copy
+
+
+def find_layers(model: onnx.ModelProto, values: dict) -> list:
+    """Layers in topological order; ``values`` maps tensor name -> a batch-1 array from a run.
+
+    Only floating-point tensors with a batch axis count: integer tensors are shape arithmetic.
+    """
+    final_outputs = {o.name for o in model.graph.output}
+    layers, seen = [], set()
+    for node in model.graph.node:  # ONNX requires nodes in topological order
+        for name in node.output:
+            value = values.get(name)
+            if name in seen or value is None or value.ndim == 0 or value.dtype.kind != "f":
+                continue
+            if node.op_type in LAYER_OPS or name in final_outputs:
+                seen.add(name)
+                shape = tuple(int(d) for d in value.shape[1:])
+                layers.append(Layer(name, shape, kind_of(shape), node.op_type))
+    return layers

@@ -1,0 +1,116 @@
+"""Turning camera frames and image files into the net's input, and back.
+
+Caffe's convention, which every model's settings follow: resize, swap channels, scale pixels to
+``raw_scale``, subtract the mean, multiply by ``input_scale``. Optional grayscale (1-channel models)
+and transpose (nets trained in MATLAB take W x H).
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.errors import DeepVisError
+
+
+@dataclass
+class InputSpec:
+    """How images become the net's input; see model_zoo/*/model.yaml for the documented fields."""
+
+    size: tuple = (224, 224)          # H, W of the net's input tensor
+    channels: int = 3
+    channel_swap: tuple = (2, 1, 0)   # indices into the BGR image: (2, 1, 0) feeds RGB
+    raw_scale: float = 255.0
+    mean: object = 0.0                # scalar, per-channel list, or a C x H x W array
+    input_scale: object = 1.0         # scalar or per-channel list
+    transpose: bool = False
+
+    def image_size(self) -> tuple:
+        """(width, height) an image is resized to before transposing."""
+        height, width = self.size
+        return (height, width) if self.transpose else (width, height)
+
+
+def as_bgr_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any decoded image (gray, BGRA, 16-bit, float in [0,1]) as H x W x 3 uint8 BGR."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise DeepVisError(f"{name}: not an image (array of shape {image.shape})")
+    if image.dtype == np.uint16:
+        image = (image // 257).astype(np.uint8)
+    elif image.dtype.kind == "f":
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file as H x W x 3 uint8 BGR, with one clear error when it cannot be decoded."""
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    if data is None:
+        raise DeepVisError(f"{path}: no such image file")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise DeepVisError(f"{path}: cannot decode as an image")
+    return as_bgr_uint8(image, str(path))
+
+
+def _per_channel(value, channels: int) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim == 1:
+        return array.reshape(channels, 1, 1)
+    return array
+
+
+def mean_array(spec: InputSpec) -> np.ndarray:
+    """The mean as an array that broadcasts against C x H x W (a mean image is centre-cropped)."""
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    if mean.ndim != 3:
+        return _per_channel(mean, spec.channels) if mean.ndim == 1 else mean
+    height, width = spec.size
+    top, left = max(0, (mean.shape[1] - height) // 2), max(0, (mean.shape[2] - width) // 2)
+    cropped = mean[:, top:top + height, left:left + width]
+    if cropped.shape[1:] != (height, width):
+        cropped = np.stack([cv2.resize(c, (width, height)) for c in mean])
+    return cropped
+
+
+def preprocess(images, spec: InputSpec) -> np.ndarray:
+    """A list of H x W x 3 uint8 BGR images (any size) -> N x C x H x W float32 net input."""
+    mean, scale = mean_array(spec), _per_channel(spec.input_scale, spec.channels)
+    batch = []
+    for index, image in enumerate(images):
+        image = cv2.resize(as_bgr_uint8(image, f"image {index}"), spec.image_size(),
+                           interpolation=cv2.INTER_AREA if image.shape[0] > spec.size[0] else cv2.INTER_LINEAR)
+        pixels = image.astype(np.float32) * np.float32(spec.raw_scale / 255.0)
+        if spec.channels == 1:
+            chw = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)[None]
+        else:
+            chw = pixels[:, :, list(spec.channel_swap)].transpose(2, 0, 1)
+        if spec.transpose:
+            chw = chw.transpose(0, 2, 1)
+        batch.append((chw - mean) * scale)
+    return np.ascontiguousarray(np.stack(batch), dtype=np.float32)
+
+
+def deprocess(batch: np.ndarray, spec: InputSpec) -> list:
+    """Inverse of preprocess: N x C x H x W net input -> list of H x W x 3 uint8 BGR images."""
+    mean, scale = mean_array(spec), _per_channel(spec.input_scale, spec.channels)
+    images = []
+    for chw in np.asarray(batch, dtype=np.float32):
+        chw = chw / scale + mean
+        if spec.transpose:
+            chw = chw.transpose(0, 2, 1)
+        pixels = chw.transpose(1, 2, 0) * np.float32(255.0 / spec.raw_scale)
+        if spec.channels == 1:
+            bgr = np.repeat(pixels, 3, axis=2)
+        else:
+            bgr = np.empty_like(pixels)
+            bgr[:, :, list(spec.channel_swap)] = pixels
+        images.append(np.clip(bgr + 0.5, 0, 255).astype(np.uint8))
+    return images

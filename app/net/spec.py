@@ -1,0 +1,146 @@
+"""Model settings: where a model's files are and how to feed it (model_zoo/<name>/model.yaml)."""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from app.errors import DeepVisError
+from app.net.preprocess import InputSpec
+
+ZOO = Path(__file__).resolve().parents[2] / "model_zoo"
+DEFAULT_MODEL = "efficientnet-lite0"
+
+# Most ONNX files come from PyTorch: RGB in [0, 1] with torchvision's ImageNet normalisation.
+TORCHVISION_INPUT = dict(channel_swap=[2, 1, 0], raw_scale=1.0, mean=[0.485, 0.456, 0.406],
+                         input_scale=[1 / 0.229, 1 / 0.224, 1 / 0.225])
+
+
+@dataclass
+class ModelSpec:
+    """Everything model.yaml says; ``source`` is resolved to absolute paths."""
+
+    name: str
+    folder: Path
+    source: dict
+    input: InputSpec
+    labels: object = None          # "imagenet", a labels file path, or None
+    prob_layer: object = None
+    description: str = ""
+    files: list = field(default_factory=list)
+    size_given: bool = False       # True when input.size came from the yaml, not a default
+
+
+def zoo_names() -> list:
+    return sorted(p.parent.name for p in ZOO.glob("*/model.yaml"))
+
+
+def resolve(model=None, input_overrides=None) -> ModelSpec:
+    """Turn what a user names (zoo name, .yaml, .onnx, .prototxt, (prototxt, caffemodel)) into a spec."""
+    model = DEFAULT_MODEL if model is None else model
+    if isinstance(model, (tuple, list)):
+        prototxt, weights = (Path(p) for p in model)
+        spec = _bare_spec(prototxt, {"caffe": {"prototxt": str(prototxt), "weights": str(weights)}},
+                          caffe_input())
+    else:
+        path = Path(model)
+        if path.suffix in (".yaml", ".yml"):
+            spec = from_yaml(path)
+        elif path.suffix == ".onnx":
+            sidecar = path.with_suffix(".yaml")
+            spec = from_yaml(sidecar, onnx_file=path) if sidecar.is_file() else \
+                _bare_spec(path, {"onnx": str(path)}, dict(TORCHVISION_INPUT))
+        elif path.suffix == ".prototxt":
+            weights = path.with_suffix(".caffemodel")
+            spec = _bare_spec(path, {"caffe": {"prototxt": str(path), "weights": str(weights)}},
+                              caffe_input())
+        elif (ZOO / str(model) / "model.yaml").is_file():
+            spec = from_yaml(ZOO / str(model) / "model.yaml")
+        else:
+            known = ", ".join(zoo_names())
+            raise DeepVisError(f"{model}: not a model file (.onnx, .prototxt, .yaml) nor a model_zoo name ({known})")
+    if input_overrides:
+        for key, value in input_overrides.items():
+            setattr(spec.input, key, tuple(value) if key in ("size", "channel_swap") else value)
+        spec.size_given = spec.size_given or "size" in input_overrides
+    return spec
+
+
+def caffe_input() -> dict:
+    """Caffe's own defaults: BGR pixels 0-255, no mean unless the settings give one."""
+    return dict(channel_swap=[0, 1, 2], raw_scale=255.0, mean=0.0, input_scale=1.0)
+
+
+def _bare_spec(path: Path, source: dict, input_fields: dict) -> ModelSpec:
+    return ModelSpec(name=path.stem, folder=path.parent, source=source, input=_input_spec(input_fields, path))
+
+
+def from_yaml(path: Path, onnx_file=None) -> ModelSpec:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise DeepVisError(f"{path}: cannot read model settings ({error.__class__.__name__}: {error})".splitlines()[0])
+    if not isinstance(data, dict):
+        raise DeepVisError(f"{path}: model settings must be a mapping")
+    source = dict(data.get("source") or {})
+    if onnx_file is not None:
+        source = {"onnx": str(onnx_file)}
+    if len(source) != 1 or next(iter(source)) not in ("onnx", "caffe", "builtin"):
+        raise DeepVisError(f"{path}: source must name exactly one of onnx, caffe, builtin")
+    input_fields = dict(data.get("input") or {})
+    labels = data.get("labels")
+    if labels and labels != "imagenet":
+        labels = _locate(path.parent, labels)
+    return ModelSpec(name=data.get("name", path.parent.name), folder=path.parent,
+                     source=_locate_source(path.parent, source), input=_input_spec(input_fields, path),
+                     labels=labels, prob_layer=data.get("prob_layer"),
+                     description=data.get("description", ""), files=list(data.get("files") or []),
+                     size_given="size" in input_fields)
+
+
+def _locate(folder: Path, name) -> Path:
+    """A file named in a model.yaml: absolute, beside the yaml, or in the user cache."""
+    from app.paths import cache_dir
+
+    path = Path(str(name)).expanduser()
+    if path.is_absolute():
+        return path
+    beside = folder / path
+    if beside.exists():
+        return beside
+    cached = cache_dir() / "models" / folder.name / path
+    return cached if cached.exists() else beside
+
+
+def _locate_source(folder: Path, source: dict) -> dict:
+    kind, value = next(iter(source.items()))
+    if kind == "onnx":
+        return {"onnx": str(_locate(folder, value))}
+    if kind == "caffe":
+        return {"caffe": {k: str(_locate(folder, v)) for k, v in value.items()}}
+    return source
+
+
+def _input_spec(fields: dict, path: Path) -> InputSpec:
+    spec = InputSpec()
+    for key, value in fields.items():
+        if not hasattr(spec, key):
+            raise DeepVisError(f"{path}: input: unknown setting {key!r}")
+        setattr(spec, key, tuple(value) if key in ("size", "channel_swap") else value)
+    if isinstance(spec.mean, str):
+        spec.mean = load_mean(_locate(path.parent, spec.mean))
+    return spec
+
+
+def load_mean(path: Path) -> np.ndarray:
+    """A mean image from .npy (C x H x W) or Caffe .binaryproto."""
+    path = Path(path)
+    if path.suffix == ".binaryproto":
+        from app.net.caffe import read_mean_binaryproto
+
+        return read_mean_binaryproto(path)
+    try:
+        return np.load(path, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as error:
+        raise DeepVisError(f"{path}: cannot read mean array ({error})".splitlines()[0])

@@ -1,0 +1,5 @@
+# Copy this file to settings_local.py (not versioned) and set only what you change.
+# Every setting, with its documented default, is in settings.py.
+
+# model = "efficientnet-lite0"       # or "path/to/model.onnx", "path/to/deploy.prototxt", a model_zoo name
+# provider = "cpu"                   # "auto", "cuda" or "cpu"
