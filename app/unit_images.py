@@ -1,0 +1,59 @@
+"""Where per-unit visualizations live on disk: one layout for the offline tools and the app.
+
+Ours (written by tools/crop_max_patches.py and tools/optimize_image.py)::
+
+    OUT/<layer>/unit_0007/maxim_000.png ... maxim_008.png   receptive-field crops of the top-k images
+    OUT/<layer>/unit_0007/deconv_000.png ...                 (and guided_, backprop_): backward passes
+    OUT/<layer>/unit_0007/montage_maxim.png                  3x3 montage of each kind
+    OUT/<layer>/unit_0007/opt.png, opt.json                  regularized activation maximization
+    OUT/<layer>/unit_0007/info.json                          values and sources of the crops
+    OUT/<layer>/sprite_<kind>.png                            every unit's montage (or opt) of the layer
+
+The original toolbox's layout is read too::
+
+    OUT/regularized_opt/<L>/<L>_0007_montage.jpg, OUT/max_im/<L>/<L>_0007.jpg,
+    OUT/max_deconv/<L>/<L>_0007.jpg
+"""
+import re
+from pathlib import Path
+
+KINDS = ("opt", "maxim", "deconv", "guided", "backprop")
+_ORIGINAL = {"opt": ("regularized_opt", "{L}_{u:04d}_montage.jpg"),
+             "maxim": ("max_im", "{L}_{u:04d}.jpg"),
+             "deconv": ("max_deconv", "{L}_{u:04d}.jpg")}
+
+
+def folder_name(layer: str) -> str:
+    """A layer name as a safe folder name (ONNX names may hold '/', ':' and more)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", layer)
+
+
+def unit_dir(root, layer: str, unit: int) -> Path:
+    return Path(root) / folder_name(layer) / f"unit_{unit:04d}"
+
+
+def crop_path(root, layer: str, unit: int, kind: str, rank: int) -> Path:
+    return unit_dir(root, layer, unit) / f"{kind}_{rank:03d}.png"
+
+
+def montage_path(root, layer: str, unit: int, kind: str) -> Path:
+    """The image the app shows for a unit and kind ("opt" is a single image, others a montage)."""
+    name = "opt.png" if kind == "opt" else f"montage_{kind}.png"
+    return unit_dir(root, layer, unit) / name
+
+
+def sprite_path(root, layer: str, kind: str) -> Path:
+    return Path(root) / folder_name(layer) / f"sprite_{kind}.png"
+
+
+def find_unit_image(root, layer: str, unit: int, kind: str):
+    """The file to show for (layer, unit, kind) in either layout, or None."""
+    ours = montage_path(root, layer, unit, kind)
+    if ours.is_file():
+        return ours
+    if kind in _ORIGINAL:
+        folder, pattern = _ORIGINAL[kind]
+        original = Path(root) / folder / layer / pattern.format(L=layer, u=unit)
+        if original.is_file():
+            return original
+    return None
