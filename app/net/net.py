@@ -21,7 +21,7 @@ class Net:
         self.initializers = {t.name: onnx_graph.onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
         self.input_name = onnx_graph.graph_input(model).name
         self._fit_input_spec()
-        self._session = self._make_session(onnx_graph.with_all_outputs(_free_batch(model)), provider)
+        self._session = self._make_session(onnx_graph.with_all_outputs(_free_batch(model)), provider, path)
         self.provider = self._session.get_providers()[0]
         self._output_names = [o.name for o in self._session.get_outputs()]
         self.tensors, self.last_input = {}, None
@@ -79,11 +79,15 @@ class Net:
 
     # -- running ----------------------------------------------------------------------------
     @staticmethod
-    def _make_session(model, preference: str) -> ort.InferenceSession:
+    def _make_session(model, preference: str, path) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: a CPU-only machine must stay silent
-        return ort.InferenceSession(model.SerializeToString(), options,
-                                    providers=providers.choose_providers(preference))
+        try:
+            return ort.InferenceSession(model.SerializeToString(), options,
+                                        providers=providers.choose_providers(preference))
+        except Exception as error:  # ORT raises its own untyped Fail / InvalidGraph errors
+            reason = str(error).splitlines()[0].split(" : ")[-1][:300]
+            raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {reason}") from None
 
     def preprocess(self, images) -> np.ndarray:
         """Images (list of H x W x 3 uint8 BGR) -> N x C x H x W float32 input."""
