@@ -21,7 +21,7 @@ class Net:
         self.initializers = {t.name: onnx_graph.onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
         self.input_name = onnx_graph.graph_input(model).name
         self._fit_input_spec()
-        self._session = self._make_session(onnx_graph.with_all_outputs(_free_batch(model)), provider, path)
+        self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
         self.provider = self._session.get_providers()[0]
         self._output_names = [o.name for o in self._session.get_outputs()]
         self.tensors, self.last_input = {}, None
@@ -163,14 +163,3 @@ class Net:
         from app.net.autodiff import weight_gradient
 
         return weight_gradient(self, layer, unit, param_layer, seed=seed, at=at)
-
-
-def _free_batch(model):
-    """Let any batch size run, even when the file fixes N (Caffe deploy files often say 10)."""
-    dim = onnx_graph.graph_input(model).type.tensor_type.shape.dim[0]
-    if dim.HasField("dim_value"):
-        copy = onnx_graph.onnx.ModelProto()
-        copy.CopyFrom(model)
-        onnx_graph.graph_input(copy).type.tensor_type.shape.dim[0].dim_param = "N"
-        return copy
-    return model

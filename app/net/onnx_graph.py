@@ -91,6 +91,25 @@ def static_dims(value_info) -> list:
     return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
 
 
+def runnable(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy ORT runs well at any batch size.
+
+    Old exporters list weights among the graph inputs, which stops ORT from folding them as
+    constants; Caffe deploy files often fix the batch at 10.
+    """
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    weights = {t.name for t in copy.graph.initializer}
+    real_inputs = [i for i in copy.graph.input if i.name not in weights]
+    del copy.graph.input[:]
+    copy.graph.input.extend(real_inputs)
+    for value in [graph_input(copy)] + list(copy.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            dims[0].dim_param = "N"
+    return copy
+
+
 def with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of the model whose outputs are every node output, so one run returns them all."""
     copy = onnx.ModelProto()

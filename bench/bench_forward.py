@@ -1,0 +1,52 @@
+"""Forward speed: every layer returned vs only the output, and images/s at batch 1 and 32.
+
+    python bench/bench_forward.py [--model M] [--repeats 20]
+
+Both sessions run in this process on the same provider and inputs; the ratio is what matters.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from app.net import Net  # noqa: E402
+from app.net.onnx_graph import runnable  # noqa: E402
+
+
+def seconds_per_run(run, repeats: int) -> float:
+    run()  # warm-up: first runs allocate
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    net = Net.load(args.model, provider="cpu")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    output_only = ort.InferenceSession(runnable(net.model).SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+    print(f"model {net.spec.name}, {len(net.layers)} layers, {len(net.tensors)} tensors kept, {net.provider}")
+    for batch_size in (1, 32):
+        batch = np.random.default_rng(0).standard_normal((batch_size,) + net.input_shape).astype(np.float32)
+        repeats = args.repeats if batch_size == 1 else max(3, args.repeats // 4)
+        every = seconds_per_run(lambda: net.forward(batch), repeats)
+        output = seconds_per_run(lambda: output_only.run(None, {net.input_name: batch}), repeats)
+        print(f"batch {batch_size:2d}: every layer {every * 1000:8.1f} ms ({batch_size / every:6.1f} images/s)"
+              f" | output only {output * 1000:8.1f} ms ({batch_size / output:6.1f} images/s)"
+              f" | ratio {every / output:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
