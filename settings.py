@@ -21,3 +21,38 @@ model_input = {}
 # Execution provider: "auto" (CUDA when a GPU works, else CPU), "cuda" (CUDA, falling back to CPU
 # when it cannot run) or "cpu". run_toolbox.py's --cpu / --gpu flags set it.
 provider = "auto"
+
+# ---------------------------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------------------------
+
+# What to show when run_toolbox.py gets no --input: a folder of images, an image list .txt
+# (`path [label]` a line; two paths a line for a siamese net), a video file, an image file,
+# "camera" or "camera:N". None = scikit-image's sample photos, written once to
+# <cache dir>/sample_images (cache dir: $DEEPVIS_CACHE, else ~/.cache/deepvis).
+input = None
+
+# Webcam: device number (as OpenCV counts them; "camera:N" on the command line overrides it),
+# mirrored left-right (it feels like a mirror), contrast stretched (1st..99th percentile of the
+# pixel values to 0..255: helps dim webcams), and how many frames a second to read at most.
+input_camera_index = 0
+input_camera_mirror = True
+input_camera_contrast_stretch = False
+input_camera_fps = 20.0
+
+# Folders: only files whose name matches this regular expression (re.search), e.g. r"\.jpe?g$".
+# None = every file (files that are not images are skipped with a message when reached).
+input_directory_regex = None
+
+# How an image is fitted to the model's input size (key `0` toggles): "crop" cuts the largest
+# centred window with the input's aspect ratio (a 320 x 240 model keeps 4:3), "stretch" resizes
+# the whole image and distorts it.
+input_fit_mode = "crop"
+
+# Memory for the per-unit images (max images, deconv, optimized) kept decoded, in bytes; the least
+# recently shown are dropped first.
+unit_image_cache_bytes = 200 * 1024 ** 2
+
+# Background threads stop when the main loop has not sent a heartbeat for this many seconds
+# (a hung window never leaves threads running).
+heartbeat_timeout_seconds = 10.0

@@ -1,0 +1,132 @@
+"""Still images from files: a directory, a single image, and the stepping they share with lists.
+
+A file is decoded only when the position changes. A file that cannot be read is skipped (in the
+direction of travel) and the next frame's message says so; a 16-bit image is converted to 8 bits
+with a message. Nothing here raises once the source is open.
+"""
+import os
+import re
+from pathlib import Path
+from typing import List, NamedTuple, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from app.errors import DeepVisError
+from app.inputs.source import Frame, InputSource, placeholder_image
+from app.net.preprocess import as_bgr_uint8
+
+_MAX_SKIPS_SHOWN = 3
+
+
+class Entry(NamedTuple):
+    """One position of a file sequence: one path (two for a siamese pair), its label, its name."""
+
+    paths: Tuple[Path, ...]
+    label: object
+    name: str
+
+
+def load_image(path, name: str) -> Tuple[np.ndarray, str]:
+    """(H x W x 3 uint8 BGR image, note on any conversion or ""); DeepVisError names ``name``."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise DeepVisError(f"{name}: cannot read ({error.strerror or error})") from None
+    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if decoded is None:
+        raise DeepVisError(f"{name}: cannot decode as an image")
+    note = ""
+    if decoded.dtype != np.uint8:
+        bits = decoded.dtype.itemsize * 8
+        note = f"converted {name} from {bits}-bit to 8-bit"
+    return as_bgr_uint8(decoded, name), note
+
+
+def natural_key(name: str) -> list:
+    """Sort key that puts img2 before img10 (digit runs compare as numbers, case ignored)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+class FileSequence(InputSource):
+    """A wrapping list of entries, decoded on demand; the base of directory and list sources."""
+
+    def __init__(self, entries: List[Entry], description: str):
+        super().__init__()
+        self.entries = entries
+        self.description = description
+        self.index = 0
+        self._step = 1
+
+    def next(self) -> None:
+        self._move(1)
+
+    def previous(self) -> None:
+        self._move(-1)
+
+    def _move(self, step: int) -> None:
+        self.index = (self.index + step) % len(self.entries)
+        self._step = step
+        self._unread = True
+
+    def read(self) -> Optional[Frame]:
+        if not self._unread:
+            return None
+        self._unread = False
+        return self._load_from(self.index)
+
+    def _load_from(self, start: int) -> Frame:
+        """The first readable entry from ``start`` on, going the way the user last went."""
+        skipped = []
+        for attempt in range(len(self.entries)):
+            position = (start + self._step * attempt) % len(self.entries)
+            entry = self.entries[position]
+            try:
+                loaded = [load_image(path, path.name) for path in entry.paths]
+            except DeepVisError as error:
+                skipped.append(f"skipped {error}")
+                continue
+            self.index = position
+            notes = _summary(skipped) + [note for _, note in loaded if note]
+            return Frame(tuple(image for image, _ in loaded), entry.name, entry.label,
+                         position, len(self.entries), "; ".join(notes))
+        message = f"no readable image in {self.description}: {skipped[-1]}"
+        return Frame((placeholder_image(message),), self.entries[start].name, None,
+                     start, len(self.entries), message)
+
+
+def _summary(skipped: List[str]) -> List[str]:
+    if len(skipped) <= _MAX_SKIPS_SHOWN:
+        return skipped
+    return skipped[:_MAX_SKIPS_SHOWN] + [f"and {len(skipped) - _MAX_SKIPS_SHOWN} more skipped"]
+
+
+class DirectorySource(FileSequence):
+    """Every file of a folder (not its subfolders), sorted naturally, optionally filtered by a regex
+    searched in the file name. Hidden files are left out; other non-images are skipped when reached."""
+
+    def __init__(self, folder, regex: Optional[str] = None):
+        folder = Path(folder).expanduser()
+        try:
+            pattern = re.compile(regex) if regex else None
+        except re.error as error:
+            raise DeepVisError(f"settings: input_directory_regex: {regex!r}: {error}") from None
+        try:
+            names = [item.name for item in os.scandir(folder)
+                     if item.is_file() and not item.name.startswith(".")]
+        except OSError as error:
+            raise DeepVisError(f"{folder}: cannot list ({error.strerror or error})") from None
+        names = sorted((n for n in names if pattern is None or pattern.search(n)), key=natural_key)
+        if not names:
+            matching = f" matching {regex!r}" if regex else ""
+            raise DeepVisError(f"{folder}: no files{matching}")
+        entries = [Entry((folder / name,), None, name) for name in names]
+        super().__init__(entries, f"directory {folder} ({len(names)} files)")
+
+
+class ImageFileSource(FileSequence):
+    """One image file."""
+
+    def __init__(self, path):
+        path = Path(path).expanduser()
+        super().__init__([Entry((path,), None, path.name)], f"image {path}")

@@ -1,0 +1,41 @@
+"""The input shown with no --input: scikit-image's colour sample photos, written once to a folder.
+
+They ship inside the scikit-image package, so nothing is downloaded.
+"""
+import os
+from pathlib import Path
+
+import cv2
+from skimage import data
+
+SAMPLES = {  # file name -> photo (RGB) from skimage.data
+    "astronaut.jpg": data.astronaut,
+    "chelsea.jpg": data.chelsea,
+    "coffee.jpg": data.coffee,
+    "hubble_deep_field.jpg": data.hubble_deep_field,
+    "immunohistochemistry.jpg": data.immunohistochemistry,
+    "motorcycle.jpg": lambda: data.stereo_motorcycle()[0],
+    "retina.jpg": data.retina,
+    "rocket.jpg": data.rocket,
+}
+FOLDER_NAME = "sample_images"
+
+
+def default_input_dir() -> Path:
+    """<cache dir>/sample_images holding the sample photos (written on the first call)."""
+    from app.paths import cache_dir
+
+    folder = cache_dir() / FOLDER_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, photo in SAMPLES.items():
+        path = folder / name
+        if not path.is_file():
+            _write_atomically(path, cv2.cvtColor(photo(), cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def _write_atomically(path: Path, image) -> None:
+    """Write beside, then rename, so an interrupted first run never leaves a half-written photo."""
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.jpg")
+    cv2.imwrite(str(partial), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    os.replace(partial, path)

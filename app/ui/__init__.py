@@ -1,0 +1,1 @@
+"""The desktop app: the window, its panes and keys, and the threads that feed it."""
