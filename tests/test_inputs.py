@@ -358,6 +358,18 @@ def test_a_lost_camera_says_so_and_reconnects(stub_camera):
         source.close()
 
 
+def test_a_camera_giving_garbage_says_so(stub_camera, monkeypatch):
+    class Garbage(stub_camera):
+        def read(self):
+            return True, np.zeros(7, np.uint8)
+    monkeypatch.setattr(cv2, "VideoCapture", Garbage)
+    source = CameraSource(1, retry_seconds=0.05)
+    try:
+        assert wait_for(source.read).message.startswith("camera 1: not an image")
+    finally:
+        source.close()
+
+
 def test_closing_a_camera_stops_its_thread(stub_camera):
     source = CameraSource(0)
     wait_for(source.read)

@@ -4,11 +4,13 @@ A missing or lost camera is not an error: the source yields a placeholder frame 
 says so, and tries again every few seconds.
 """
 import threading
+import time
 from typing import Optional
 
 import cv2
 import numpy as np
 
+from app.errors import DeepVisError
 from app.inputs.source import Frame, InputSource, placeholder_image
 from app.net.preprocess import as_bgr_uint8
 
@@ -60,23 +62,33 @@ class CameraSource(InputSource):
     def _capture_loop(self) -> None:
         capture = None
         while not self._stopping.is_set():
+            started = time.monotonic()
             if capture is None:
                 capture = self._open()
-                if capture is None:
-                    self._publish_problem(f"camera {self.index}: not found, retrying")
-                    self._stopping.wait(self._retry_seconds)
-                    continue
-            ok, image = _read(capture)
-            if not ok:
-                capture.release()
-                capture = None
-                self._publish_problem(f"camera {self.index}: lost, retrying")
+            problem = self._capture_one(capture)
+            if problem:
+                if capture is not None:
+                    capture.release()
+                    capture = None
+                self._publish_problem(problem)
                 self._stopping.wait(self._retry_seconds)
-                continue
-            self._publish(self._prepare(image), "")
-            self._stopping.wait(self._interval)
+            else:
+                self._stopping.wait(max(0.0, self._interval - (time.monotonic() - started)))
         if capture is not None:
             capture.release()
+
+    def _capture_one(self, capture) -> str:
+        """Read and publish one frame; returns what went wrong, or ""."""
+        if capture is None:
+            return f"camera {self.index}: not found, retrying"
+        ok, image = _read(capture)
+        if not ok:
+            return f"camera {self.index}: lost, retrying"
+        try:
+            self._publish(self._prepare(image), "")
+        except DeepVisError as error:
+            return f"{error}, retrying"
+        return ""
 
     def _open(self):
         try:

@@ -33,7 +33,10 @@ def load_image(path, name: str) -> Tuple[np.ndarray, str]:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as error:
         raise DeepVisError(f"{name}: cannot read ({error.strerror or error})") from None
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:   # some codecs throw on damaged files instead of returning None
+        decoded = None
     if decoded is None:
         raise DeepVisError(f"{name}: cannot decode as an image")
     note = ""

@@ -15,8 +15,8 @@ LIST_EXTENSIONS = {".txt", ".lst", ".list"}
 
 
 def open_source(text: Optional[str] = None, settings=None) -> InputSource:
-    """The source ``text`` names: a folder, an image list (.txt; two paths a line = siamese), a
-    video file (by extension), an image file, ``camera`` or ``camera:N``.
+    """The source ``text`` names: a folder, an image list (.txt, .lst or .list; two paths a line
+    make it a siamese list), a video file (by extension), an image file, ``camera`` or ``camera:N``.
 
     ``text`` None falls back to ``settings.input``, and None there to the sample photos.
     ``settings`` (a namespace from app.settings.load_settings, or None for the defaults) gives

@@ -288,7 +288,8 @@ class UnitImageLoader(Worker):
 
     def failure(self, path) -> Optional[str]:
         """Why ``path`` could not be loaded, or None (loaded, loading, or never asked for)."""
-        entry = self._cache.get(str(path))
+        with self._lock:
+            entry = self._cache.get(str(path))
         return entry if isinstance(entry, str) else None
 
     @property
