@@ -6,12 +6,13 @@ import cv2
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Frame:
     """One input for the net, with what the status line shows about it.
 
     ``images`` holds one H x W x 3 uint8 BGR image, or two for a siamese pair. A new Frame object
-    is made for every new input, so ``frame is not last_frame`` tells the app something changed.
+    is made for every new input, so ``frame is not last_frame`` tells the app something changed
+    (frames compare by identity: their pixels are never compared).
     """
 
     images: Tuple[np.ndarray, ...]
