@@ -1,0 +1,93 @@
+"""Channel orders: k-means and PCA give permutations, find planted structure, and map display
+positions back to real units."""
+import numpy as np
+import pytest
+
+from app.errors import DeepVisError
+from app.views import ordering
+from views_nets import small_cnn
+
+
+def is_permutation(order, count):
+    return sorted(order) == list(range(count))
+
+
+def planted_channels(seed=0):
+    """30 channels of 8x8 maps in 3 groups (active in one of three places), shuffled; returns
+    (activation, group of each channel)."""
+    rng = np.random.default_rng(seed)
+    groups = rng.permutation(np.repeat([0, 1, 2], 10))
+    activation = rng.uniform(0, 0.05, (30, 8, 8))
+    for channel, group in enumerate(groups):
+        activation[channel, group * 2:group * 2 + 3, 1:6] += rng.uniform(0.8, 1.2)
+    return activation, groups
+
+
+@pytest.mark.parametrize("features", [
+    np.random.default_rng(3).normal(size=(17, 5)),
+    np.zeros((6, 4)),                                    # a dead layer
+    np.repeat(np.eye(3), 3, axis=0),                     # duplicated channels
+    np.random.default_rng(4).uniform(size=(1, 9)),      # one channel
+    np.random.default_rng(5).uniform(size=(12, 1)),     # a vector layer: one value per unit
+])
+@pytest.mark.parametrize("mode", ordering.MODES)
+def test_every_order_is_a_permutation(features, mode):
+    order = ordering.channel_order(mode, features)
+    assert is_permutation(order.units, len(features))
+
+
+def test_kmeans_puts_each_planted_group_together_deterministically():
+    activation, groups = planted_channels()
+    features = ordering.activation_features(activation)
+    order = ordering.channel_order("kmeans", features, clusters=3, seed=0)
+    shown_groups = groups[list(order.units)]
+    assert (np.diff(shown_groups) != 0).sum() == 2  # three runs, one per group
+    assert ordering.channel_order("kmeans", features, clusters=3, seed=0) == order
+
+
+def test_pca_sorts_channels_along_their_main_direction():
+    angles = np.random.default_rng(6).permutation(np.linspace(0.0, 0.6, 11))
+    features = np.stack([np.cos(angles), np.sin(angles), np.zeros(11)], axis=1)
+    order = ordering.pca_order(features)
+    shown = angles[order]
+    assert (np.diff(shown) > 0).all() or (np.diff(shown) < 0).all()
+
+
+def test_kmeans_finds_separated_clusters():
+    rng = np.random.default_rng(7)
+    centres = np.array([[5.0, 0.0], [0.0, 5.0], [-5.0, -5.0]])
+    points = np.concatenate([c + rng.normal(0, 0.1, (8, 2)) for c in centres])
+    labels, centroids = ordering.kmeans(points, 3, seed=1)
+    assert len(set(labels[:8])) == len(set(labels[8:16])) == len(set(labels[16:])) == 1
+    assert len(set(labels)) == 3
+    for group in range(3):
+        members = points[group * 8:(group + 1) * 8]
+        np.testing.assert_allclose(centroids[labels[group * 8]], members.mean(axis=0))
+
+
+def test_display_positions_map_back_to_real_units():
+    activation, _ = planted_channels(1)
+    order = ordering.channel_order("pca", ordering.activation_features(activation))
+    tiles = order.arrange(activation)
+    for position in range(30):
+        unit = order.unit_at(position)
+        assert order.position_of(unit) == position
+        np.testing.assert_array_equal(tiles[position], activation[unit])
+    assert order.arrange(list("abc" * 10))[0] == "abc"[order.unit_at(0) % 3]
+    assert ordering.ChannelOrder.identity(4).units == (0, 1, 2, 3)
+
+
+def test_orders_from_a_net_and_from_dataset_statistics(tmp_path):
+    net = small_cnn(tmp_path)
+    image = np.random.default_rng(8).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    relu1 = net.forward([image])["relu1"][0]
+    for mode in ordering.MODES:
+        assert is_permutation(ordering.channel_order(mode, ordering.activation_features(relu1)).units, 4)
+    maxima = np.random.default_rng(9).uniform(size=(50, 6))  # 50 images x 6 channels
+    features = ordering.dataset_features(maxima)
+    assert features.shape == (6, 50)
+    assert is_permutation(ordering.channel_order("kmeans", features, clusters=2).units, 6)
+    with pytest.raises(DeepVisError, match="images x channels"):
+        ordering.dataset_features(maxima[0])
+    with pytest.raises(DeepVisError, match="channel order 'tsne'"):
+        ordering.channel_order("tsne", features)
