@@ -7,7 +7,7 @@ import pytest
 
 from app.errors import DeepVisError
 from app.inputs import (CameraSource, DirectorySource, ImageFileSource, ImageListSource,
-                        SiameseListSource, VideoSource, fit_to_input, open_source)
+                        SiameseListSource, VideoSource, default_input_dir, fit_to_input, open_source)
 from app.inputs import files as files_module
 
 
@@ -393,3 +393,18 @@ def test_open_source_kinds_and_settings(tmp_path, stub_camera):
     assert camera.index == 2
     with pytest.raises(DeepVisError, match="no such file or folder"):
         open_source(str(tmp_path / "nowhere"))
+
+
+def test_sample_photos_are_written_once_and_open_as_a_folder(tmp_path):
+    folder = default_input_dir(tmp_path)
+    assert folder == tmp_path / "sample_images"
+    photos = sorted(folder.iterdir())
+    assert len(photos) == 8 and "chelsea.jpg" in [p.name for p in photos]
+    written = {p.name: p.stat().st_mtime_ns for p in photos}
+    assert default_input_dir(tmp_path) == folder
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written   # not rewritten
+    cat = DirectorySource(folder)
+    cat.index = [entry.name for entry in cat.entries].index("chelsea.jpg")
+    frame = cat.read()
+    assert frame.image.shape == (300, 451, 3) and frame.message == ""
+    assert frame.image[..., 2].mean() > frame.image[..., 0].mean()   # a ginger cat: BGR, not RGB

@@ -21,11 +21,15 @@ SAMPLES = {  # file name -> photo (RGB) from skimage.data
 FOLDER_NAME = "sample_images"
 
 
-def default_input_dir() -> Path:
-    """<cache dir>/sample_images holding the sample photos (written on the first call)."""
-    from app.paths import cache_dir
+def default_input_dir(root=None) -> Path:
+    """``root``/sample_images holding the sample photos (written on the first call).
 
-    folder = cache_dir() / FOLDER_NAME
+    ``root`` None is the user cache dir ($DEEPVIS_CACHE, else ~/.cache/deepvis).
+    """
+    if root is None:
+        from app.paths import cache_dir
+        root = cache_dir()
+    folder = Path(root) / FOLDER_NAME
     folder.mkdir(parents=True, exist_ok=True)
     for name, photo in SAMPLES.items():
         path = folder / name
