@@ -1,0 +1,70 @@
+"""Gradients with respect to filter weights: how each weight of a conv layer would change a chosen
+output unit's score (e.g. a class), as tiles like the filters themselves, and several inputs side
+by side on one scale (a reference class vs a similar and a dissimilar one).
+
+The gradients come from ``Net.weight_gradient`` (app/net/autodiff); one input at a time, since it
+sums over the batch.
+"""
+import numpy as np
+
+from app.errors import DeepVisError
+from app.views import filters, grid, weights
+from app.views.occlusion import input_batch
+
+
+def weight_gradients(net, images, layer: str, units, param_layer: str, seed: str = "onehot", at=None) -> list:
+    """Per input, d(``unit`` of ``layer``) / d(weights of ``param_layer``), shaped like those weights
+    (O x C x kh x kw).
+
+    images: a list of H x W x 3 uint8 BGR images (or preprocessed C x H x W float32 inputs).
+    units: one unit for every input, or one per input (the same image scored for several classes).
+    seed: "onehot" differentiates the unit's value (at ``at``, else its argmax for maps);
+    "activation" starts from its own activation as the live backprop view does.
+    param_layer may be the conv's output or a layer a few element-wise ops below it (its ReLU).
+    Afterwards the net holds the forward run of the last input.
+    """
+    node = weights.weighted_node(net, param_layer)
+    if node.op_type != "Conv":
+        raise DeepVisError(f"{net.spec.name}: {param_layer}: weight gradients are shown for Conv layers, "
+                           f"this is a {node.op_type}")
+    units = list(units) if isinstance(units, (list, tuple)) else [units] * len(images)
+    if len(units) != len(images):
+        raise DeepVisError(f"weight gradients: {len(units)} units given for {len(images)} inputs")
+    conv_output = node.output[0]
+    gradients = []
+    for image, unit in zip(images, units):
+        net.forward(input_batch(net, image))
+        gradient = np.asarray(net.weight_gradient(layer, unit, conv_output, seed=seed, at=at), np.float32)
+        gradients.append(gradient)
+    return gradients
+
+
+def gradient_tile_sets(gradients: list, channel_swap=(2, 1, 0), unit: int = None, transpose: bool = False) -> list:
+    """Per gradient, tiles on ONE shared scale (mid-gray = 0, brightest = the largest |value| of all):
+
+    - filters that read the image (1 or 3 channels): one colour tile per filter, like the filters;
+    - deeper layers with ``unit`` None: one gray tile per filter, its gradient's size (L2 over
+      input channels), black = 0;
+    - deeper layers with ``unit``: that filter's per-input-channel tiles.
+    """
+    stacked = np.stack(gradients)
+    count = len(gradients)
+    if filters.draws_in_colour(stacked[0]):
+        tiles = filters.filter_images(stacked.reshape((-1,) + stacked.shape[2:]), channel_swap, scope="layer",
+                                      signed=True, transpose=transpose)
+        return list(tiles.reshape((count, -1) + tiles.shape[1:]))
+    if unit is None:
+        sizes = np.sqrt((stacked.astype(np.float64) ** 2).sum(axis=2))  # inputs x O x kh x kw
+        peak = sizes.max()
+        scaled = filters.to_uint8(sizes / peak if peak > 0 else sizes)
+        if transpose:
+            scaled = scaled.swapaxes(2, 3)
+        return list(np.repeat(scaled[..., None], 3, axis=-1))
+    tiles = filters.input_channel_tiles(stacked[:, unit].reshape((-1,) + stacked.shape[3:]), signed=True,
+                                        transpose=transpose)
+    return list(tiles.reshape((count, -1) + tiles.shape[1:]))
+
+
+def comparison_image(tile_sets: list, titles, height: int = 300, width: int = 300) -> np.ndarray:
+    """Each input's tiles as a grid, the grids side by side under their titles."""
+    return grid.side_by_side([grid.tile_grid(tiles) for tiles in tile_sets], titles, height, width)
