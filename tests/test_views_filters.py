@@ -104,3 +104,14 @@ def test_tile_grid_lays_tiles_out_row_major():
     image = grid.tile_grid(tiles, upscale=2, pad=1)
     assert image.shape == (2 * 5 + 1, 3 * 7 + 1, 3)  # 5 tiles -> 3 columns, 2 rows of 4 x 6
     assert image[1, 1, 0] == 0 and image[1, 8, 0] == 20 and image[6, 1, 0] == 60
+
+
+def test_weights_of_a_real_exported_net_through_batchnorm_and_relu(testdata):
+    from app.net import Net
+
+    net = Net.load(testdata / "onnx_ultraface_slim320" / "version-slim-320.onnx", provider="cpu")
+    first = weights.first_conv_layer(net)
+    relu = next(layer.name for layer in net.layers if layer.op_type == "Relu")
+    np.testing.assert_array_equal(weights.conv_weights(net, relu), weights.conv_weights(net, first))
+    tiles = filters.filter_images(weights.conv_weights(net, first), net.spec.input.channel_swap)
+    assert tiles.shape[0] == net.layer(first).channels and tiles.shape[3] == 3
