@@ -1,7 +1,7 @@
 """Occlusion saliency of one unit for one image: a map of how much the unit drops where a patch covers.
 
     python -m tools.occlusion IMAGE --layer L --unit U [--model M] [--patch 32] [--stride 8]
-        [--fill mean|zero|0-255] [--at Y,X] [--batch 16] [--overlay] [--cpu] --out map.png
+        [--fill mean|zero|0-255] [--at Y,X] [--batch 8] [--overlay] [--cpu] --out map.png
 
 Writes map.png (red: covering lowers the unit, blue: raises it; over the input with --overlay)
 and map.npy beside it (the raw drops, float32, at the net's input size).
@@ -37,7 +37,7 @@ def parse_args(argv):
     parser.add_argument("--fill", default="mean",
                         help="mean (the image's channel means), zero (the model's mean) or a gray value 0-255")
     parser.add_argument("--at", type=position, default=None, help="score the unit at Y,X instead of its mean")
-    parser.add_argument("--batch", type=int, default=16, help="occluded images per forward run (16)")
+    parser.add_argument("--batch", type=int, default=8, help="occluded images per forward run (8)")
     parser.add_argument("--overlay", action="store_true", help="draw the map over the input image")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
     parser.add_argument("--out", required=True, help="output .png (the .npy goes beside it)")

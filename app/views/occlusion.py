@@ -70,7 +70,7 @@ def _check_unit(net, layer: str, unit: int, at) -> None:
 
 
 def occlusion_map(net, image, layer: str, unit: int, patch: int = 32, stride: int = 8, fill="mean",
-                  batch_size: int = 16, at=None) -> np.ndarray:
+                  batch_size: int = 8, at=None) -> np.ndarray:
     """H x W float32 map of the drop of ``unit`` of ``layer`` when a patch covers each pixel.
 
     image: an H x W x 3 uint8 BGR image or one preprocessed input (see ``input_batch``).
