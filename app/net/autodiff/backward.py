@@ -1,0 +1,130 @@
+"""Backward passes from any unit of any layer, in NumPy, on the values of the last forward run.
+
+One reverse walk over the graph: each visited node's rule turns its output diffs into input diffs;
+a tensor read by several nodes sums what they send back before its producer is visited, so a
+rectifier shared by two branches rectifies the total, as the modes require.
+"""
+import weakref
+from collections import ChainMap
+
+import numpy as np
+
+from app.errors import DeepVisError
+from app.net.autodiff.graph import GraphPlan
+from app.net.autodiff.modes import MODES, OPTIONS, rules_for
+from app.net.autodiff.op import Op
+from app.net.autodiff.rules import RULES
+from app.net.autodiff.seeds import make_seed
+
+_PLANS = weakref.WeakKeyDictionary()
+WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=None, return_diffs: bool = False,
+             **options):
+    """The diff at the input of ``unit`` of ``layer``, after ``net.forward`` (shaped like the input batch).
+
+    mode: "grad", "deconv", "guided" or "desalinet" (see modes.py). seed: "activation", "onehot" or a
+    diff array (see seeds.py); at: (y, x) of the one-hot seed, else each image's argmax. Options:
+    lrn_passthrough=True lets LRN pass its diff unchanged (the original toolbox's deconv switch).
+    return_diffs: also return {tensor name: diff} for every layer on the way (layers off the path,
+    whose diff is zero, are absent).
+    """
+    where = _where(net)
+    if mode not in MODES:
+        raise DeepVisError(f"{where}: unknown backprop mode {mode!r}; one of {', '.join(MODES)}")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise DeepVisError(f"{where}: unknown backprop option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
+    values = _values(net)
+    seed_diff = make_seed(_layer_value(net, layer, where), unit, seed, at, f"{where}: layer {layer}")
+    keep = frozenset(item.name for item in getattr(net, "layers", ())) if return_diffs else frozenset()
+    sources = frozenset([net.input_name])
+    steps = _plan(net, values).path(layer, sources)
+    diffs = walk(steps, values, {layer: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep)
+    image = net.tensors[net.input_name]
+    input_diff = diffs.get(net.input_name)
+    input_diff = np.zeros_like(image) if input_diff is None else np.asarray(input_diff).reshape(image.shape)
+    if not return_diffs:
+        return input_diff
+    on_path = {name: diff for name, diff in diffs.items() if name in keep}
+    on_path[net.input_name] = input_diff
+    return input_diff, on_path
+
+
+def weight_gradient(net, layer: str, unit, param_layer: str, seed="activation", at=None) -> np.ndarray:
+    """The vanilla gradient of the seed at ``unit`` of ``layer`` with respect to the weights of the
+    Conv / ConvTranspose / Gemm / MatMul node that computes ``param_layer`` (or feeds it through
+    activations, biases, normalisation). Shaped like the weights; summed over the batch (run a batch
+    of one image for that image's gradient)."""
+    where = _where(net)
+    values = _values(net)
+    seed_diff = make_seed(_layer_value(net, layer, where), unit, seed, at, f"{where}: layer {layer}")
+    plan = _plan(net, values)
+    weight = _weight_of(plan, param_layer, net.input_name, where)
+    steps = plan.path(layer, frozenset([weight]))
+    if not steps:
+        raise DeepVisError(f"{where}: layer {layer} does not depend on the weights of {param_layer} ({weight})")
+    diffs = walk(steps, values, {layer: seed_diff}, RULES, frozenset())
+    weights = values[weight]
+    return np.zeros_like(weights) if diffs.get(weight) is None else diffs[weight].reshape(weights.shape)
+
+
+def walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict:
+    """Visit the steps (reverse topological order) from the seed diffs; returns the diffs that reached
+    the sources, plus those of the ``keep`` tensors on the way."""
+    diffs, kept = dict(seeds), {}
+    for step in steps:
+        node = step.node
+        dys = [diffs.pop(name, None) for name in node.output]
+        kept.update((name, dy) for name, dy in zip(node.output, dys) if dy is not None and name in keep)
+        if all(dy is None for dy in dys):
+            continue
+        op = Op(node, step.attrs, step.opset, [values.get(name) if name else None for name in node.input],
+                [values.get(name) for name in node.output], dys, step.wants)
+        for name, wanted, diff in zip(node.input, step.wants, rules[node.op_type](op)):
+            if wanted and diff is not None:
+                previous = diffs.get(name)
+                diffs[name] = diff if previous is None else previous + diff
+    diffs.update(kept)
+    return diffs
+
+
+def _where(net) -> str:
+    path = getattr(net, "path", None)
+    return str(path) if path else net.spec.name
+
+
+def _values(net) -> ChainMap:
+    return ChainMap(net.tensors, net.initializers)
+
+
+def _plan(net, values) -> GraphPlan:
+    plan = _PLANS.get(net)
+    if plan is None or plan.model is not net.model:
+        plan = GraphPlan(net.model, values, _where(net))
+        _PLANS[net] = plan
+    return plan
+
+
+def _layer_value(net, layer: str, where: str) -> np.ndarray:
+    value = net.tensors.get(layer)
+    if value is None or getattr(value, "dtype", np.dtype(int)).kind != "f":
+        raise DeepVisError(f"{where}: no layer named {layer!r} to backprop from")
+    return value
+
+
+def _weight_of(plan: GraphPlan, param_layer: str, input_name: str, where: str) -> str:
+    """The weight input of the node that computes param_layer, climbing through single-source nodes."""
+    data = plan.flow(frozenset([input_name]))
+    name = param_layer
+    while name in plan.producer:
+        node = plan.producer[name]
+        if node.op_type in WEIGHT_OPS and len(node.input) > 1 and node.input[1] not in data:
+            return node.input[1]
+        sources = [i for i in node.input if i in data]
+        if len(sources) != 1:
+            break
+        name = sources[0]
+    raise DeepVisError(f"{where}: layer {param_layer}: no Conv, ConvTranspose, Gemm or MatMul with weights "
+                       "computes it")

@@ -1,0 +1,157 @@
+"""Backward rules of element-wise ops: activations and broadcasting arithmetic."""
+import numpy as np
+
+from app.net.autodiff.op import Op, unbroadcast
+
+
+def relu(op: Op):
+    # NOTE: the mask uses x > 0, so the diff at exactly 0 is 0 (as Caffe and PyTorch do).
+    return [np.where(op.x > 0, op.dy, 0)]
+
+
+def leaky_relu(op: Op):
+    alpha = op.attrs.get("alpha", 0.01)
+    return [np.where(op.x > 0, op.dy, op.dy * alpha)]
+
+
+def prelu(op: Op):
+    x, slope = op.inputs[:2]
+    dx = np.where(x > 0, op.dy, op.dy * slope) if op.wants[0] else None
+    dslope = unbroadcast(np.where(x > 0, 0, op.dy * x), slope.shape) if op.wants[1] else None
+    return [dx, dslope]
+
+
+def clip_bounds(op: Op) -> tuple:
+    """(low, high) of a Clip node: attributes before opset 11, optional inputs after."""
+    if op.opset < 11:
+        return op.attrs.get("min", -np.inf), op.attrs.get("max", np.inf)
+    return op.input(1, -np.inf), op.input(2, np.inf)
+
+
+def clip(op: Op):
+    low, high = clip_bounds(op)
+    # NOTE: strict inequalities: a clipped value (ReLU6 at 0 or 6) passes no diff, as in PyTorch.
+    return [np.where((op.x > low) & (op.x < high), op.dy, 0)]
+
+
+def elu(op: Op):
+    alpha = op.attrs.get("alpha", 1.0)
+    return [np.where(op.x > 0, op.dy, op.dy * (op.y + alpha))]
+
+
+def selu(op: Op):
+    alpha, gamma = op.attrs.get("alpha", 1.67326319217681884765625), op.attrs.get("gamma", 1.05070102214813232421875)
+    return [np.where(op.x > 0, op.dy * gamma, op.dy * (op.y + alpha * gamma))]
+
+
+def celu(op: Op):
+    alpha = op.attrs.get("alpha", 1.0)
+    return [np.where(op.x > 0, op.dy, op.dy * np.exp(op.x / alpha))]
+
+
+def thresholded_relu(op: Op):
+    return [np.where(op.x > op.attrs.get("alpha", 1.0), op.dy, 0)]
+
+
+def sigmoid(op: Op):
+    return [op.dy * op.y * (1 - op.y)]
+
+
+def hard_sigmoid(op: Op):
+    alpha, beta = op.attrs.get("alpha", 0.2), op.attrs.get("beta", 0.5)
+    inner = alpha * op.x + beta
+    return [np.where((inner > 0) & (inner < 1), op.dy * alpha, 0)]
+
+
+def hard_swish(op: Op):
+    # y = x * hardsigmoid(x) with alpha 1/6, beta 1/2: y' = 0 below -3, 1 above 3, x/3 + 1/2 between.
+    x = op.x
+    slope = np.where(x >= 3, 1, np.where(x > -3, x / 3 + 0.5, 0))
+    return [(op.dy * slope)]
+
+
+def tanh(op: Op):
+    return [op.dy * (1 - op.y * op.y)]
+
+
+def softplus(op: Op):
+    return [op.dy / (1 + np.exp(-op.x))]
+
+
+def softsign(op: Op):
+    return [op.dy / np.square(1 + np.abs(op.x))]
+
+
+def exp(op: Op):
+    return [op.dy * op.y]
+
+
+def log(op: Op):
+    return [op.dy / op.x]
+
+
+def sqrt(op: Op):
+    return [op.dy / (2 * op.y)]
+
+
+def reciprocal(op: Op):
+    return [-op.dy * op.y * op.y]
+
+
+def neg(op: Op):
+    return [-op.dy]
+
+
+def abs_(op: Op):
+    return [op.dy * np.sign(op.x)]
+
+
+def zero(op: Op):
+    """Piecewise-constant ops (Floor, Ceil, Round, Sign): no diff flows."""
+    return []
+
+
+def add(op: Op):
+    return [unbroadcast(op.dy, v.shape) if want else None for v, want in zip(op.inputs, op.wants)]
+
+
+def sub(op: Op):
+    a, b = op.inputs
+    return [unbroadcast(op.dy, a.shape) if op.wants[0] else None,
+            unbroadcast(-op.dy, b.shape) if op.wants[1] else None]
+
+
+def mul(op: Op):
+    a, b = op.inputs
+    return [unbroadcast(op.dy * b, a.shape) if op.wants[0] else None,
+            unbroadcast(op.dy * a, b.shape) if op.wants[1] else None]
+
+
+def div(op: Op):
+    a, b = op.inputs
+    da = op.dy / b
+    return [unbroadcast(da, a.shape) if op.wants[0] else None,
+            unbroadcast(-da * op.y, b.shape) if op.wants[1] else None]
+
+
+def pow_(op: Op):
+    base, exponent = op.inputs
+    dbase = unbroadcast(op.dy * exponent * np.power(base, exponent - 1), base.shape) if op.wants[0] else None
+    dexp = unbroadcast(op.dy * op.y * np.log(base), exponent.shape) if op.wants[1] else None
+    return [dbase, dexp]
+
+
+def mean(op: Op):
+    share = op.dy / len(op.inputs)
+    return [unbroadcast(share, v.shape) if want else None for v, want in zip(op.inputs, op.wants)]
+
+
+def where(op: Op):
+    condition, a, b = op.inputs
+    return [None,
+            unbroadcast(np.where(condition, op.dy, 0), a.shape) if op.wants[1] else None,
+            unbroadcast(np.where(condition, 0, op.dy), b.shape) if op.wants[2] else None]
+
+
+def cast(op: Op):
+    return [op.dy.astype(op.x.dtype, copy=False)]

@@ -1,0 +1,75 @@
+"""What each backprop mode changes: only the rules of rectifying activations (and, on request, LRN).
+
+- ``grad``: the vanilla gradient (SaliNet in Mahendran & Vedaldi's terms); no override.
+- ``deconv`` (Zeiler & Fergus' DeconvNet): a rectifier passes relu(top diff), ignoring the forward
+  input.
+- ``guided`` (Springenberg et al.'s guided backprop): a rectifier's own gradient applied to relu(top
+  diff): Relu gives top * (x > 0) * (top > 0), ReLU6 top * (0 < x < 6) * (top > 0), LeakyRelu lets
+  slope * relu(top) through where x < 0.
+- ``desalinet`` (Mahendran & Vedaldi's DeSaliNet): DeconvNet's relu(top diff), masked by the forward
+  switch of the unit (was its output positive?): relu(top) * (y > 0). For Relu this equals ``guided``;
+  the two differ where a rectifier's slope is not 0/1: saturated ReLU6 units (x >= 6: desalinet passes,
+  guided blocks), the negative side of LeakyRelu / PRelu / Elu / Selu / Celu (guided passes the scaled
+  signal, desalinet blocks), HardSwish's curved part (guided scales by its slope).
+
+Max pooling is the same in every mode: its gradient already routes each diff through the forward
+switch (the window's first maximum), which is exactly DeconvNet's and DeSaliNet's switch unpooling.
+
+A Clip is a rectifier only when its lower bound is 0 (ReLU, ReLU6, ReLU-n); otherwise every mode
+uses its gradient.
+"""
+from functools import lru_cache
+
+import numpy as np
+
+from app.net.autodiff import pooling
+from app.net.autodiff.elementwise import clip_bounds
+from app.net.autodiff.op import Op
+from app.net.autodiff.rules import RULES
+
+RECTIFIERS = ("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "HardSwish", "Clip")
+MODES = ("grad", "deconv", "guided", "desalinet")
+OPTIONS = ("lrn_passthrough",)
+
+
+def _rectifies(op: Op) -> bool:
+    if op.node.op_type != "Clip":
+        return True
+    low = clip_bounds(op)[0]
+    return bool(np.all(np.asarray(low) == 0))
+
+
+def _positive(diff: np.ndarray) -> np.ndarray:
+    return np.maximum(diff, 0)
+
+
+def _deconv(rule, op: Op):
+    return [_positive(op.dy)] if _rectifies(op) else rule(op)
+
+
+def _guided(rule, op: Op):
+    return rule(op.with_dy(_positive(op.dy))) if _rectifies(op) else rule(op)
+
+
+def _desalinet(rule, op: Op):
+    return [np.where(op.y > 0, _positive(op.dy), 0)] if _rectifies(op) else rule(op)
+
+
+_RECTIFIER_RULE = {"deconv": _deconv, "guided": _guided, "desalinet": _desalinet}
+
+
+@lru_cache(maxsize=None)
+def rules_for(mode: str, lrn_passthrough: bool = False) -> dict:
+    """The rule table of a mode: the vanilla table with the mode's rows replaced."""
+    table = dict(RULES)
+    if mode in _RECTIFIER_RULE:
+        override = _RECTIFIER_RULE[mode]
+        for op_type in RECTIFIERS:
+            table[op_type] = _bind(override, RULES[op_type])
+    if lrn_passthrough:
+        table["LRN"] = pooling.lrn_passthrough
+    return table
+
+
+def _bind(override, rule):
+    return lambda op: override(rule, op)
