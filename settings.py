@@ -56,3 +56,18 @@ unit_image_cache_bytes = 200 * 1024 ** 2
 # Background threads stop when the main loop has not sent a heartbeat for this many seconds
 # (a hung window never leaves threads running).
 heartbeat_timeout_seconds = 10.0
+
+# ---------------------------------------------------------------------------------------------
+# Offline: crops and activation maximization
+# ---------------------------------------------------------------------------------------------
+
+# tools.optimize_image: the paper's hyperparameter set (1-4; 3 made most of its figures; 5 adds
+# random jitter, zoom and rotation) and how many units are optimized together in one batch.
+optimize_preset = 3
+optimize_batch = 32
+
+# tools.crop_max_patches: images (top-k entries) run through the net together.
+crop_batch = 16
+
+# Side in pixels of each unit's cell in a layer's sprite (sprite_<kind>.png).
+offline_sprite_tile = 96

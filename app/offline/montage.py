@@ -1,0 +1,76 @@
+"""Grids of images: a unit's 3 x 3 montage of its top images and a whole layer's sprite.
+
+Files are written whole or not at all (a temporary file renamed into place), so a killed run never
+leaves a half image that a resumed run would count as done.
+"""
+import json
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.errors import DeepVisError
+from app.unit_images import montage_path, sprite_path
+
+PAD = 2  # pixels of background between tiles
+
+
+def _write_atomic(path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+    return path
+
+
+def write_png(path, image: np.ndarray) -> Path:
+    """Write an image atomically (parent folders created)."""
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise DeepVisError(f"{path}: cannot encode a {image.shape} image as PNG")
+    return _write_atomic(path, data.tobytes())
+
+
+def write_json(path, value) -> Path:
+    """Write a unit's record (info.json, opt.json) atomically; it is written last, marking the unit done."""
+    return _write_atomic(path, (json.dumps(value, indent=1) + "\n").encode())
+
+
+def grid(images: list, columns: int = None, tile: tuple = None, cells: int = None) -> np.ndarray:
+    """Images (H x W x 3 uint8, None = empty cell) in rows of ``columns``, each resized to ``tile``
+    (height, width; default: the first image's size), PAD pixels of black between them.
+    cells: how many cells to lay out (default: one per image)."""
+    cells = len(images) if cells is None else cells
+    present = [image for image in images if image is not None]
+    if not present and tile is None:
+        raise DeepVisError("montage: no images to lay out")
+    height, width = tile or present[0].shape[:2]
+    columns = columns or max(1, math.ceil(math.sqrt(cells)))
+    rows = max(1, math.ceil(cells / columns))
+    canvas = np.zeros((rows * (height + PAD) - PAD, columns * (width + PAD) - PAD, 3), np.uint8)
+    for index, image in enumerate(images[:cells]):
+        if image is None:
+            continue
+        if image.shape[:2] != (height, width):
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        top, left = (index // columns) * (height + PAD), (index % columns) * (width + PAD)
+        canvas[top:top + height, left:left + width] = image
+    return canvas
+
+
+def unit_montage(crops: list, cells: int = 9) -> np.ndarray:
+    """A unit's top-k crops as a square montage (3 x 3 for the usual nine; empty cells stay black)."""
+    return grid(list(crops), cells=max(cells, len(crops)))
+
+
+def write_sprite(root, layer: str, kind: str, units: int, tile: int) -> Path:
+    """Every unit's image of ``kind`` (its montage, or opt.png) in one grid, unit u at cell u in rows of
+    ceil(sqrt(units)); units without an image yet are black cells. tile: cell side in pixels."""
+    images = []
+    for unit in range(units):
+        path = montage_path(root, layer, unit, kind)
+        images.append(cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None)
+    return write_png(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))
