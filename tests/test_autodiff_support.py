@@ -100,7 +100,8 @@ class DoubleGraph:
 
     def run(self, feeds: dict) -> dict:
         feeds = {name: np.asarray(value, np.float64) for name, value in feeds.items()}
-        self.tensors = dict(self.evaluator.run(None, feeds, intermediate=True))
+        results = self.evaluator.run(None, feeds, intermediate=True)
+        self.tensors = {name: value for name, value in results.items() if value is not None}
         self.tensors.update(feeds)
         return self.tensors
 

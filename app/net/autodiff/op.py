@@ -32,7 +32,8 @@ class Op:
 
     @property
     def dy(self) -> np.ndarray:
-        return self.dys[0]
+        """The diff of the first output (zeros when diffs reached only other outputs)."""
+        return self.dys[0] if self.dys[0] is not None else self.output_diff(0)
 
     def input(self, index: int, default=None):
         """Value of an optional input, ``default`` when absent."""
