@@ -1,0 +1,175 @@
+"""Receptive-field crops of the top images, backward passes cropped alike, montages, sprites, resume."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from app.errors import DeepVisError
+from app.offline import crops, montage
+from app.unit_images import crop_path, montage_path, sprite_path, unit_dir
+from tools import crop_max_patches
+from views_nets import small_cnn
+
+TOP = 3
+
+
+class Field:
+    """A receptive field given by size / stride / padding, as app.net.receptive_field describes one."""
+
+    def __init__(self, size, stride, padding):
+        self.size, self.stride, self.padding = size, stride, padding
+
+    def box(self, y, x):
+        y0, x0 = y * self.stride - self.padding, x * self.stride - self.padding
+        return (y0, y0 + self.size, x0, x0 + self.size)
+
+
+CONV1 = Field(5, 1, 2)  # small_cnn's conv1: 5 x 5 kernel, pad 2
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crops")
+    net = small_cnn(folder)
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(4):
+        path = folder / f"image_{index}.png"
+        cv2.imwrite(str(path), rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+        paths.append(path.name)  # relative: resolved against maxes.json's folder
+    maxes = {"model": str(net.path), "images": paths, "layers": {}}
+    values = net.forward([cv2.imread(str(folder / p)) for p in paths])
+    for layer in ("conv1", "fc"):
+        value = values[layer]
+        units = []
+        for unit in range(value.shape[1]):
+            plane = value[:, unit].reshape(len(paths), -1)
+            best = np.argsort(-plane.max(axis=1), kind="stable")[:TOP]
+            entries = []
+            for image in best:
+                flat = int(plane[image].argmax())
+                y, x = divmod(flat, value.shape[-1]) if value.ndim == 4 else (None, None)
+                entries.append({"value": float(plane[image].max()), "image": int(image), "y": y, "x": x})
+            units.append(entries)
+        maxes["layers"][layer] = units
+    (folder / "maxes.json").write_text(json.dumps(maxes))
+    return net, folder / "maxes.json", crops.read_maxes(folder / "maxes.json")
+
+
+def test_crop_is_zero_padded_where_the_box_leaves_the_image():
+    image = np.arange(1, 17, dtype=np.uint8).reshape(4, 4)
+    out = crops.crop(image, (-1, 2, 2, 6))
+    assert out.shape == (3, 4)
+    assert (out[0] == 0).all() and (out[:, 2:] == 0).all()
+    np.testing.assert_array_equal(out[1:, :2], image[0:2, 2:4])
+
+
+def test_raw_view_maps_zero_to_gray_and_the_peak_to_white():
+    picture = crops.render_raw(np.array([[[-2.0, 0.0, 4.0]]]))
+    assert picture.tolist() == [[[64, 128, 255]]]
+    assert (crops.render_raw(np.zeros((2, 2, 3))) == 128).all()
+
+
+def test_image_layout_undoes_the_channel_swap(setup):
+    net = setup[0]
+    diff = np.stack([np.full((2, 3), c, np.float32) for c in (0, 1, 2)])  # net order R, G, B
+    bgr = crops.image_layout(diff, net.spec.input)
+    assert bgr.shape == (2, 3, 3) and bgr[0, 0].tolist() == [2, 1, 0]
+
+
+def test_max_crops_are_the_receptive_field_of_the_image_the_net_saw(setup):
+    net, _, maxes = setup
+    entries = crops.unit_entries(maxes, "conv1", 1)
+    result = crops.crop_entries(net, maxes, "conv1", entries, ["maxim"], CONV1)
+    for entry, picture in zip(entries, result["maxim"]):
+        seen = net.deprocess(net.preprocess([cv2.imread(maxes["images"][entry.image])]))[0]
+        np.testing.assert_array_equal(picture, crops.crop(seen, CONV1.box(entry.y, entry.x)))
+
+
+def test_backprop_crop_of_a_first_layer_unit_is_its_filter(setup):
+    net, _, maxes = setup
+    weights = net.initializers["w1"]
+    entries = [crops.Entry(unit=2, rank=0, value=0.0, image=0, y=8, x=7)]
+    picture = crops.crop_entries(net, maxes, "conv1", entries, ["backprop", "deconv", "guided"], CONV1)
+    filter_bgr = weights[2].transpose(1, 2, 0)[:, :, ::-1]
+    for kind in ("backprop", "deconv", "guided"):  # nothing to rectify below conv1: all three agree
+        np.testing.assert_array_equal(picture[kind][0], crops.render_raw(filter_bgr))
+
+
+def test_batched_crops_equal_one_at_a_time(setup):
+    net, _, maxes = setup
+    entries = crops.unit_entries(maxes, "conv1", 0) + crops.unit_entries(maxes, "conv1", 3)
+    together = crops.crop_entries(net, maxes, "conv1", entries, crops.KINDS, CONV1)
+    for index, entry in enumerate(entries):
+        alone = crops.crop_entries(net, maxes, "conv1", [entry], crops.KINDS, CONV1)
+        for kind in crops.KINDS:
+            assert np.abs(together[kind][index].astype(int) - alone[kind][0].astype(int)).max() <= 1
+
+
+def test_crop_layer_writes_crops_montages_info_and_sprites_and_resumes(setup, tmp_path):
+    net, _, maxes = setup
+    ran = crops.crop_layer(net, maxes, "conv1", tmp_path, CONV1, batch=4, progress=False)
+    assert ran == [0, 1, 2, 3]
+    for kind in crops.KINDS:
+        assert cv2.imread(str(crop_path(tmp_path, "conv1", 3, kind, TOP - 1))).shape == (5, 5, 3)
+        assert cv2.imread(str(montage_path(tmp_path, "conv1", 3, kind))).shape == (3 * 5 + 4, 3 * 5 + 4, 3)
+        assert cv2.imread(str(sprite_path(tmp_path, "conv1", kind))).shape == (2 * 96 + 2, 2 * 96 + 2, 3)
+    info = json.loads((unit_dir(tmp_path, "conv1", 1) / "info.json").read_text())
+    first = maxes["layers"]["conv1"][1][0]
+    assert info["kinds"] == list(crops.KINDS) and len(info["entries"]) == TOP
+    assert info["entries"][0]["value"] == first["value"]
+    assert info["entries"][0]["box"] == list(CONV1.box(first["y"], first["x"]))
+    assert info["entries"][0]["image"].endswith(f"image_{first['image']}.png")
+    (unit_dir(tmp_path, "conv1", 2) / "info.json").unlink()
+    assert crops.crop_layer(net, maxes, "conv1", tmp_path, CONV1, progress=False) == [2]
+
+
+def test_unit_groups_keep_units_whole_within_the_batch(setup):
+    maxes = setup[2]
+    groups = list(crops.unit_groups(maxes, "conv1", [0, 1, 2, 3], batch=7))
+    assert [[unit for unit, _ in group] for group in groups] == [[0, 1], [2, 3]]
+    assert [len(list(crops.unit_groups(maxes, "conv1", [0, 1, 2, 3], batch=1)))] == [4]
+
+
+def test_montage_lays_out_nine_cells_even_with_fewer_crops():
+    tiles = [np.full((4, 4, 3), 50 * (i + 1), np.uint8) for i in range(4)]
+    picture = montage.unit_montage(tiles)
+    assert picture.shape == (3 * 4 + 4, 3 * 4 + 4, 3)
+    assert picture[0, 0, 0] == 50 and picture[0, 6, 0] == 100 and picture[6, 0, 0] == 200
+    assert (picture[-4:, -4:] == 0).all()
+
+
+def test_tool_on_a_vector_layer_crops_whole_images(setup, tmp_path, capsys):
+    net, path, maxes = setup
+    crop_max_patches.main(["--maxes", str(path), "--layers", "fc", "--modes", "maxim,guided", "--cpu",
+                           "--out", str(tmp_path)])
+    assert "fc: cropped 5 units, 0 already done" in capsys.readouterr().out
+    first = maxes["layers"]["fc"][4][0]
+    whole = net.deprocess(net.preprocess([cv2.imread(maxes["images"][first["image"]])]))[0]
+    np.testing.assert_array_equal(cv2.imread(str(crop_path(tmp_path, "fc", 4, "maxim", 0))), whole)
+    assert cv2.imread(str(crop_path(tmp_path, "fc", 4, "guided", 0))).std() > 0
+    assert not crop_path(tmp_path, "fc", 4, "deconv", 0).exists()
+
+
+def test_tool_on_a_map_layer_uses_the_graphs_receptive_fields(setup, tmp_path):
+    pytest.importorskip("app.net.receptive_field")
+    net, path, maxes = setup
+    crop_max_patches.main(["--maxes", str(path), "--layers", "conv1", "--modes", "maxim", "--cpu",
+                           "--out", str(tmp_path)])
+    info = json.loads((unit_dir(tmp_path, "conv1", 0) / "info.json").read_text())
+    first = maxes["layers"]["conv1"][0][0]
+    assert info["entries"][0]["box"] == list(CONV1.box(first["y"], first["x"]))
+
+
+def test_tool_errors_are_one_line(setup, tmp_path, capsys):
+    _, path, _ = setup
+    with pytest.raises(SystemExit):
+        crop_max_patches.main(["--maxes", str(path), "--layers", "fc", "--modes", "maxim,sketch", "--cpu",
+                               "--out", str(tmp_path)])
+    assert capsys.readouterr().err.strip() == ("error: fc: unknown mode(s) sketch; choose from "
+                                               "maxim, deconv, guided, backprop")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(DeepVisError, match="bad.json: not a maxes.json"):
+        crops.read_maxes(bad)

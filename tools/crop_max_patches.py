@@ -1,0 +1,63 @@
+"""Receptive-field crops of each unit's top images and backward passes from it, with montages.
+
+    python -m tools.crop_max_patches --maxes OUT/maxes.json [--modes maxim,deconv,guided,backprop]
+        [--layers L1,L2] [--batch N] [--model M] [--cpu] --out OUT
+
+Reads the top-k (image, y, x) of every unit from tools.find_maxes's maxes.json and writes, per unit,
+OUT/<layer>/unit_NNNN/<mode>_KKK.png crops, montage_<mode>.png (3 x 3) and info.json, and per layer
+OUT/<layer>/sprite_<mode>.png. Units with an info.json are skipped, so a killed run resumes.
+"""
+import argparse
+
+from app.errors import DeepVisError, exit_with_message
+from app.net import Net
+from app.offline import crops
+from app.settings import load_settings
+
+
+def parse_args(argv, settings):
+    parser = argparse.ArgumentParser(prog="python -m tools.crop_max_patches",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--maxes", required=True, help="maxes.json written by tools.find_maxes")
+    parser.add_argument("--modes", default=",".join(crops.KINDS),
+                        help=f"comma list of {', '.join(crops.KINDS)} (all)")
+    parser.add_argument("--layers", default=None, help="comma list of layers (default: every layer in maxes.json)")
+    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: maxes.json's model)")
+    parser.add_argument("--batch", type=int, default=settings.crop_batch,
+                        help=f"top-k entries run through the net together ({settings.crop_batch})")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
+    parser.add_argument("--out", required=True, help="output folder (the app's unit image folder)")
+    return parser.parse_args(argv)
+
+
+def fields_for(net, layers: list) -> dict:
+    """Receptive fields of the map layers among ``layers`` (vector layers see the whole input)."""
+    if all(net.layer(layer).kind != "map" for layer in layers):
+        return {}
+    from app.net.receptive_field import receptive_fields
+
+    return receptive_fields(net)
+
+
+def main(argv=None) -> None:
+    try:
+        settings = load_settings()
+        args = parse_args(argv, settings)
+        maxes = crops.read_maxes(args.maxes)
+        if args.batch < 1:
+            raise DeepVisError(f"{args.maxes}: --batch must be at least 1")
+        net = Net.load(args.model or maxes.get("model"), provider="cpu" if args.cpu else "auto")
+        layers = args.layers.split(",") if args.layers else list(maxes["layers"])
+        kinds = [kind for kind in args.modes.split(",") if kind]
+        fields = fields_for(net, layers)
+        for layer in layers:
+            ran = crops.crop_layer(net, maxes, layer, args.out, fields.get(layer), kinds=kinds, batch=args.batch,
+                                   sprite_tile=settings.offline_sprite_tile)
+            print(f"{args.out}: {layer}: cropped {len(ran)} units, "
+                  f"{len(maxes['layers'][layer]) - len(ran)} already done")
+    except DeepVisError as error:
+        exit_with_message(error)
+
+
+if __name__ == "__main__":
+    main()
