@@ -53,10 +53,10 @@ class _TensorRef:
 
     def resolve(self, buffers: dict) -> np.ndarray:
         flat = buffers[self.storage.key]
-        if not self.size:
-            return flat[self.offset].copy()
+        if self.offset < 0 or len(self.stride) != len(self.size) or min(self.stride, default=0) < 0:
+            raise ValueError(f"tensor view (offset {self.offset}, size {self.size}, stride {self.stride}) is invalid")
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-        if min(self.size) > 0 and (last >= flat.size or min(self.stride) < 0):
+        if min(self.size, default=1) > 0 and last >= flat.size:
             raise ValueError(f"tensor view {self.size} runs past its storage of {flat.size} elements")
         strides = tuple(s * flat.itemsize for s in self.stride)
         return np.lib.stride_tricks.as_strided(flat[self.offset:], self.size, strides).copy()
@@ -64,7 +64,9 @@ class _TensorRef:
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
                        backward_hooks=None, metadata=None):
-    return _TensorRef(storage, int(storage_offset), tuple(size), tuple(stride))
+    if not isinstance(storage, _StorageRef):
+        raise ValueError(f"a tensor's storage is a {type(storage).__name__}")
+    return _TensorRef(storage, int(storage_offset), tuple(int(n) for n in size), tuple(int(s) for s in stride))
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
@@ -119,6 +121,8 @@ def _read_storages(stream, path: Path, keys: list, refs: dict) -> dict:
         data = stream.read(count * dtype.itemsize) if count >= 0 else b""
         if count < 0 or len(data) != count * dtype.itemsize:
             raise DeepVisError(f"{path}: storage {key!r}: file ends before its data")
+        if count != refs[key].numel:
+            raise DeepVisError(f"{path}: storage {key!r}: {count} elements, the tensors expect {refs[key].numel}")
         buffers[key] = np.frombuffer(data, dtype=dtype.newbyteorder("<"))
     return buffers
 
