@@ -1,0 +1,149 @@
+"""The app: keys and mouse -> state -> compute request -> panes -> the window (or a PNG).
+
+The main thread owns the window, the keys and all drawing; the input, compute and unit-image
+threads (app/ui/workers.py) feed it and never wait on it. ``screenshot`` renders the same window
+synchronously, without opening one (servers, documentation, tests).
+"""
+import time
+import types
+from collections import deque
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.errors import DeepVisError
+from app.net.preprocess import read_image
+from app.ui import keys, panes
+from app.ui.compute import compute, request_for
+from app.ui.panes.layers import map_shape
+from app.ui.state import INPUT_ACTIONS, AppState, LayerInfo, next_state
+from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
+
+REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
+
+
+def net_info(net, settings) -> panes.NetInfo:
+    """The facts about ``net`` the panes show."""
+    names = tuple(layer.name for layer in net.layers)
+    width, height = net.spec.input.image_size()
+    return panes.NetInfo(
+        model_name=net.spec.name, names=names,
+        pretty_names=tuple(settings.layer_pretty_name(name) for name in names),
+        shapes=tuple(tuple(layer.shape) for layer in net.layers),
+        receptive_fields=receptive_field_sizes(net),
+        labels=tuple(net.labels) if net.labels else None, input_size=(height, width))
+
+
+def receptive_field_sizes(net) -> dict:
+    """layer -> receptive field size in pixels; {} (shown as "?") when it cannot be worked out."""
+    try:
+        from app.net.receptive_field import receptive_fields
+    except ImportError:
+        return {}
+    try:
+        fields = receptive_fields(net)
+    except DeepVisError:
+        return {}
+    sizes = {}
+    for name, field in fields.items():
+        size = getattr(field, "size", None)
+        sizes[name] = "x".join(str(v) for v in size) if isinstance(size, (tuple, list)) else size
+    return sizes
+
+
+def resolved_settings(settings, net) -> types.SimpleNamespace:
+    """A copy of ``settings`` with unit_jpg_dir filled in for ``net``."""
+    values = dict(vars(settings))
+    if values.get("unit_jpg_dir") is None:
+        from app.paths import cache_dir
+
+        values["unit_jpg_dir"] = str(cache_dir() / "unit_images" / net.spec.name)
+    return types.SimpleNamespace(**values)
+
+
+class App:
+    """The state, layout and net facts of one window; drawing and key handling without threads."""
+
+    def __init__(self, net, settings):
+        self.net = net
+        self.settings = resolved_settings(settings, net)
+        self.info = net_info(net, self.settings)
+        self.rects = panes.layout(self.settings.window_panes, self.settings.global_scale)
+        self.state = self.initial_state()
+        self.message = ""
+
+    def initial_state(self) -> AppState:
+        rect = self.rects.get("layers", panes.Rect(0, 0, 870, 900))
+        layers = []
+        for name, shape in zip(self.info.names, self.info.shapes):
+            count, tile_h, tile_w = map_shape(shape)
+            grid = panes.layers.paint.grid_for(count, tile_h, tile_w, rect.height, rect.width)
+            layers.append(LayerInfo(name, count, grid.columns))
+        s = self.settings
+        return AppState(layers=tuple(layers), indiv_boosts=tuple(s.boost_indiv_choices),
+                        gamma_boosts=tuple(s.boost_gamma_choices), backprop_mode=s.backprop_mode,
+                        backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode)
+
+    def view(self, frame, snapshot, fps: float = 0.0, unit_image=None) -> panes.View:
+        message = self.message or (frame.message if frame is not None else "")
+        return panes.View(self.state, self.info, self.settings, frame, snapshot,
+                          request_for(self.state, frame) if frame is not None else None,
+                          unit_image or read_unit_image, fps, message)
+
+    def render(self, view: panes.View) -> np.ndarray:
+        return panes.compose(view, self.rects)
+
+    def click(self, view: panes.View, y: int, x: int):
+        """The action of a click at window pixel (y, x), or None."""
+        return panes.hit(view, self.rects, y, x)
+
+
+def read_unit_image(path):
+    """Synchronous per-unit image reading (headless mode): the image, or None when unreadable."""
+    try:
+        return read_image(path)
+    except DeepVisError:
+        return None
+
+
+def screenshot(net, settings, source, out, key_text: str = "") -> Path:
+    """Render the whole window for ``source``'s first frame after the --keys sequence; write a PNG."""
+    app = App(net, settings)
+    frame = _first_frame(source)
+    for action in keys.sequence_actions(key_text):
+        if action in INPUT_ACTIONS:
+            frame = _input_action(source, action) or frame
+        else:
+            app.state = next_state(app.state, action)
+    source.close()
+    snapshot = compute(net, request_for(app.state, frame))
+    seconds = sum(snapshot.seconds.values())
+    image = app.render(app.view(frame, snapshot, 1.0 / seconds if seconds else 0.0))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), image):
+        raise DeepVisError(f"{out}: cannot write the screenshot (is the extension .png?)")
+    return out
+
+
+def _first_frame(source, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = source.read()
+        if frame is not None:
+            return frame
+        time.sleep(0.01)
+    raise DeepVisError(f"{source.description}: no frame within {timeout:g} s")
+
+
+def _input_action(source, action):
+    """Carry out an input action on ``source`` directly (headless); returns the new frame or None."""
+    if action == "next_image":
+        source.next()
+    elif action == "previous_image":
+        source.previous()
+    elif action == "freeze_camera":
+        source.toggle_freeze()
+    return source.read()

@@ -1,0 +1,126 @@
+"""What the compute thread does for one request: forward, then backward when asked -> a Snapshot.
+
+A Snapshot is immutable and self-contained: the panes draw from it alone and never touch the
+network. Whether the back pane is stale is derived by comparing the snapshot's request with the
+request the current state would make (``request_for``), never by flags.
+"""
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from app.errors import DeepVisError
+from app.inputs import Frame, fit_to_input
+from app.ui.state import AppState
+
+
+@dataclass(frozen=True)
+class Backprop:
+    """Where a backward pass starts and how it runs."""
+
+    layer: str
+    unit: int
+    mode: str
+
+
+@dataclass(frozen=True)
+class Request:
+    frame: Frame                 # compared by identity: a new frame is a new request
+    fit_mode: str
+    siamese_view: str
+    backprop: Optional[Backprop]
+    want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the panes draw, from one forward (and backward) run."""
+
+    request: Request
+    net_image: np.ndarray                    # the fitted H x W x 3 BGR image the net saw
+    activations: Dict[str, np.ndarray]       # layer -> one sample's activation (no batch axis)
+    predictions: Tuple[Tuple[str, float], ...]
+    input_diff: Optional[np.ndarray] = None  # H x W x 3 float, image layout and BGR order
+    diffs: Optional[Dict[str, np.ndarray]] = None
+    backprop_message: str = ""               # why there is no backprop image (error, all zeros)
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+
+def request_for(state: AppState, frame: Frame) -> Request:
+    """The computation the state asks for on ``frame``."""
+    backprop = None
+    if state.backprop_mode != "off":
+        layer, unit = state.backprop_origin
+        backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode)
+    return Request(frame, state.fit_mode, state.siamese_view, backprop,
+                   state.show_diffs and backprop is not None)
+
+
+def net_image(net, request: Request) -> np.ndarray:
+    """The frame's image fitted to the net's input size (second image of a pair when asked)."""
+    images = request.frame.images
+    image = images[1] if request.siamese_view == "second" and len(images) > 1 else images[0]
+    width, height = net.spec.input.image_size()
+    return fit_to_input(image, (height, width), request.fit_mode)
+
+
+def compute(net, request: Request) -> Snapshot:
+    """Run ``net`` for ``request``: every layer forward, then the backward pass if one is asked."""
+    seconds = {}
+    start = time.perf_counter()
+    image = net_image(net, request)
+    outputs = net.forward([image])
+    activations = {name: value[0] for name, value in outputs.items()}
+    predictions = top_predictions(net)
+    seconds["forward"] = time.perf_counter() - start
+    if request.backprop is None:
+        return Snapshot(request, image, activations, predictions, seconds=seconds)
+    start = time.perf_counter()
+    input_diff, diffs, message = _backward(net, request)
+    seconds["backward"] = time.perf_counter() - start
+    return Snapshot(request, image, activations, predictions, input_diff, diffs, message, seconds)
+
+
+def _backward(net, request: Request):
+    origin = request.backprop
+    try:
+        result = net.backward(origin.layer, origin.unit, mode=origin.mode, seed="activation",
+                              return_diffs=request.want_diffs)
+    except DeepVisError as error:
+        return None, None, f"no backprop: {error}"
+    input_diff, diffs = result if request.want_diffs else (result, None)
+    if diffs is not None:
+        diffs = {name: value[0] for name, value in diffs.items()}
+    image_diff = to_image_layout(net, input_diff[0])
+    message = ""
+    if not np.any(image_diff):
+        message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
+                   "(the unit is not active on this image, or nothing flows back)")
+    return image_diff, diffs, message
+
+
+def to_image_layout(net, diff: np.ndarray) -> np.ndarray:
+    """A C x H x W input diff as H x W x 3 in the image's BGR order (undoing swap and transpose)."""
+    spec = net.spec.input
+    if spec.transpose:
+        diff = diff.transpose(0, 2, 1)
+    if diff.shape[0] != 3 or len(spec.channel_swap) != 3:
+        return np.repeat(diff.mean(axis=0)[:, :, None], 3, axis=2)
+    image = np.empty(diff.shape[1:] + (3,), np.float32)
+    for net_channel, bgr_channel in enumerate(spec.channel_swap):
+        image[:, :, bgr_channel] = diff[net_channel]
+    return image
+
+
+def top_predictions(net, top: int = 5) -> Tuple[Tuple[str, float], ...]:
+    """The best classes of the last forward run (softmax applied when the outputs are logits)."""
+    scores = np.asarray(net.tensors[net.prob_layer()], np.float64).reshape(-1)
+    if scores.size == 0 or not np.all(np.isfinite(scores)):
+        return ()
+    if np.any(scores < 0) or not np.isclose(scores.sum(), 1.0, atol=1e-3):
+        scores = np.exp(scores - scores.max())
+        scores /= scores.sum()
+    names = net.labels or []
+    best = np.argsort(-scores, kind="stable")[:top]
+    return tuple((names[i] if i < len(names) else f"class {i}", float(scores[i])) for i in best)

@@ -1,0 +1,45 @@
+"""The aux pane: the top-5 predictions while the cursor is on the layer list, else the selected
+unit enlarged (its activation, or its diff when the layers pane shows diffs)."""
+import numpy as np
+
+from app.ui import draw as paint
+
+
+def draw(view, height: int, width: int) -> np.ndarray:
+    if view.state.cursor_on_layers and view.state.show_labels:
+        return predictions(view, height, width)
+    return unit(view, height, width)
+
+
+def predictions(view, height: int, width: int) -> np.ndarray:
+    pane = np.full((height, width, 3), 30, np.uint8)
+    font = view.font
+    paint.text(pane, "Predictions", (8, paint.line_height(font)), font, view.color("title"))
+    if view.snapshot is None or not view.snapshot.predictions:
+        paint.text(pane, "(none yet)", (8, 2 * paint.line_height(font)), font)
+        return pane
+    row_h = max(paint.line_height(font) * 2, (height - 2 * paint.line_height(font)) // 6)
+    for rank, (label, probability) in enumerate(view.snapshot.predictions):
+        top = paint.line_height(font) * 2 + rank * row_h
+        bar = int((width - 16) * probability)
+        pane[top:top + row_h // 3, 8:8 + bar] = view.color("bar")
+        name = label if len(label) <= 34 else label[:33] + "~"
+        paint.text(pane, f"{probability:5.1%} {name}", (8, top + row_h // 3 + paint.line_height(font)), font)
+    return pane
+
+
+def unit(view, height: int, width: int) -> np.ndarray:
+    value = view.diff() if view.state.show_diffs else view.activation()
+    if value is None:
+        return paint.message(height, width, ["no activation yet"], view.font)
+    maps = paint.unit_maps(value)
+    index = min(view.state.unit, len(maps) - 1)
+    if view.state.show_diffs:
+        image = paint.signed_colors(maps[index:index + 1])[0]
+    else:
+        image = paint.colorize(paint.boost(maps[index:index + 1], 0, view.state.gamma_boosts[view.state.gamma_boost])[0],
+                               view.state.colormap)
+    pane = paint.fit_into(image, height, width, nearest=True, fill=30)
+    caption = f"{view.layer_name}:{index}  max {float(maps[index].max()):.3g}"
+    paint.text(pane, caption, (6, height - 8), view.font, view.color("title"))
+    return pane

@@ -1,0 +1,36 @@
+"""The back pane: the backward pass at the input, in the chosen view and colormap.
+
+Gray when backprop is off; a message instead of a gray picture when it fails or gives all zeros
+(the original's most confusing sight); tinted while it shows an older frame or origin.
+"""
+import numpy as np
+
+from app.ui import draw as paint
+
+
+def draw(view, height: int, width: int) -> np.ndarray:
+    state = view.state
+    if state.backprop_mode == "off":
+        pane = np.full((height, width, 3), 128, np.uint8)
+        paint.text(pane, "backprop off (b)", (8, paint.line_height(view.font)), view.font, (60, 60, 60))
+        return pane
+    snapshot = view.snapshot
+    if snapshot is None or snapshot.request.backprop is None:
+        return paint.message(height, width, ["computing backprop ..."], view.font)
+    if snapshot.input_diff is None or snapshot.backprop_message:
+        return paint.message(height, width, [snapshot.backprop_message or "no backprop"], view.font)
+    pane = render(snapshot.input_diff, state.backprop_view, state.colormap, height, width,
+                  view.settings.grad_blur_radius, view.font)
+    if view.back_stale:
+        pane = (pane * 0.6 + np.array(view.color("stale")) * 0.4).astype(np.uint8)
+    return pane
+
+
+def render(diff: np.ndarray, backprop_view: str, colormap: str, height: int, width: int,
+           blur_sigma: float = 4.0, font: float = 0.5) -> np.ndarray:
+    """An H x W x 3 input diff drawn as ``backprop_view`` in a ``height`` x ``width`` pane."""
+    if backprop_view == "histogram":
+        return paint.histogram(diff, height, width, scale=font)
+    values = paint.backprop_map(diff, backprop_view, blur_sigma)
+    image = (np.clip(values, 0, 1) * 255).astype(np.uint8) if values.ndim == 3 else paint.colorize(values, colormap)
+    return paint.fit_into(image, height, width, fill=30)

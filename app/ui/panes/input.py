@@ -1,0 +1,41 @@
+"""The input pane: the current frame as the net sees it (a siamese pair side by side), with the
+backprop overlay when one is chosen, and the input's message (skipped file, lost camera)."""
+import numpy as np
+
+from app.inputs import fit_to_input
+from app.ui import draw as paint
+
+
+def draw(view, height: int, width: int) -> np.ndarray:
+    frame = view.frame
+    if frame is None:
+        return paint.message(height, width, ["waiting for input ..."], view.font)
+    size = view.net.input_size
+    images = frame.images if view.state.siamese_view == "both" else (
+        frame.images[1:2] if view.state.siamese_view == "second" and len(frame.images) > 1 else frame.images[:1])
+    fitted = [fit_to_input(image, size, view.state.fit_mode) for image in images]
+    mask = _overlay_mask(view)
+    if mask is not None:
+        fitted = [paint.overlay(image, mask, view.state.input_overlay) for image in fitted]
+    pane = paint.fit_into(np.hstack(fitted), height, width)
+    if frame.message:
+        _banner(pane, frame.message, view.font)
+    return pane
+
+
+def _overlay_mask(view):
+    snapshot = view.snapshot
+    if view.state.input_overlay == "off" or snapshot is None or snapshot.input_diff is None:
+        return None
+    return paint.backprop_map(snapshot.input_diff, "normblur", view.settings.grad_blur_radius)
+
+
+def _banner(pane: np.ndarray, message: str, font: float) -> None:
+    """The message on a dark band at the bottom (wrapped to two lines at most)."""
+    height, width = pane.shape[:2]
+    lines = list(paint.wrap(message, max(8, int(width / (20 * font)))))[:2]
+    band = paint.line_height(font) * len(lines) + 6
+    pane[height - band:] = (pane[height - band:] * 0.3).astype(np.uint8)
+    for row, line in enumerate(lines):
+        paint.text(pane, line, (4, height - band + paint.line_height(font) * (row + 1)), font, (120, 200, 255))
+

@@ -1,0 +1,61 @@
+"""The jpgvis pane: the selected unit's precomputed images stacked (regularized optimization, max
+images, deconv of the max images), read from the folder layout of app/unit_images.py (either the
+offline tools' own or the original toolbox's). Loading happens in the app's loader thread; this
+pane only asks ``view.unit_image(path)``, which is None until the file is loaded."""
+import numpy as np
+
+from app import unit_images
+from app.ui import draw as paint
+
+KINDS = ("opt", "maxim", "deconv")
+TITLES = {"opt": "optimized", "maxim": "max images", "deconv": "deconv of max"}
+
+
+def source_layer(view, layer: str = None):
+    """The layer whose images stand for ``layer`` (settings.jpgvis_remap), or None when not shown."""
+    layer = layer or view.layer_name
+    allowed = view.settings.jpgvis_layers
+    if allowed is not None and layer not in allowed:
+        return None
+    return view.settings.jpgvis_remap.get(layer, layer)
+
+
+def unit_picture(view, unit: int, kind: str, first_only: bool = False):
+    """The image of ``kind`` for ``unit`` of the selected layer, or None (missing or not loaded yet)."""
+    root, layer = view.settings.unit_jpg_dir, source_layer(view)
+    if root is None or layer is None:
+        return None
+    path = None
+    if first_only and kind != "opt":
+        crop = unit_images.crop_path(root, layer, unit, kind, 0)
+        path = crop if crop.is_file() else None
+    path = path or unit_images.find_unit_image(root, layer, unit, kind)
+    return None if path is None else view.unit_image(path)
+
+
+def where_to_find(view) -> list:
+    root = view.settings.unit_jpg_dir
+    return [f"looked in {root}" if root else "settings.unit_jpg_dir is not set",
+            "make them with the offline tools (max images, crops, optimize)"]
+
+
+def draw(view, height: int, width: int) -> np.ndarray:
+    if not view.state.show_unit_jpgs:
+        return paint.message(height, width, ["per-unit images hidden (9 shows them)"], view.font)
+    if source_layer(view) is None:
+        return paint.message(height, width, [f"no per-unit images for {view.layer_name} (jpgvis_layers)"],
+                             view.font)
+    slot = height // len(KINDS)
+    pane = np.full((height, width, 3), 30, np.uint8)
+    found = 0
+    for row, kind in enumerate(KINDS):
+        image = unit_picture(view, view.state.unit, kind, view.state.first_image_only)
+        top = row * slot
+        if image is not None:
+            pane[top:top + slot] = paint.fit_into(image, slot, width, fill=30)
+            found += 1
+        paint.text(pane, TITLES[kind], (6, top + paint.line_height(view.font)), view.font, view.color("title"))
+    if not found:
+        return paint.message(height, width, [f"no per-unit images for {view.layer_name}:{view.state.unit}"]
+                             + where_to_find(view), view.font)
+    return pane

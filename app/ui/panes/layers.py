@@ -1,0 +1,95 @@
+"""The layers pane: every unit of the selected layer as tiles (vector layers as small blocks),
+forward activations (boosted, in the colormap) or backward diffs (red negative, green positive).
+
+The selected unit is outlined in green and a frozen backprop origin in blue. Zoom shows the
+selected unit, or the back pane, over the whole pane; pattern mode shows every unit's precomputed
+image of the layer at once. A click on a tile selects its unit.
+"""
+import numpy as np
+
+from app.ui import draw as paint
+from app.ui.panes import aux, back, jpgvis
+
+PATTERN_TILE = 64   # pattern mode: each unit's image drawn in a square of this many pixels (before scaling)
+
+
+def map_shape(shape: tuple) -> tuple:
+    """C x H x W of the tiles of a layer with this per-sample shape (non-maps: one 1 x 1 tile per value)."""
+    return tuple(shape) if len(shape) == 3 else (int(np.prod(shape)) if shape else 1, 1, 1)
+
+
+def grid(view, height: int, width: int) -> paint.Grid:
+    """The tile grid of the selected layer (of its pattern images in pattern mode)."""
+    count, tile_h, tile_w = map_shape(view.net.shapes[view.state.layer])
+    if view.state.pattern != "off":
+        tile_h = tile_w = PATTERN_TILE
+    return paint.grid_for(count, tile_h, tile_w, height, width)
+
+
+def draw(view, height: int, width: int) -> np.ndarray:
+    state = view.state
+    if state.zoom == "unit":
+        return aux.unit(view, height, width)
+    if state.zoom == "backprop" and state.backprop_mode != "off":
+        return back.draw(view, height, width)
+    if state.pattern != "off":
+        return pattern(view, height, width)
+    value = view.diff() if state.show_diffs else view.activation()
+    if value is None:
+        why = "no diffs: turn backprop on (b)" if state.show_diffs and state.backprop_mode == "off" else "computing ..."
+        return paint.message(height, width, [why], view.font)
+    maps = paint.unit_maps(value)
+    if state.show_diffs:
+        tiles = paint.signed_colors(maps)
+    else:
+        boosted = paint.boost(maps, state.indiv_boosts[state.indiv_boost], state.gamma_boosts[state.gamma_boost])
+        tiles = paint.colorize(boosted, state.colormap)
+    layout = grid(view, height, width)
+    pane = paint.tile(tiles, layout, height, width)
+    if state.score_overlay:
+        _scores(pane, layout, maps, view.font * 0.8)
+    _outlines(view, pane, layout)
+    return pane
+
+
+def _outlines(view, pane: np.ndarray, layout: paint.Grid) -> None:
+    state = view.state
+    if state.frozen_origin is not None and state.frozen_origin[0] == state.layer:
+        paint.outline(pane, layout, state.frozen_origin[1], view.color("frozen"))
+    if not state.cursor_on_layers:
+        paint.outline(pane, layout, min(state.unit, layout.count - 1), view.color("unit"))
+
+
+def _scores(pane: np.ndarray, layout: paint.Grid, maps: np.ndarray, font: float) -> None:
+    """Each tile's maximum written on it, where the tiles are big enough to read."""
+    if layout.cell(0)[3] < paint.text_width("-0.00", font):
+        return
+    peaks = maps.reshape(len(maps), -1).max(axis=1)
+    for index, peak in enumerate(peaks):
+        top, left, height, _ = layout.cell(index)
+        paint.text(pane, f"{peak:.2g}", (left + 2, top + height - 3), font, (80, 255, 255))
+
+
+def pattern(view, height: int, width: int) -> np.ndarray:
+    """Every unit's precomputed image of the layer (kind = the pattern mode), tiled."""
+    layout = grid(view, height, width)
+    tiles = np.full((layout.count, PATTERN_TILE, PATTERN_TILE, 3), 40, np.uint8)
+    found = 0
+    for unit in range(layout.count):
+        image = jpgvis.unit_picture(view, unit, view.state.pattern, first_only=True)
+        if image is not None:
+            tiles[unit] = paint.fit_into(image, PATTERN_TILE, PATTERN_TILE)
+            found += 1
+    if not found:
+        return paint.message(height, width, [f"pattern mode ({view.state.pattern}): no per-unit images of "
+                                             f"{view.layer_name}"] + jpgvis.where_to_find(view), view.font)
+    pane = paint.tile(tiles, layout, height, width)
+    _outlines(view, pane, layout)
+    return pane
+
+
+def hit(view, y: int, x: int, height: int, width: int):
+    if view.state.zoom != "normal":
+        return None
+    index = grid(view, height, width).index_at(y, x)
+    return None if index is None else ("select_unit", index)

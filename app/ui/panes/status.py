@@ -1,0 +1,49 @@
+"""The status pane: what is shown and how, the speed, and facts about the layer and the input."""
+import numpy as np
+
+from app.ui import draw as paint
+
+
+def lines(view) -> tuple:
+    """The two status lines (also what the tests read)."""
+    state, net = view.state, view.net
+    where = "pattern" if state.pattern != "off" else ("back" if state.show_diffs else "fwd")
+    first = f"{where} {net.pretty_names[state.layer]}:{state.unit}"
+    if state.backprop_mode == "off":
+        first += " | Back: off"
+    else:
+        origin_layer, origin_unit = state.backprop_origin
+        frozen = " frozen" if state.frozen_origin is not None else ""
+        first += (f" | Back: {state.backprop_mode} (from {net.pretty_names[origin_layer]}_{origin_unit}{frozen}, "
+                  f"{state.backprop_view})")
+    first += (f" | Boost: {state.indiv_boosts[state.indiv_boost]:g}/{state.gamma_boosts[state.gamma_boost]:g}"
+              f" | {view.fps:4.1f} fps")
+    if state.debug and view.snapshot is not None:
+        first += " | " + " ".join(f"{k} {v * 1000:.0f}ms" for k, v in view.snapshot.seconds.items())
+    shape = "x".join(str(d) for d in net.shapes[state.layer])
+    field = net.receptive_fields.get(net.names[state.layer])
+    second = f"size {shape} | RF {field if field else '?'} | {state.colormap} | fit {state.fit_mode}"
+    frame = view.frame
+    if frame is not None:
+        counter = f" ({frame.index + 1}/{frame.count})" if frame.count > 1 else ""
+        second += f" | {frame.name}{counter}"
+        if frame.label is not None:
+            second += f" | truth: {_label_name(frame.label, net.labels)}"
+    if view.message:
+        second += f" | {view.message}"
+    return first, second
+
+
+def _label_name(label, labels) -> str:
+    if isinstance(label, int) and labels and 0 <= label < len(labels):
+        return f"{labels[label]} ({label})"
+    return str(label)
+
+
+def draw(view, height: int, width: int) -> np.ndarray:
+    pane = np.full((height, width, 3), 20, np.uint8)
+    font = view.font
+    for row, line in enumerate(lines(view)):
+        paint.text(pane, line, (8, paint.line_height(font) * (row + 1)), font,
+                   view.color("status") if row == 0 else view.color("text"))
+    return pane

@@ -1,0 +1,68 @@
+"""What every pane draws from: the state, the newest snapshot and facts about the net and input."""
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from app.inputs import Frame
+from app.ui.compute import Request, Snapshot
+from app.ui.state import AppState
+
+
+@dataclass(frozen=True)
+class NetInfo:
+    """Facts about the net that do not change while the app runs."""
+
+    model_name: str
+    names: Tuple[str, ...]                 # layer names, in order
+    pretty_names: Tuple[str, ...]          # what the layer list shows
+    shapes: Tuple[tuple, ...]              # per-sample shapes
+    receptive_fields: Dict[str, int] = field(default_factory=dict)   # layer -> size in pixels
+    labels: Optional[Tuple[str, ...]] = None
+    input_size: Tuple[int, int] = (224, 224)  # H, W of the images the net sees
+
+
+@dataclass(frozen=True)
+class View:
+    """One frame's worth of everything the panes need; built by the app, read by the panes."""
+
+    state: AppState
+    net: NetInfo
+    settings: object
+    frame: Optional[Frame] = None
+    snapshot: Optional[Snapshot] = None
+    current: Optional[Request] = None      # the request the state makes now
+    unit_image: Callable[[object], Optional[np.ndarray]] = lambda path: None
+    fps: float = 0.0
+    message: str = ""                      # one line for the status bar (errors, input messages)
+
+    @property
+    def font(self) -> float:
+        """Text scale: settings.global_font_size times the window scale."""
+        return 0.5 * self.settings.global_font_size * self.settings.global_scale
+
+    def color(self, name: str) -> tuple:
+        return tuple(self.settings.ui_colors[name])
+
+    @property
+    def layer_name(self) -> str:
+        return self.net.names[self.state.layer]
+
+    def activation(self, name: str = None) -> Optional[np.ndarray]:
+        """The newest snapshot's activation of ``name`` (default: the selected layer), or None."""
+        if self.snapshot is None:
+            return None
+        return self.snapshot.activations.get(name or self.layer_name)
+
+    def diff(self, name: str = None) -> Optional[np.ndarray]:
+        if self.snapshot is None or self.snapshot.diffs is None:
+            return None
+        return self.snapshot.diffs.get(name or self.layer_name)
+
+    @property
+    def back_stale(self) -> bool:
+        """The back pane shows another frame or origin than the one asked for now."""
+        if self.snapshot is None or self.current is None:
+            return False
+        asked, shown = self.current, self.snapshot.request
+        return asked.backprop != shown.backprop or asked.frame is not shown.frame

@@ -1,0 +1,171 @@
+"""What the user has chosen: plain immutable data, and pure transitions ``next_state(state, action)``.
+
+Nothing here knows about windows, threads or the network; the app turns keys and clicks into
+actions, and draws and computes from the state it gets back.
+"""
+from dataclasses import dataclass, replace
+from typing import Optional, Tuple
+
+BACKPROP_MODES = ("off", "grad", "deconv", "guided", "desalinet")
+BACKPROP_VIEWS = ("raw", "gray", "norm", "normblur", "sum>0", "histogram")
+COLORMAPS = ("gray", "jet", "plasma", "viridis", "inferno", "magma", "turbo", "hot", "bone", "cool")
+ZOOMS = ("normal", "unit", "backprop")
+PATTERNS = ("off", "opt", "maxim", "deconv")
+SIAMESE_VIEWS = ("first", "second", "both")
+INPUT_OVERLAYS = ("off", "over active", "over inactive")
+DEBUG_LEVELS = (0, 1, 2)
+FIT_MODES = ("crop", "stretch")
+FAST_STEP = 3
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What moving the cursor needs to know of a layer: its name, unit count, tile columns."""
+
+    name: str
+    units: int
+    columns: int
+
+
+@dataclass(frozen=True)
+class AppState:
+    layers: Tuple[LayerInfo, ...]
+    layer: int = 0                       # index into layers
+    unit: int = 0
+    cursor_on_layers: bool = False       # cursor on the layer list (True) or on the units
+    backprop_mode: str = "off"
+    backprop_view: str = "raw"
+    colormap: str = "gray"
+    zoom: str = "normal"
+    indiv_boosts: Tuple[float, ...] = (0.0, 0.3, 0.5, 0.8, 1.0)
+    gamma_boosts: Tuple[float, ...] = (1.0, 0.7, 0.5, 0.3)
+    indiv_boost: int = 0                 # index into indiv_boosts
+    gamma_boost: int = 0                 # index into gamma_boosts
+    show_diffs: bool = False             # layers pane: backward diffs instead of activations
+    frozen_origin: Optional[Tuple[int, int]] = None   # (layer, unit) the backprop starts from
+    show_labels: bool = True
+    show_unit_jpgs: bool = True
+    pattern: str = "off"
+    first_image_only: bool = False
+    siamese_view: str = "first"
+    score_overlay: bool = False
+    input_overlay: str = "off"
+    help: bool = False
+    debug: int = 0
+    fit_mode: str = "crop"
+    quit: bool = False
+
+    @property
+    def layer_info(self) -> LayerInfo:
+        return self.layers[self.layer]
+
+    @property
+    def backprop_origin(self) -> Tuple[int, int]:
+        """(layer index, unit) the backward pass starts from: frozen with `d`, else the cursor's."""
+        return self.frozen_origin if self.frozen_origin is not None else (self.layer, self.unit)
+
+
+def cycle(choices: tuple, current, step: int = 1):
+    """The choice ``step`` places after ``current`` (wrapping)."""
+    return choices[(choices.index(current) + step) % len(choices)]
+
+
+def _select_layer(state: AppState, layer: int) -> AppState:
+    layer = max(0, min(len(state.layers) - 1, layer))
+    return replace(state, layer=layer, unit=min(state.unit, state.layers[layer].units - 1))
+
+
+def _move(state: AppState, dx: int, dy: int) -> AppState:
+    if state.cursor_on_layers:
+        if dy > 0:
+            return replace(state, cursor_on_layers=False)
+        return _select_layer(state, state.layer + dx) if dx else state
+    info = state.layer_info
+    if dy < 0 and state.unit < info.columns:
+        return replace(state, cursor_on_layers=True)
+    unit = state.unit + dx + dy * info.columns
+    return replace(state, unit=max(0, min(info.units - 1, unit)))
+
+
+def _zoom(state: AppState) -> AppState:
+    zoom = cycle(ZOOMS, state.zoom)
+    if zoom == "backprop" and state.backprop_mode == "off":
+        zoom = cycle(ZOOMS, zoom)
+    return replace(state, zoom=zoom)
+
+
+def _freeze(state: AppState) -> AppState:
+    frozen = None if state.frozen_origin is not None else (state.layer, state.unit)
+    return replace(state, frozen_origin=frozen)
+
+
+def _reset(state: AppState) -> AppState:
+    return AppState(layers=state.layers, indiv_boosts=state.indiv_boosts, gamma_boosts=state.gamma_boosts,
+                    fit_mode=state.fit_mode)
+
+
+def _flip(name: str):
+    return lambda state: replace(state, **{name: not getattr(state, name)})
+
+
+def _step(name: str, choices: tuple, step: int = 1):
+    return lambda state: replace(state, **{name: cycle(choices, getattr(state, name), step)})
+
+
+def _step_index(name: str, choices_name: str):
+    return lambda state: replace(state, **{name: (getattr(state, name) + 1) % len(getattr(state, choices_name))})
+
+
+TRANSITIONS = {
+    "help": _flip("help"),
+    "quit": lambda state: replace(state, quit=True),
+    "reset": _reset,
+    "toggle_fit": _step("fit_mode", FIT_MODES),
+    "cycle_debug": _step("debug", DEBUG_LEVELS),
+    "left": lambda state: _move(state, -1, 0),
+    "right": lambda state: _move(state, 1, 0),
+    "up": lambda state: _move(state, 0, -1),
+    "down": lambda state: _move(state, 0, 1),
+    "fast_left": lambda state: _move(state, -FAST_STEP, 0),
+    "fast_right": lambda state: _move(state, FAST_STEP, 0),
+    "fast_up": lambda state: _move(state, 0, -FAST_STEP),
+    "fast_down": lambda state: _move(state, 0, FAST_STEP),
+    "previous_layer": lambda state: _select_layer(state, state.layer - 1),
+    "next_layer": lambda state: _select_layer(state, state.layer + 1),
+    "cycle_zoom": _zoom,
+    "freeze_backprop": _freeze,
+    "toggle_diffs": _flip("show_diffs"),
+    "next_gamma_boost": _step_index("gamma_boost", "gamma_boosts"),
+    "next_indiv_boost": _step_index("indiv_boost", "indiv_boosts"),
+    "toggle_labels": _flip("show_labels"),
+    "toggle_unit_jpgs": _flip("show_unit_jpgs"),
+    "next_pattern": _step("pattern", PATTERNS),
+    "previous_pattern": _step("pattern", PATTERNS, -1),
+    "toggle_first_image": _flip("first_image_only"),
+    "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
+    "previous_backprop_mode": _step("backprop_mode", BACKPROP_MODES, -1),
+    "next_backprop_view": _step("backprop_view", BACKPROP_VIEWS),
+    "previous_backprop_view": _step("backprop_view", BACKPROP_VIEWS, -1),
+    "next_colormap": _step("colormap", COLORMAPS),
+    "previous_colormap": _step("colormap", COLORMAPS, -1),
+    "cycle_siamese_view": _step("siamese_view", SIAMESE_VIEWS),
+    "toggle_score_overlay": _flip("score_overlay"),
+    "next_input_overlay": _step("input_overlay", INPUT_OVERLAYS),
+    "previous_input_overlay": _step("input_overlay", INPUT_OVERLAYS, -1),
+}
+# Actions carried out on the input source by the app; they leave the state as it is.
+INPUT_ACTIONS = ("freeze_camera", "toggle_camera", "next_image", "previous_image")
+
+
+def next_state(state: AppState, action) -> AppState:
+    """The state after ``action``: an action name, or ("select_layer", i) / ("select_unit", u) from
+    the mouse. Input-source actions and unknown actions leave the state unchanged."""
+    if isinstance(action, tuple):
+        name, value = action
+        if name == "select_layer":
+            return replace(_select_layer(state, value), cursor_on_layers=True)
+        if name == "select_unit":
+            return replace(state, unit=max(0, min(state.layer_info.units - 1, value)), cursor_on_layers=False)
+        return state
+    transition = TRANSITIONS.get(action)
+    return transition(state) if transition else state
