@@ -71,3 +71,81 @@ crop_batch = 16
 
 # Side in pixels of each unit's cell in a layer's sprite (sprite_<kind>.png).
 offline_sprite_tile = 96
+
+# ---------------------------------------------------------------------------------------------
+# App: window, panes, keys
+# ---------------------------------------------------------------------------------------------
+
+# The window's panes: name -> (top, left, height, width) in pixels before global_scale. Panes:
+# input (the frame the net sees), aux (top-5 predictions while the cursor is on the layer list,
+# else the selected unit enlarged), back (the backward pass at the input), control (the layer
+# list), layers (every unit of the layer as tiles), jpgvis (the unit's precomputed images),
+# status (two lines: what is shown, fps, layer size, receptive field, file, ground truth),
+# buttons (for the mouse). Leave a pane out to hide it; the window is as big as the panes' extent.
+window_panes = {
+    "input": (0, 0, 300, 300),
+    "aux": (300, 0, 300, 300),
+    "back": (600, 0, 300, 300),
+    "control": (0, 300, 30, 900),
+    "layers": (30, 300, 870, 900),
+    "jpgvis": (0, 1200, 900, 300),
+    "status": (900, 0, 48, 1500),
+    "buttons": (948, 0, 30, 1500),
+}
+
+# Everything (panes and text) is scaled by global_scale; text alone by global_font_size too.
+global_scale = 1.0
+global_font_size = 1.0
+
+# Boost choices cycled by `T` (per channel: each channel divided by its max ** value) and `t`
+# (gamma: the layer's min-max scaled values raised to this power). The first ones are the defaults.
+boost_indiv_choices = (0.0, 0.3, 0.5, 0.8, 1.0)
+boost_gamma_choices = (1.0, 0.7, 0.5, 0.3)
+
+# Backprop at start-up (keys b / n / m cycle them): mode off, grad, deconv, guided or desalinet;
+# view raw, gray, norm, normblur, sum>0 or histogram; colormap gray, jet, plasma, viridis,
+# inferno, magma, turbo, hot, bone or cool (OpenCV's colormaps; also used for the layers pane).
+backprop_mode = "off"
+backprop_view = "raw"
+colormap = "gray"
+
+# Sigma (pixels of the net's input) of the Gaussian blur of the "normblur" view and of the input overlay.
+grad_blur_radius = 4.0
+
+# Colours (B, G, R) of the interface.
+ui_colors = {
+    "text": (225, 225, 225),      # plain text
+    "title": (120, 220, 255),     # pane titles and captions
+    "status": (140, 255, 140),    # first status line
+    "selected": (100, 255, 100),  # the selected layer in the layer list
+    "cursor": (90, 200, 255),     # the selected layer while the cursor is on the list
+    "frozen": (255, 160, 60),     # the layer / unit the backprop is frozen at (key d)
+    "unit": (60, 255, 60),        # outline of the selected unit
+    "bar": (200, 150, 60),        # prediction bars
+    "button": (70, 60, 50),       # button faces
+    "stale": (160, 80, 40),       # tint of a back pane that shows an older frame or origin
+}
+
+
+def layer_pretty_name(name):
+    """What the layer list shows for a layer: its name with ONNX exporters' noise removed
+    ("/features/features.0/Conv_output_0" -> "features.0/Conv"). Override in settings_local.py."""
+    for noise in ("_output_0", "_Output_0", ":0"):
+        name = name.replace(noise, "")
+    parts = [part for part in name.split("/") if part]
+    return "/".join(parts[-2:]) if len(parts) > 2 else "/".join(parts) or name
+
+
+# Folder of the precomputed per-unit images (the --out folder of tools.crop_max_patches and
+# tools.optimize_image, or the original toolbox's folder with max_im/, max_deconv/ and
+# regularized_opt/). None = <cache dir>/unit_images/<model name>.
+unit_jpg_dir = None
+
+# Layers whose per-unit images are shown (None = every layer), and layers shown with another
+# layer's images (the original showed conv1's images for pool1 and norm1).
+jpgvis_layers = None
+jpgvis_remap = {}
+
+# Milliseconds the main loop waits for a key per frame (the window's refresh rate is at most
+# 1000 / this); the compute and input threads never wait for the window.
+key_wait_ms = 10
