@@ -6,8 +6,6 @@ synchronously, without opening one (servers, documentation, tests).
 """
 import time
 import types
-from collections import deque
-from functools import partial
 from pathlib import Path
 
 import cv2
@@ -19,7 +17,6 @@ from app.ui import keys, panes
 from app.ui.compute import compute, request_for
 from app.ui.panes.layers import map_shape
 from app.ui.state import INPUT_ACTIONS, AppState, LayerInfo, next_state
-from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
 
 REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
 

@@ -33,9 +33,9 @@ class Request:
     want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Snapshot:
-    """Everything the panes draw, from one forward (and backward) run."""
+    """Everything the panes draw, from one forward (and backward) run (compared by identity)."""
 
     request: Request
     net_image: np.ndarray                    # the fitted H x W x 3 BGR image the net saw

@@ -40,6 +40,6 @@ def unit(view, height: int, width: int) -> np.ndarray:
         image = paint.colorize(paint.boost(maps[index:index + 1], 0, view.state.gamma_boosts[view.state.gamma_boost])[0],
                                view.state.colormap)
     pane = paint.fit_into(image, height, width, nearest=True, fill=30)
-    caption = f"{view.layer_name}:{index}  max {float(maps[index].max()):.3g}"
+    caption = f"{view.net.pretty_names[view.state.layer]}:{index}  max {float(maps[index].max()):.3g}"
     paint.text(pane, caption, (6, height - 8), view.font, view.color("title"))
     return pane

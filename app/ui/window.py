@@ -1,0 +1,154 @@
+"""The live window: the main loop over keys, clicks, frames and snapshots, and its threads.
+
+The loop never waits on the network: it submits the newest request to the compute thread and
+draws whatever snapshot came back last. It ends on `q`, on closing the window, or on Ctrl-C, and
+stops every thread before returning.
+"""
+import time
+from collections import deque
+from functools import partial
+
+import cv2
+
+from app.errors import DeepVisError
+from app.inputs import open_source
+from app.ui import keys
+from app.ui.app import REDRAW_SECONDS, App
+from app.ui.compute import compute, request_for
+from app.ui.state import next_state
+from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
+
+WINDOW_FLAGS = cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL   # no Qt context menu to block the loop
+
+
+class Session:
+    """One window and its threads."""
+
+    def __init__(self, net, settings, source):
+        self.app = App(net, settings)
+        self.title = f"DeepVis Toolbox - {net.spec.name}"
+        s = self.app.settings
+        self.heartbeat = Heartbeat(s.heartbeat_timeout_seconds)
+        self.inputs = InputWorker(source, self.heartbeat)
+        self.compute = ComputeWorker(partial(compute, net), self.heartbeat)
+        self.images = UnitImageLoader(s.unit_image_cache_bytes, self.heartbeat)
+        self.other_source = None       # the camera or the files, whichever is not shown
+        self.clicks = deque()
+        self.snapshot, self.submitted = None, None
+
+    def run(self) -> None:
+        cv2.namedWindow(self.title, WINDOW_FLAGS)
+        cv2.setMouseCallback(self.title, self._on_mouse)
+        for worker in (self.inputs, self.compute, self.images):
+            worker.start()
+        try:
+            self._loop()
+        finally:
+            for worker in (self.inputs, self.compute, self.images):
+                worker.stop()
+            if self.other_source is not None:
+                self.other_source.close()
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+
+    def _loop(self) -> None:
+        drawn_key, drawn_at, view = None, 0.0, None
+        while not self.app.state.quit:
+            self.heartbeat.beat()
+            frame = self.inputs.latest()
+            self._submit(frame)
+            self._collect()
+            key = (self.app.state, frame, self.snapshot, self.app.message)
+            if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:
+                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get)
+                cv2.imshow(self.title, self.app.render(view))
+                drawn_key, drawn_at = key, time.monotonic()
+            code = cv2.waitKeyEx(self.app.settings.key_wait_ms)
+            self._act(keys.action_for(code))
+            while self.clicks and view is not None:
+                self._act(self.app.click(view, *self.clicks.popleft()))
+            if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+                break
+
+    def _submit(self, frame) -> None:
+        if frame is None:
+            return
+        request = request_for(self.app.state, frame)
+        if request != self.submitted:
+            self.compute.submit(request)
+            self.submitted = request
+
+    def _collect(self) -> None:
+        done = self.compute.latest()
+        if done is None:
+            return
+        if done.result is not None:
+            self.snapshot = done.result
+            self.app.message = ""
+        elif done.error:
+            self.app.message = done.error
+
+    def _fps(self) -> float:
+        seconds = self.compute.seconds_per_job
+        return 1.0 / seconds if seconds else 0.0
+
+    def _on_mouse(self, event, x, y, flags, param) -> None:
+        if event == cv2.EVENT_LBUTTONDOWN:
+            self.clicks.append((y, x))
+
+    def _act(self, action) -> None:
+        if action is None:
+            return
+        if action == "freeze_camera":
+            self.inputs.toggle_freeze()
+        elif action == "toggle_camera":
+            self._toggle_camera()
+        elif action in ("next_image", "previous_image"):
+            if self.inputs.source.is_camera:
+                self._toggle_camera()
+            getattr(self.inputs, "next" if action == "next_image" else "previous")()
+        else:
+            self.app.state = next_state(self.app.state, action)
+
+    def _toggle_camera(self) -> None:
+        """Switch between the camera and the files; the camera is opened on first use."""
+        if self.other_source is None:
+            try:
+                self.other_source = open_source("camera" if not self.inputs.source.is_camera else None,
+                                                self.app.settings)
+            except DeepVisError as error:
+                self.app.message = str(error)
+                return
+        self.other_source = self.inputs.switch(self.other_source)
+
+
+def run_window(net, settings, source) -> None:
+    """Open the window on ``source`` and run until `q` or the window is closed."""
+    Session(net, settings, source).run()
+
+
+def test_keys() -> None:
+    """Calibration: print the code and the meaning of each key pressed in a small window (q quits)."""
+    title = "DeepVis key test - press keys, q quits"
+    cv2.namedWindow(title, WINDOW_FLAGS)
+    image = keys_test_image()
+    print("Press keys in the window; q quits. Each line: the code OpenCV gives, the key, the action.")
+    while True:
+        cv2.imshow(title, image)
+        code = cv2.waitKeyEx(100)
+        if code != -1:
+            print(keys.describe_code(code), flush=True)
+        if code == ord("q") or cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
+            break
+    cv2.destroyWindow(title)
+
+
+def keys_test_image():
+    import numpy as np
+
+    from app.ui import draw
+
+    image = np.full((120, 520, 3), 40, np.uint8)
+    draw.text(image, "Press keys: codes print in the terminal.", (10, 50), 0.6)
+    draw.text(image, "q quits.", (10, 85), 0.6)
+    return image

@@ -1,0 +1,116 @@
+"""Headless rendering (--screenshot): every backprop mode and view draws its panes; messy folders."""
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.inputs import open_source
+from app.ui.app import App, screenshot
+from app.ui.state import BACKPROP_MODES, BACKPROP_VIEWS
+from tests import ui_support
+
+ROOT = Path(__file__).resolve().parents[1]
+TO_RELU = "oo"   # mnist-8: conv, add, relu -> the third layer (8 x 28 x 28)
+
+
+@pytest.fixture(scope="module")
+def net(testdata):
+    return ui_support.mnist_net()
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return ui_support.write_images(tmp_path_factory.mktemp("digits"))
+
+
+def render(net, folder, keys, tmp_path, name="shot.png", **settings):
+    app_settings = ui_support.settings(**settings)
+    out = screenshot(net, app_settings, open_source(str(folder)), tmp_path / name, keys)
+    image = cv2.imread(str(out))
+    rects = App(net, app_settings).rects
+    return image, {name: image[r.top:r.top + r.height, r.left:r.left + r.width] for name, r in rects.items()}
+
+
+def share(pane, value) -> float:
+    return float(np.mean(np.all(pane == value, axis=2)))
+
+
+def assert_tiles_drawn(pane):
+    assert pane.std() > 5 and len(np.unique(pane)) > 10
+
+
+def test_backprop_off_leaves_the_back_pane_gray(net, digits, tmp_path):
+    image, panes = render(net, digits, TO_RELU, tmp_path)
+    assert share(panes["back"], 128) > 0.9
+    assert_tiles_drawn(panes["layers"])
+    assert_tiles_drawn(panes["input"])
+    assert image.shape[:2] == (978, 1500)
+
+
+@pytest.mark.parametrize("mode_index", range(1, len(BACKPROP_MODES)))
+@pytest.mark.parametrize("view_index", range(len(BACKPROP_VIEWS)))
+def test_every_backprop_mode_and_view_draws_the_back_pane(net, digits, tmp_path, mode_index, view_index):
+    keys = TO_RELU + "b" * mode_index + "n" * view_index
+    _, panes = render(net, digits, keys, tmp_path)
+    back = panes["back"]
+    assert share(back, 128) < 0.5, "back pane is gray"
+    assert share(back, 30) < 0.9, "back pane shows a message instead of the backprop"
+    assert back.std() > 3
+    assert_tiles_drawn(panes["layers"])
+
+
+def test_diffs_zoom_pattern_overlay_and_help_render(net, digits, tmp_path):
+    _, diffs = render(net, digits, "oooobdua", tmp_path, "diffs.png")   # frozen at conv2:0, diffs of pool1
+    assert diffs["layers"][..., 2].max() > 40 and diffs["layers"][..., 1].max() > 100   # red and green
+    _, zoomed = render(net, digits, TO_RELU + "bzz", tmp_path)
+    assert np.array_equal(zoomed["layers"][:300, :300].shape, (300, 300, 3))
+    assert zoomed["layers"].std() > 3
+    _, overlaid = render(net, digits, TO_RELU + "by", tmp_path)
+    _, plain = render(net, digits, TO_RELU + "b", tmp_path)
+    assert not np.array_equal(overlaid["input"], plain["input"])
+    helped, _ = render(net, digits, "h", tmp_path)
+    normal, _ = render(net, digits, "", tmp_path)
+    assert helped.mean() < normal.mean()
+    _, pattern = render(net, digits, TO_RELU + "s", tmp_path, unit_jpg_dir=str(tmp_path))
+    assert pattern["layers"].std() > 3   # a message: no per-unit images yet
+
+
+def test_vector_layers_and_colormaps(net, digits, tmp_path):
+    _, last = render(net, digits, "o" * 9, tmp_path)
+    assert_tiles_drawn(last["layers"])
+    _, jet = render(net, digits, TO_RELU + "m", tmp_path)
+    assert np.abs(jet["layers"][..., 0].astype(int) - jet["layers"][..., 2]).max() > 50   # not gray
+
+
+def test_a_folder_with_broken_files_never_crashes(net, tmp_path):
+    folder = tmp_path / "messy"
+    ui_support.write_images(folder, 1)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (folder / "notes.txt").write_text("not an image\n")
+    deep = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
+    cv2.imwrite(str(folder / "deep16.png"), deep)
+    for steps in range(5):
+        image, panes = render(net, folder, "e" * steps, tmp_path, f"messy{steps}.png")
+        assert_tiles_drawn(panes["layers"])
+
+
+def test_command_line_screenshot(testdata, tmp_path):
+    folder = ui_support.write_images(tmp_path / "in", 2)
+    out = tmp_path / "cli.png"
+    command = [sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), "--input",
+               str(folder), "--cpu", "--screenshot", str(out), "--keys", "oob<Right>n", "--settings",
+               str(_mnist_settings(tmp_path))]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert cv2.imread(str(out)).shape == (978, 1500, 3)
+    bad = subprocess.run(command[:-4] + ["--keys", "x"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --keys")
+
+
+def _mnist_settings(tmp_path) -> Path:
+    path = tmp_path / "mnist_settings.py"
+    path.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\n")
+    return path

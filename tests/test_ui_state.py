@@ -1,0 +1,76 @@
+"""Pure state transitions: cursor, layers, cycles, freezing, zoom, reset."""
+from app.ui.state import AppState, LayerInfo, next_state
+
+
+def make_state(**fields) -> AppState:
+    layers = (LayerInfo("conv1", 8, 3), LayerInfo("conv2", 16, 4), LayerInfo("fc", 10, 4))
+    return AppState(layers=layers, **fields)
+
+
+def run(state, *actions):
+    for action in actions:
+        state = next_state(state, action)
+    return state
+
+
+def test_cursor_moves_within_the_layer():
+    state = run(make_state(), "right", "right", "down")
+    assert state.unit == 5
+    assert run(state, "fast_left").unit == 2
+    assert run(state, "down", "down").unit == 7          # clamped to the last unit
+    assert run(make_state(), "left").unit == 0
+
+
+def test_up_from_the_top_row_goes_to_the_layer_list_and_arrows_change_layer():
+    state = run(make_state(), "right", "up")
+    assert state.cursor_on_layers
+    state = run(state, "right")
+    assert (state.layer, state.cursor_on_layers) == (1, True)
+    assert not run(state, "down").cursor_on_layers
+
+
+def test_layer_keys_clamp_and_keep_the_unit_in_range():
+    state = run(make_state(layer=1, unit=15), "next_layer")
+    assert (state.layer, state.unit) == (2, 9)
+    assert run(state, "next_layer").layer == 2
+    assert run(make_state(), "previous_layer").layer == 0
+
+
+def test_cycles_wrap_in_both_directions():
+    state = make_state()
+    assert run(state, "next_backprop_mode").backprop_mode == "grad"
+    assert run(state, "previous_backprop_mode").backprop_mode == "desalinet"
+    assert run(state, *["next_backprop_view"] * 6).backprop_view == "raw"
+    assert run(state, "previous_colormap").colormap == "cool"
+    assert run(state, *["next_gamma_boost"] * 4).gamma_boost == 0
+
+
+def test_zoom_skips_the_backprop_pane_when_backprop_is_off():
+    assert run(make_state(), "cycle_zoom", "cycle_zoom").zoom == "normal"
+    assert run(make_state(backprop_mode="grad"), "cycle_zoom", "cycle_zoom").zoom == "backprop"
+
+
+def test_freezing_the_backprop_origin():
+    state = run(make_state(), "right", "freeze_backprop", "next_layer", "right")
+    assert state.backprop_origin == (0, 1)
+    assert run(state, "freeze_backprop").backprop_origin == (1, 2)
+
+
+def test_reset_keeps_the_boost_choices_and_clears_the_rest():
+    state = run(make_state(indiv_boosts=(0.0, 0.5)), "next_layer", "right", "next_backprop_mode",
+                "next_indiv_boost", "toggle_diffs", "reset")
+    assert (state.layer, state.unit, state.backprop_mode, state.indiv_boost, state.show_diffs) == (0, 0, "off", 0, False)
+    assert state.indiv_boosts == (0.0, 0.5)
+
+
+def test_clicks_select_layer_and_unit():
+    state = next_state(make_state(), ("select_layer", 1))
+    assert (state.layer, state.cursor_on_layers) == (1, True)
+    state = next_state(state, ("select_unit", 12))
+    assert (state.unit, state.cursor_on_layers) == (12, False)
+
+
+def test_input_actions_and_quit():
+    state = make_state()
+    assert next_state(state, "next_image") is state
+    assert run(state, "quit").quit
