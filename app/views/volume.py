@@ -147,9 +147,10 @@ def projection(volume: np.ndarray, angle: float, elevation: float = 20.0, size: 
     v, u = np.meshgrid(screen, screen, indexing="ij")
     world_of = rotation(angle, elevation).T  # screen -> world
     shape = np.array(scaled.shape[::-1])  # W, H, C matches world x, y, z
+    on_screen = world_of[:, :2] @ np.stack([u.ravel(), v.ravel()])  # world points at depth 0
     best, hit = np.zeros((size, size), np.float32), np.zeros((size, size), bool)
     for depth in np.linspace(-extent, extent, int(2 * max(scaled.shape)) + 8):
-        points = world_of @ np.stack([u.ravel(), v.ravel(), np.full(u.size, depth)])
+        points = on_screen + depth * world_of[:, 2:]
         inside = (np.abs(points) <= 1.0).all(axis=0)
         index = np.minimum(((points + 1.0) / 2.0 * shape[:, None]).astype(int), shape[:, None] - 1)
         values = np.where(inside, scaled[index[2].clip(0), index[1].clip(0), index[0].clip(0)], 0.0)
