@@ -91,3 +91,12 @@ def test_orders_from_a_net_and_from_dataset_statistics(tmp_path):
         ordering.dataset_features(maxima[0])
     with pytest.raises(DeepVisError, match="channel order 'tsne'"):
         ordering.channel_order("tsne", features)
+
+
+@pytest.mark.parametrize("shape", [(12, 40), (40, 12)])
+def test_first_component_scores_equal_an_svd_projection(shape):
+    features = np.random.default_rng(10).normal(size=shape)
+    centred = features - features.mean(axis=0)
+    projection = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    projection *= np.sign(projection[np.argmax(np.abs(projection))])
+    np.testing.assert_allclose(ordering.first_component_scores(features), projection, atol=1e-9)

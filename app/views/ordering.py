@@ -62,8 +62,13 @@ def first_component_scores(features: np.ndarray) -> np.ndarray:
     centred = features - features.mean(axis=0)
     if not centred.any():
         return np.zeros(len(features))
-    _, _, components = np.linalg.svd(centred, full_matrices=False)
-    scores = centred @ components[0]
+    if len(centred) <= centred.shape[1]:
+        # few channels, long vectors: the top eigenvector of the channels' Gram matrix, scaled by
+        # its singular value, is the projection itself (cheaper than an SVD of C x D)
+        values, vectors = np.linalg.eigh(centred @ centred.T)
+        scores = vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
+    else:
+        scores = centred @ np.linalg.eigh(centred.T @ centred)[1][:, -1]
     return scores if scores[np.argmax(np.abs(scores))] > 0 else -scores
 
 
