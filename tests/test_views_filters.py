@@ -115,3 +115,11 @@ def test_weights_of_a_real_exported_net_through_batchnorm_and_relu(testdata):
     np.testing.assert_array_equal(weights.conv_weights(net, relu), weights.conv_weights(net, first))
     tiles = filters.filter_images(weights.conv_weights(net, first), net.spec.input.channel_swap)
     assert tiles.shape[0] == net.layer(first).channels and tiles.shape[3] == 3
+
+
+def test_one_tile_per_unit_for_any_layer(net):
+    w1, w2 = net.initializers["w1"], net.initializers["w2"]
+    np.testing.assert_array_equal(filters.unit_filter_tiles(w1), filters.filter_images(w1))
+    tiles = filters.unit_filter_tiles(w2)
+    assert len(tiles) == 6
+    np.testing.assert_array_equal(tiles[4], grid.tile_grid(filters.input_channel_tiles(w2[4])))

@@ -6,7 +6,7 @@ Arrays in (weights O x C x kh x kw from ``app.views.weights``), H x W x 3 uint8 
 import cv2
 import numpy as np
 
-from app.views.grid import BACKGROUND, TEXT_COLOR
+from app.views.grid import BACKGROUND, TEXT_COLOR, tile_grid
 
 
 def normalise(values: np.ndarray, signed: bool = False) -> np.ndarray:
@@ -63,6 +63,15 @@ def input_channel_tiles(filter_weights: np.ndarray, signed: bool = False, transp
     if transpose:
         scaled = scaled.swapaxes(1, 2)
     return np.repeat(to_uint8(scaled)[..., None], 3, axis=3)
+
+
+def unit_filter_tiles(weights: np.ndarray, channel_swap=(2, 1, 0), transpose: bool = False) -> np.ndarray:
+    """One equal-sized tile per unit, tile k = unit k (so a layers pane can tile them and clicks
+    select units): the colour filter when it reads the image, else a small grid of its
+    per-input-channel tiles."""
+    if draws_in_colour(weights):
+        return filter_images(weights, channel_swap, transpose=transpose)
+    return np.stack([tile_grid(input_channel_tiles(unit, transpose=transpose)) for unit in weights])
 
 
 # -- weight histograms -------------------------------------------------------------------------
