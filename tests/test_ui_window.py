@@ -1,0 +1,156 @@
+"""The real window under Xvfb: keys sent with xdotool change what it shows, a click on a tile selects
+its unit, and `q` closes it within a second.
+
+Needs the Debian packages xvfb, xdotool and imagemagick (`import` grabs the window); the tests skip,
+saying so, when one is missing.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests import ui_support
+
+ROOT = Path(__file__).resolve().parents[1]
+TITLE = "DeepVis Toolbox"
+TOOLS = ("Xvfb", "xdotool", "import")
+
+
+def _free_display() -> int:
+    for number in range(91, 200):
+        if not Path(f"/tmp/.X{number}-lock").exists() and not Path(f"/tmp/.X11-unix/X{number}").exists():
+            return number
+    raise RuntimeError("no free X display number")
+
+
+@pytest.fixture(scope="module")
+def display():
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not found: apt-get install xvfb xdotool imagemagick")
+    number = _free_display()
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1100x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.skip("Xvfb did not start")
+        time.sleep(0.05)
+    yield f":{number}"
+    server.terminate()
+    server.wait(5)
+
+
+class Window:
+    """The app running in a subprocess on the Xvfb display, driven by xdotool."""
+
+    def __init__(self, display: str, tmp_path: Path):
+        folder = ui_support.write_images(tmp_path / "digits", 3)
+        settings = tmp_path / "settings.py"
+        settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n")
+        self.env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), "--input",
+             str(folder), "--cpu", "--settings", str(settings)],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.window = self._find_window()
+        self.tmp_path = tmp_path
+
+    def _xdotool(self, *args) -> str:
+        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=20).stdout
+
+    def _find_window(self) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = self._xdotool("search", "--onlyvisible", "--name", TITLE).split()
+            if found:
+                return found[-1]
+            if self.process.poll() is not None:
+                raise AssertionError(f"the app exited: {self.process.stderr.read()}")
+            time.sleep(0.2)
+        raise AssertionError("no app window within 60 s")
+
+    def key(self, *names: str) -> None:
+        self._xdotool("windowfocus", "--sync", self.window)
+        for name in names:
+            self._xdotool("key", "--window", self.window, name)
+            time.sleep(0.05)
+
+    def click(self, x: int, y: int) -> None:
+        self._xdotool("mousemove", "--window", self.window, str(x), str(y), "click", "1")
+
+    def grab(self, settle: float = 1.0) -> np.ndarray:
+        """The window's pixels once they stop changing (the compute thread has caught up)."""
+        time.sleep(settle)
+        out = self.tmp_path / "grab.png"
+        subprocess.run(["import", "-window", self.window, str(out)], env=self.env, check=True, timeout=20)
+        return cv2.imread(str(out))
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def window(display, tmp_path, testdata):
+    app = Window(display, tmp_path)
+    yield app
+    app.close()
+
+
+def region(image, top, left, height, width):
+    return image[top:top + height, left:left + width].astype(int)
+
+
+def changed(before, after, box, pixels: int = 300) -> bool:
+    """More than ``pixels`` pixels of the box differ clearly (an outline moving is enough)."""
+    return np.count_nonzero(np.abs(region(before, *box) - region(after, *box)).sum(axis=2) > 30) > pixels
+
+
+BACK, LAYERS, CONTROL, STATUS = (600, 0, 300, 300), (30, 300, 870, 900), (0, 300, 30, 900), (900, 0, 48, 1500)
+
+
+def gray_share(image) -> float:
+    return float(np.mean(np.all(region(image, *BACK) == 128, axis=2)))
+
+
+def test_keys_change_layer_unit_backprop_mode_and_view(window):
+    start = window.grab(2.0)
+    assert start.shape[:2] == (978, 1500)
+    window.key("o", "o")
+    relu = window.grab()
+    assert changed(start, relu, CONTROL) and changed(start, relu, LAYERS)
+    window.key("Right")
+    unit1 = window.grab()
+    assert changed(relu, unit1, LAYERS) and changed(relu, unit1, STATUS, 10)
+    assert gray_share(unit1) > 0.9                      # backprop off: gray
+    window.key("b")
+    grad = window.grab()
+    assert gray_share(grad) < 0.5 and region(grad, *BACK).std() > 3
+    window.key("n", "n")
+    norm = window.grab()
+    assert changed(grad, norm, BACK)
+
+
+def test_click_on_a_tile_selects_its_unit_and_q_quits_within_a_second(window):
+    window.key("o", "o")
+    before = window.grab(2.0)
+    # mnist's third layer: 8 tiles in 3 columns over the 870 x 900 layers pane; click the fifth (row 1, col 1)
+    window.click(300 + 450, 30 + 435)
+    after = window.grab()
+    assert changed(before, after, LAYERS) and changed(before, after, STATUS, 10)
+    window.click(300 + 450, 30 + 435 + 300)               # the eighth tile
+    assert changed(after, window.grab(), LAYERS)
+    window.key("q")
+    start = time.monotonic()
+    window.process.wait(5)
+    assert time.monotonic() - start < 1.0
+    assert window.process.returncode == 0, window.process.stderr.read()
