@@ -9,6 +9,7 @@ import pytest
 
 from app.inputs import open_source
 from app.ui.app import App, screenshot
+from app.ui.panes import status
 from app.ui.state import BACKPROP_MODES, BACKPROP_VIEWS
 from tests import ui_support
 
@@ -95,6 +96,34 @@ def test_a_folder_with_broken_files_never_crashes(net, tmp_path):
     for steps in range(5):
         image, panes = render(net, folder, "e" * steps, tmp_path, f"messy{steps}.png")
         assert_tiles_drawn(panes["layers"])
+    source, messages = open_source(str(folder)), []
+    app = App(net, ui_support.settings())
+    for _ in range(4):
+        frame = _read(source)
+        messages.append(status.lines(app.view(frame, None))[1])
+        source.next()
+    said = " ".join(messages)
+    assert "broken.jpg" in said and "notes.txt" in said and "deep16.png" in said
+
+
+def _read(source):
+    for _ in range(500):
+        frame = source.read()
+        if frame is not None:
+            return frame
+    raise AssertionError("no frame")
+
+
+def test_any_rank_of_layer_is_drawn(testdata, tmp_path):
+    net = ui_support.ultraface_net()
+    ranks = {len(layer.shape) for layer in net.layers}
+    assert ranks - {1, 3}, "UltraFace has layers that are neither vectors nor maps"
+    folder = ui_support.write_images(tmp_path / "faces", 1)
+    for index, layer in enumerate(net.layers):
+        if len(layer.shape) not in (1, 3):
+            _, panes = render(net, folder, "o" * index + "b", tmp_path, f"rank{index}.png")
+            assert_tiles_drawn(panes["layers"])
+            break
 
 
 def test_command_line_screenshot(testdata, tmp_path):

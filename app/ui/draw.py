@@ -37,7 +37,9 @@ def message(height: int, width: int, lines, scale: float = 0.5, color=(120, 160,
 
 
 def wrap(line: str, columns: int):
-    words, current = line.split(), ""
+    """The words of ``line`` in lines of at most ``columns`` characters (long words cut)."""
+    words = [word[i:i + columns] for word in line.split() for i in range(0, len(word), columns)]
+    current = ""
     for word in words:
         if current and len(current) + 1 + len(word) > columns:
             yield current

@@ -2,6 +2,8 @@
 images, deconv of the max images), read from the folder layout of app/unit_images.py (either the
 offline tools' own or the original toolbox's). Loading happens in the app's loader thread; this
 pane only asks ``view.unit_image(path)``, which is None until the file is loaded."""
+import math
+
 import numpy as np
 
 from app import unit_images
@@ -31,6 +33,39 @@ def unit_picture(view, unit: int, kind: str, first_only: bool = False):
         path = crop if crop.is_file() else None
     path = path or unit_images.find_unit_image(root, layer, unit, kind)
     return None if path is None else view.unit_image(path)
+
+
+SPRITE_PAD = 2   # pixels between the cells of a layer's sprite (app/offline/montage.py)
+
+
+def layer_pictures(view, kind: str, units: int):
+    """units x h x w x 3 images of every unit of the selected layer, from the layer's sprite when there
+    is one, else from each unit's own file (missing units black); None when there is none at all."""
+    root, layer = view.settings.unit_jpg_dir, source_layer(view)
+    if root is None or layer is None:
+        return None
+    sprite_file = unit_images.sprite_path(root, layer, kind)
+    sprite = view.unit_image(sprite_file) if sprite_file.is_file() else None
+    if sprite is not None:
+        return sprite_cells(sprite, units)
+    pictures = [unit_picture(view, unit, kind, first_only=True) for unit in range(units)]
+    if all(picture is None for picture in pictures):
+        return None
+    size = next(p for p in pictures if p is not None).shape[:2]
+    blank = np.zeros(size + (3,), np.uint8)
+    return np.stack([blank if p is None else paint.fit_into(p, *size) for p in pictures])
+
+
+def sprite_cells(sprite: np.ndarray, units: int) -> np.ndarray:
+    """Cut a sprite (unit u at cell u, rows of ceil(sqrt(units)) square cells) into its units' images."""
+    columns = max(1, math.ceil(math.sqrt(units)))
+    side = (sprite.shape[1] + SPRITE_PAD) // columns - SPRITE_PAD
+    cells = np.zeros((units, side, side, 3), np.uint8)
+    for unit in range(units):
+        top, left = (unit // columns) * (side + SPRITE_PAD), (unit % columns) * (side + SPRITE_PAD)
+        cell = sprite[top:top + side, left:left + side]
+        cells[unit, :cell.shape[0], :cell.shape[1]] = cell
+    return cells
 
 
 def where_to_find(view) -> list:

@@ -73,16 +73,11 @@ def _scores(pane: np.ndarray, layout: paint.Grid, maps: np.ndarray, font: float)
 def pattern(view, height: int, width: int) -> np.ndarray:
     """Every unit's precomputed image of the layer (kind = the pattern mode), tiled."""
     layout = grid(view, height, width)
-    tiles = np.full((layout.count, PATTERN_TILE, PATTERN_TILE, 3), 40, np.uint8)
-    found = 0
-    for unit in range(layout.count):
-        image = jpgvis.unit_picture(view, unit, view.state.pattern, first_only=True)
-        if image is not None:
-            tiles[unit] = paint.fit_into(image, PATTERN_TILE, PATTERN_TILE)
-            found += 1
-    if not found:
+    pictures = jpgvis.layer_pictures(view, view.state.pattern, layout.count)
+    if pictures is None:
         return paint.message(height, width, [f"pattern mode ({view.state.pattern}): no per-unit images of "
                                              f"{view.layer_name}"] + jpgvis.where_to_find(view), view.font)
+    tiles = np.stack([paint.fit_into(picture, PATTERN_TILE, PATTERN_TILE) for picture in pictures])
     pane = paint.tile(tiles, layout, height, width)
     _outlines(view, pane, layout)
     return pane

@@ -1,0 +1,74 @@
+"""The compute step: snapshots, a clear message when backprop fails or gives all zeros, staleness."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from app.errors import DeepVisError
+from app.inputs import Frame
+from app.net.preprocess import InputSpec
+from app.ui.compute import Backprop, Request, compute, request_for, to_image_layout
+from app.ui.state import AppState, LayerInfo
+
+
+class FakeNet:
+    """Just enough of a Net: one 2-unit layer; backward returns ``diff`` or raises ``error``."""
+
+    def __init__(self, diff=None, error=None):
+        self.spec = SimpleNamespace(input=InputSpec(size=(4, 4)), name="fake")
+        self.tensors = {"out": np.array([[0.2, 0.8]])}
+        self.labels = ["cat", "dog"]
+        self.diff, self.error = diff, error
+
+    def forward(self, images):
+        return {"out": self.tensors["out"]}
+
+    def prob_layer(self):
+        return "out"
+
+    def backward(self, layer, unit, **options):
+        if self.error:
+            raise DeepVisError(self.error)
+        return self.diff
+
+
+def request(backprop=True):
+    frame = Frame((np.zeros((8, 8, 3), np.uint8),), "x.png")
+    return Request(frame, "crop", "first", Backprop("out", 1, "grad") if backprop else None, False)
+
+
+def test_forward_only_snapshot_has_predictions():
+    snapshot = compute(FakeNet(), request(backprop=False))
+    assert snapshot.predictions[0][0] == "dog" and snapshot.predictions[0][1] == pytest.approx(0.8)
+    assert snapshot.input_diff is None and snapshot.net_image.shape == (4, 4, 3)
+
+
+def test_all_zero_backprop_says_so():
+    snapshot = compute(FakeNet(diff=np.zeros((1, 3, 4, 4), np.float32)), request())
+    assert "all zeros" in snapshot.backprop_message
+
+
+def test_failed_backprop_says_why():
+    snapshot = compute(FakeNet(error="fake: out: no backward rule for op Foo"), request())
+    assert snapshot.backprop_message == "no backprop: fake: out: no backward rule for op Foo"
+
+
+def test_input_diff_back_in_bgr_image_layout():
+    net = FakeNet()
+    diff = np.stack([np.full((4, 4), value, np.float32) for value in (1, 2, 3)])   # R, G, B as fed
+    image = to_image_layout(net, diff)
+    assert image.shape == (4, 4, 3) and list(image[0, 0]) == [3, 2, 1]
+
+
+def test_requests_compare_frames_by_identity_and_follow_the_origin():
+    layers = (LayerInfo("a", 4, 2), LayerInfo("b", 4, 2))
+    frame = Frame((np.zeros((8, 8, 3), np.uint8),), "x.png")
+    state = AppState(layers=layers, backprop_mode="guided")
+    assert request_for(state, frame) == request_for(state, frame)
+    same_pixels = Frame(frame.images, "x.png")
+    assert request_for(state, frame) != request_for(state, same_pixels)
+    moved = AppState(layers=layers, backprop_mode="guided", unit=1)
+    assert request_for(moved, frame).backprop == Backprop("a", 1, "guided")
+    frozen = AppState(layers=layers, backprop_mode="guided", unit=1, frozen_origin=(1, 3))
+    assert request_for(frozen, frame).backprop == Backprop("b", 3, "guided")
+    assert request_for(AppState(layers=layers), frame).backprop is None
