@@ -156,7 +156,8 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     if unknown:
         raise DeepVisError(f"{layer}: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
     units = range(len(maxes["layers"][layer])) if units is None else units
-    todo = [unit for unit in units if unit not in done_units(root, layer, units)]
+    done = done_units(root, layer, units)
+    todo = [unit for unit in units if unit not in done]
     with tqdm(total=len(todo), unit="unit", desc=f"{layer} crops", disable=not progress) as bar:
         for group in unit_groups(maxes, layer, todo, batch):
             entries = [entry for _, listed in group for entry in listed]

@@ -72,5 +72,7 @@ def write_sprite(root, layer: str, kind: str, units: int, tile: int) -> Path:
     images = []
     for unit in range(units):
         path = montage_path(root, layer, unit, kind)
-        images.append(cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None)
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        # shrunk as read: a thousand full-size montages would not fit in memory
+        images.append(None if image is None else cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA))
     return write_png(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))

@@ -140,7 +140,8 @@ def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0,
         raise DeepVisError(f"{net.spec.name}: preset {preset}: choose one of {', '.join(map(str, PRESETS))}")
     settings = PRESETS[preset]
     steps = settings.iterations if iterations is None else iterations
-    todo = [unit for unit in units if unit not in done_units(root, layer, units)]
+    done = done_units(root, layer, units)
+    todo = [unit for unit in units if unit not in done]
     with tqdm(total=len(todo) * steps, unit="step", desc=f"{layer} opt", disable=not progress) as bar:
         for start in range(0, len(todo), batch):
             group = todo[start:start + batch]

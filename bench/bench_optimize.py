@@ -1,0 +1,48 @@
+"""Activation maximization speed: seconds per unit optimized one at a time vs 32 units in one batch.
+
+    python bench/bench_optimize.py [--model M] [--layer L] [--iters 10] [--batch 32] [--cpu]
+
+Both runs use the same net, layer, preset and step count in this process; a unit's full run costs
+about (preset iterations / --iters) times the figure shown. The ratio is what matters.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from app.net import Net  # noqa: E402
+from app.offline.optimize import optimize_units  # noqa: E402
+from app.offline.regularizers import PRESETS  # noqa: E402
+
+
+def seconds_per_unit(net, layer: str, batch: int, iterations: int, preset: int) -> float:
+    start = time.perf_counter()
+    optimize_units(net, layer, range(batch), PRESETS[preset], seed=0, iterations=iterations)
+    return (time.perf_counter() - start) / batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--layer", default=None, help="default: the model's last map layer of 14 x 14 or less")
+    parser.add_argument("--iters", type=int, default=10, help="steps per unit (10)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--preset", type=int, default=3)
+    parser.add_argument("--cpu", action="store_true")
+    args = parser.parse_args()
+    net = Net.load(args.model, provider="cpu" if args.cpu else "auto")
+    layer = args.layer or [item.name for item in net.layers if item.kind == "map" and item.shape[1] <= 14][0]
+    channels = net.layer(layer).shape[0]
+    batch = min(args.batch, channels)
+    optimize_units(net, layer, [0], PRESETS[args.preset], iterations=1)  # warm-up: first runs allocate
+    print(f"model {net.spec.name}, layer {layer} {net.layer(layer).shape}, preset {args.preset}, "
+          f"{args.iters} steps, {net.provider}")
+    single = seconds_per_unit(net, layer, 1, args.iters, args.preset)
+    many = seconds_per_unit(net, layer, batch, args.iters, args.preset)
+    print(f"batch  1: {single:7.3f} s/unit")
+    print(f"batch {batch:2d}: {many:7.3f} s/unit | {single / many:.2f}x faster per unit")
+
+
+if __name__ == "__main__":
+    main()
