@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from app.errors import DeepVisError
 from app.inputs import open_source
 from app.ui.app import App, screenshot
 from app.ui.panes import status
@@ -143,3 +144,28 @@ def _mnist_settings(tmp_path) -> Path:
     path = tmp_path / "mnist_settings.py"
     path.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def default_net(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPVIS_CACHE", str(tmp_path_factory.mktemp("deepvis-cache")))
+        from app.net import Net
+
+        try:
+            yield Net.load(provider="cpu")
+        except DeepVisError as error:
+            pytest.skip(f"default model unavailable: {error}")
+
+
+def test_the_default_model_and_sample_photos(default_net, tmp_path):
+    from app.inputs import default_input_dir
+
+    photos = default_input_dir(tmp_path)
+    middle = len(default_net.layers) // 2
+    _, panes = render(default_net, photos, "o" * middle + "bbbnn", tmp_path)   # guided backprop, norm view
+    assert share(panes["back"], 128) < 0.5 and panes["back"].std() > 3
+    assert_tiles_drawn(panes["layers"])
+    _, top = render(default_net, photos, "<Up>", tmp_path, "labels.png")     # cursor on the layer list
+    bars = np.all(top["aux"] == ui_support.settings().ui_colors["bar"], axis=2)
+    assert bars.sum() > 100     # the top-5 prediction bars
