@@ -39,7 +39,9 @@ def unit(view, height: int, width: int) -> np.ndarray:
     else:
         image = paint.colorize(paint.boost(maps[index:index + 1], 0, view.state.gamma_boosts[view.state.gamma_boost])[0],
                                view.state.colormap)
-    pane = paint.fit_into(image, height, width, nearest=True, fill=30)
+    band = paint.line_height(view.font) + 8
+    pane = np.full((height, width, 3), 30, np.uint8)
+    pane[:height - band] = paint.fit_into(image, height - band, width, nearest=True, fill=30)
     caption = f"{view.net.pretty_names[view.state.layer]}:{index}  max {float(maps[index].max()):.3g}"
     paint.text(pane, caption, (6, height - 8), view.font, view.color("title"))
     return pane
