@@ -7,7 +7,7 @@ import pytest
 from app.errors import DeepVisError
 from app.inputs import Frame
 from app.net.preprocess import InputSpec
-from app.ui.compute import Backprop, Request, compute, request_for, to_image_layout
+from app.ui.compute import Backprop, Computer, Request, compute, request_for, to_image_layout
 from app.ui.state import AppState, LayerInfo
 
 
@@ -19,8 +19,10 @@ class FakeNet:
         self.tensors = {"out": np.array([[0.2, 0.8]])}
         self.labels = ["cat", "dog"]
         self.diff, self.error = diff, error
+        self.forwards = 0
 
     def forward(self, images):
+        self.forwards += 1
         return {"out": self.tensors["out"]}
 
     def prob_layer(self):
@@ -72,3 +74,16 @@ def test_requests_compare_frames_by_identity_and_follow_the_origin():
     frozen = AppState(layers=layers, backprop_mode="guided", unit=1, frozen_origin=(1, 3))
     assert request_for(frozen, frame).backprop == Backprop("b", 3, "guided")
     assert request_for(AppState(layers=layers), frame).backprop is None
+
+
+def test_moving_the_backprop_origin_reuses_the_forward_pass():
+    net = FakeNet(diff=np.ones((1, 3, 4, 4), np.float32))
+    computer = Computer(net)
+    first = request()
+    computer(first)
+    moved = Request(first.frame, "crop", "first", Backprop("out", 0, "guided"), False)
+    snapshot = computer(moved)
+    assert net.forwards == 1 and "forward" not in snapshot.seconds and snapshot.input_diff is not None
+    computer(Request(first.frame, "stretch", "first", None, False))
+    computer(request())                              # a new frame
+    assert net.forwards == 3

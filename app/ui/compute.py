@@ -65,15 +65,35 @@ def net_image(net, request: Request) -> np.ndarray:
     return fit_to_input(image, (height, width), request.fit_mode)
 
 
-def compute(net, request: Request) -> Snapshot:
-    """Run ``net`` for ``request``: every layer forward, then the backward pass if one is asked."""
+class Computer:
+    """``compute`` for the compute thread: the forward pass is skipped when only the backprop
+    origin or mode changed since the last request (same frame, fit and siamese view)."""
+
+    def __init__(self, net):
+        self.net = net
+        self._forward_key, self._forward = None, None
+
+    def __call__(self, request: Request) -> Snapshot:
+        key = (request.frame, request.fit_mode, request.siamese_view)   # frames compare by identity
+        reuse = self._forward if key == self._forward_key else None
+        snapshot = compute(self.net, request, reuse)
+        self._forward_key, self._forward = key, (snapshot.net_image, snapshot.activations, snapshot.predictions)
+        return snapshot
+
+
+def compute(net, request: Request, forward=None) -> Snapshot:
+    """Run ``net`` for ``request``: every layer forward, then the backward pass if one is asked.
+
+    forward: (net_image, activations, predictions) of the last run of ``net`` when it was on the
+    same input, so that only the backward pass runs."""
     seconds = {}
     start = time.perf_counter()
-    image = net_image(net, request)
-    outputs = net.forward([image])
-    activations = {name: value[0] for name, value in outputs.items()}
-    predictions = top_predictions(net)
-    seconds["forward"] = time.perf_counter() - start
+    if forward is None:
+        image = net_image(net, request)
+        outputs = net.forward([image])
+        forward = (image, {name: value[0] for name, value in outputs.items()}, top_predictions(net))
+        seconds["forward"] = time.perf_counter() - start
+    image, activations, predictions = forward
     if request.backprop is None:
         return Snapshot(request, image, activations, predictions, seconds=seconds)
     start = time.perf_counter()

@@ -6,7 +6,6 @@ stops every thread before returning.
 """
 import time
 from collections import deque
-from functools import partial
 
 import cv2
 
@@ -14,7 +13,7 @@ from app.errors import DeepVisError
 from app.inputs import open_source
 from app.ui import keys
 from app.ui.app import REDRAW_SECONDS, App
-from app.ui.compute import compute, request_for
+from app.ui.compute import Computer, request_for
 from app.ui.state import next_state
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
 
@@ -30,7 +29,7 @@ class Session:
         s = self.app.settings
         self.heartbeat = Heartbeat(s.heartbeat_timeout_seconds)
         self.inputs = InputWorker(source, self.heartbeat)
-        self.compute = ComputeWorker(partial(compute, net), self.heartbeat)
+        self.compute = ComputeWorker(Computer(net), self.heartbeat)
         self.images = UnitImageLoader(s.unit_image_cache_bytes, self.heartbeat)
         self.other_source = None       # the camera or the files, whichever is not shown
         self.clicks = deque()
