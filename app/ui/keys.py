@@ -130,9 +130,14 @@ def sequence_actions(text: str) -> Tuple[str, ...]:
     return tuple(actions)
 
 
+def help_entries(table=KEY_TABLE) -> Tuple[Tuple[str, str], ...]:
+    """The help screen: (keys, what they do) per action, in the table's order."""
+    return tuple(("  ".join(keys.split()), text) for _, keys, text in table)
+
+
 def help_lines(table=KEY_TABLE) -> Tuple[str, ...]:
-    """The help screen: one line per action, keys first."""
-    return tuple(f"{'  '.join(keys.split()):<14} {text}" for _, keys, text in table)
+    """The help screen as text: one line per action, keys first."""
+    return tuple(f"{keys:<14} {text}" for keys, text in help_entries(table))
 
 
 def describe_code(code: int) -> str:
