@@ -154,3 +154,26 @@ def test_click_on_a_tile_selects_its_unit_and_q_quits_within_a_second(window):
     window.process.wait(5)
     assert time.monotonic() - start < 1.0
     assert window.process.returncode == 0, window.process.stderr.read()
+
+
+def test_key_calibration_prints_codes_and_actions(display):
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    process = subprocess.Popen([sys.executable, str(ROOT / "run_toolbox.py"), "--test-keys"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        window = []
+        while not window and time.monotonic() < deadline:
+            window = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "DeepVis key test"], env=env,
+                                    capture_output=True, text=True).stdout.split()
+            time.sleep(0.1)
+        assert window, "no key test window"
+        for key in ("Left", "b", "q"):
+            subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, timeout=10)
+            subprocess.run(["xdotool", "key", "--window", window[0], key], env=env, timeout=10)
+            time.sleep(0.2)
+        out, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "-> left" in out and "-> next_backprop_mode" in out and "-> quit" in out
