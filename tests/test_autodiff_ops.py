@@ -27,6 +27,8 @@ CASES = {
                                        attrs=dict(group=4, pads=[1] * 4, strides=[2, 2])),
     "conv depthwise multiplier 2, 5x5": lambda: check_op("Conv", CONV_X, rand(8, 1, 5, 5), data=(0, 1),
                                                          attrs=dict(group=4, pads=[2, 2, 1, 1])),
+    "conv depthwise, wide map (channels-first path)": lambda: check_op(
+        "Conv", rand(1, 3, 4, 40), rand(3, 1, 3, 3), attrs=dict(group=3, pads=[1, 1, 1, 1])),
     "conv 1x1": lambda: check_op("Conv", CONV_X, rand(3, 4, 1, 1), data=(0, 1)),
     "conv 1x1 stride 2": lambda: check_op("Conv", CONV_X, rand(3, 4, 1, 1), attrs=dict(strides=[2, 2])),
     "conv auto_pad SAME_UPPER": lambda: check_op("Conv", CONV_X, rand(3, 4, 4, 4), data=(0, 1),

@@ -11,6 +11,7 @@ from app.net.autodiff.geometry import Windows
 from app.net.autodiff.op import Op
 
 SPARSE_GROUP_LIMIT = 8  # above this many groups holding non-zero channels, one batched product is faster
+CHANNELS_LAST_BELOW = 32  # depthwise outputs narrower than this run channels-last (faster, measured)
 
 
 def conv(op: Op):
@@ -66,18 +67,32 @@ def _tap_products(dy: np.ndarray, w: np.ndarray, group: int) -> list:
 
 def _depthwise_input_diff(dy, w, x_shape, windows: Windows, group: int) -> np.ndarray:
     """One input channel per group: each tap adds weight * dy into the place it read."""
-    n = x_shape[0]
-    multiplier = dy.shape[1] // group
-    padded = np.zeros((n, group) + windows.extent, dy.dtype)
-    per_group = dy.reshape((n, group, multiplier) + windows.out)
+    n, multiplier = x_shape[0], dy.shape[1] // group
     taps = w.reshape((group, multiplier) + windows.kernel)
-    scaled = np.empty((n, group) + windows.out, dy.dtype)
-    broadcast = (1, group) + (1,) * len(windows.out)
-    for m in range(multiplier):
+    per_group = dy.reshape((n, group, multiplier) + windows.out)
+    if windows.out[-1] < CHANNELS_LAST_BELOW:
+        # small maps channels-last: each add then sweeps long rows of channels, not short rows of pixels
+        source = np.ascontiguousarray(np.moveaxis(per_group, (1, 2), (-2, -1)))  # N x out... x G x M
+        return np.ascontiguousarray(np.moveaxis(_scatter_taps(source, taps, windows, True), -1, 1))
+    return _scatter_taps(per_group, taps, windows, False)
+
+
+def _scatter_taps(source, taps, windows: Windows, channels_last: bool) -> np.ndarray:
+    """Sum over taps of tap weight * source, each added where that tap read (per channel)."""
+    n, group = source.shape[0], taps.shape[0]
+    lead = (slice(None),) if channels_last else (slice(None), slice(None))
+    padded = np.zeros((n,) + windows.extent + (group,) if channels_last else (n, group) + windows.extent,
+                      source.dtype)
+    scaled = None
+    for m in range(taps.shape[1]):
+        plane = source[..., m] if channels_last else source[:, :, m]
         for tap in windows.taps:
-            np.multiply(per_group[:, :, m], taps[(slice(None), m) + tap].reshape(broadcast), out=scaled)
-            padded[(slice(None), slice(None)) + windows.tap_slices(tap)] += scaled
-    return padded[(slice(None), slice(None)) + windows.data_slices]
+            weights = taps[(slice(None), m) + tap]
+            if not channels_last:
+                weights = weights.reshape((group,) + (1,) * len(tap))
+            scaled = np.multiply(plane, weights, out=scaled)
+            padded[lead + windows.tap_slices(tap)] += scaled
+    return padded[lead + windows.data_slices]
 
 
 def weight_diff(dy: np.ndarray, x: np.ndarray, w_shape: tuple, windows: Windows, group: int) -> np.ndarray:
