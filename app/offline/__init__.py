@@ -1,0 +1,1 @@
+"""Offline jobs over a dataset: top activations, layer statistics, crops, activation maximization."""

@@ -1,0 +1,66 @@
+"""What every offline job shares: a progress bar with an ETA, and files written whole.
+
+A job killed at any instant (even by SIGKILL) must leave either the previous version of a file or
+the new one, never half of it: each writer writes a temporary file beside the target, flushes it to
+disk and renames it into place (a rename within one folder is atomic on POSIX and Windows).
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+
+def progress_bar(total: int, desc: str, unit: str = "image", enabled: bool = True, initial: int = 0) -> tqdm:
+    """A tqdm bar (count, rate and ETA) on stderr; ``initial`` counts work done before a resume."""
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=not enabled,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def _write_atomic(path, write) -> Path:
+    """Call ``write(file object)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path, value, indent=None) -> Path:
+    """``value`` as JSON (UTF-8), written whole or not at all."""
+    text = json.dumps(value, indent=indent, allow_nan=False)
+    return _write_atomic(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def write_npz_atomic(path, **arrays) -> Path:
+    """Arrays as an uncompressed .npz (read back with ``np.load(path)``; no pickles), written whole or not at all."""
+    return _write_atomic(path, lambda stream: np.savez(stream, **arrays))
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    """Raw bytes (an encoded PNG, say), written whole or not at all."""
+    return _write_atomic(path, lambda stream: stream.write(data))
+
+
+def read_json(path, default=None):
+    """A JSON file, or ``default`` when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return default
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_npz(path) -> dict:
+    """Every array of an .npz as a dict (pickled objects refused)."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
