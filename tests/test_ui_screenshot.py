@@ -169,3 +169,13 @@ def test_the_default_model_and_sample_photos(default_net, tmp_path):
     _, top = render(default_net, photos, "<Up>", tmp_path, "labels.png")     # cursor on the layer list
     bars = np.all(top["aux"] == ui_support.settings().ui_colors["bar"], axis=2)
     assert bars.sum() > 100     # the top-5 prediction bars
+
+
+def test_weights_patterns(net, digits, tmp_path):
+    _, histogram = render(net, digits, "ssss", tmp_path, "histogram.png")      # conv1's 8 units
+    assert share(histogram["layers"], 30) < 0.5 and histogram["layers"].std() > 10
+    _, correlation = render(net, digits, "S", tmp_path, "correlation.png")
+    red = (correlation["layers"][..., 2] > 200) & (correlation["layers"][..., 0] < 80)
+    assert red.sum() > 1000                                                    # the diagonal, at least
+    _, none = render(net, digits, "oS", tmp_path, "none.png")                  # an Add: no weights of its own
+    assert share(none["layers"], 30) > 0.8

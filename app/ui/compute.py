@@ -12,7 +12,7 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs import Frame, fit_to_input
-from app.ui.state import AppState
+from app.ui.state import WEIGHT_PATTERNS, AppState
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Request:
     siamese_view: str
     backprop: Optional[Backprop]
     want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
+    weights: Optional[Tuple[str, str]] = None   # (layer, pattern) of a weights pattern mode
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +45,7 @@ class Snapshot:
     input_diff: Optional[np.ndarray] = None  # H x W x 3 float, image layout and BGR order
     diffs: Optional[Dict[str, np.ndarray]] = None
     backprop_message: str = ""               # why there is no backprop image (error, all zeros)
+    weights_view: object = None              # weights pattern: O x h x w x 3 tiles, one image, or a message
     seconds: Dict[str, float] = field(default_factory=dict)
 
 
@@ -53,8 +55,9 @@ def request_for(state: AppState, frame: Frame) -> Request:
     if state.backprop_mode != "off":
         layer, unit = state.backprop_origin
         backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode)
+    weights = (state.layers[state.layer].name, state.pattern) if state.pattern in WEIGHT_PATTERNS else None
     return Request(frame, state.fit_mode, state.siamese_view, backprop,
-                   state.show_diffs and backprop is not None)
+                   state.show_diffs and backprop is not None, weights)
 
 
 def net_image(net, request: Request) -> np.ndarray:
@@ -94,12 +97,27 @@ def compute(net, request: Request, forward=None) -> Snapshot:
         forward = (image, {name: value[0] for name, value in outputs.items()}, top_predictions(net))
         seconds["forward"] = time.perf_counter() - start
     image, activations, predictions = forward
+    weights = weights_view(net, *request.weights) if request.weights else None
     if request.backprop is None:
-        return Snapshot(request, image, activations, predictions, seconds=seconds)
+        return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights)
     start = time.perf_counter()
     input_diff, diffs, message = _backward(net, request)
     seconds["backward"] = time.perf_counter() - start
-    return Snapshot(request, image, activations, predictions, input_diff, diffs, message, seconds)
+    return Snapshot(request, image, activations, predictions, input_diff, diffs, message, seconds, weights)
+
+
+def weights_view(net, layer: str, pattern: str):
+    """A weights pattern of ``layer``: every unit's weight histogram (O x h x w x 3 tiles) or the
+    units' weight correlation (one image); a one-line message when the layer has no weights."""
+    from app.views import filters, weights
+
+    try:
+        unit_weights = weights.unit_weights(net, layer)
+    except DeepVisError as error:
+        return str(error)
+    if pattern == "weights histogram":
+        return filters.histogram_tiles(unit_weights)
+    return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
 
 
 def _backward(net, request: Request):

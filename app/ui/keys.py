@@ -37,7 +37,7 @@ KEY_TABLE = (
     ("next_indiv_boost", "T", "per-channel boost: next setting"),
     ("toggle_labels", "8", "show / hide the label predictions"),
     ("toggle_unit_jpgs", "9", "show / hide the per-unit images"),
-    ("next_pattern", "s", "pattern mode: off / optimized / max images / deconv (whole layer)"),
+    ("next_pattern", "s", "pattern mode: optimized / max images / deconv / weights histogram / correlation"),
     ("previous_pattern", "S", "pattern mode: previous"),
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),
     ("next_backprop_mode", "b", "backprop mode: off / grad / deconv / guided / desalinet"),

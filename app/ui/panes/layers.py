@@ -9,6 +9,7 @@ import numpy as np
 
 from app.ui import draw as paint
 from app.ui.panes import aux, back, jpgvis
+from app.ui.state import WEIGHT_PATTERNS
 
 PATTERN_TILE = 64   # pattern mode: each unit's image drawn in a square of this many pixels (before scaling)
 
@@ -71,7 +72,9 @@ def _scores(pane: np.ndarray, layout: paint.Grid, maps: np.ndarray, font: float)
 
 
 def pattern(view, height: int, width: int) -> np.ndarray:
-    """Every unit's precomputed image of the layer (kind = the pattern mode), tiled."""
+    """Every unit's precomputed image of the layer (kind = the pattern mode), tiled; or a weights view."""
+    if view.state.pattern in WEIGHT_PATTERNS:
+        return weights(view, height, width)
     layout = grid(view, height, width)
     pictures = jpgvis.layer_pictures(view, view.state.pattern, layout.count)
     if pictures is None:
@@ -83,8 +86,24 @@ def pattern(view, height: int, width: int) -> np.ndarray:
     return pane
 
 
+def weights(view, height: int, width: int) -> np.ndarray:
+    snapshot = view.snapshot
+    shown = snapshot.weights_view if snapshot is not None and snapshot.request.weights else None
+    if shown is None or snapshot.request.weights != (view.layer_name, view.state.pattern):
+        return paint.message(height, width, [f"computing the {view.state.pattern} ..."], view.font)
+    if isinstance(shown, str):
+        return paint.message(height, width, [shown], view.font)
+    if shown.ndim == 3:
+        return paint.fit_into(shown, height, width, fill=30)
+    layout = grid(view, height, width)
+    tiles = np.stack([paint.fit_into(tile, PATTERN_TILE, PATTERN_TILE) for tile in shown[:layout.count]])
+    pane = paint.tile(tiles, layout, height, width)
+    _outlines(view, pane, layout)
+    return pane
+
+
 def hit(view, y: int, x: int, height: int, width: int):
-    if view.state.zoom != "normal":
+    if view.state.zoom != "normal" or view.state.pattern == "weights correlation":
         return None
     index = grid(view, height, width).index_at(y, x)
     return None if index is None else ("select_unit", index)
