@@ -1,0 +1,62 @@
+"""Receptive field of every layer: size, effective stride and padding, worked out from the graph.
+
+    python -m tools.receptive_field [--model M] [--probe] [--batch N]
+
+A position (y, x) of a layer sees input rows [y * stride - padding, y * stride - padding + size) and
+columns alike. --probe changes each input row and column in turn through the real net and counts
+the (line, position) pairs where the positions that changed disagree with the table (0 = agrees).
+"""
+import argparse
+
+from app.errors import DeepVisError, exit_with_message
+from app.net import Net
+from app.net import receptive_field
+
+
+def _pair(values) -> str:
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}x{values[1]}"
+
+
+def table(net, fields: dict, mismatches: dict = None) -> list:
+    """The printed lines: layer, shape, size, stride, padding (and the probe's verdict)."""
+    width = max(len(layer.name) for layer in net.layers)
+    lines = [f"{'layer':<{width}}  {'shape':<16} {'size':>11} {'stride':>7} {'padding':>8}"
+             + ("  probe" if mismatches is not None else "")]
+    for layer in net.layers:
+        field = fields[layer.name]
+        shape = " x ".join(map(str, layer.shape))
+        if field.whole:
+            numbers = f"{'whole input':>11} {'-':>7} {'-':>8}"
+        else:
+            numbers = f"{_pair(field.size):>11} {_pair(field.stride):>7} {_pair(field.padding):>8}"
+        verdict = ""
+        if mismatches is not None:
+            count = mismatches.get(layer.name)
+            verdict = "  -" if count is None else ("  agrees" if count == 0 else f"  DIFFERS at {count}")
+        lines.append(f"{layer.name:<{width}}  {shape:<16} {numbers}{verdict}")
+    return lines
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.receptive_field", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: the default model)")
+    parser.add_argument("--probe", action="store_true", help="check the table by changing input rows / columns")
+    parser.add_argument("--batch", type=int, default=16, help="probe inputs per forward pass (16)")
+    args = parser.parse_args(argv)
+    try:
+        net = Net.load(args.model, provider="auto" if args.probe else "cpu")
+        fields = receptive_field.receptive_fields(net)
+        mismatches = None
+        if args.probe:
+            mismatches = receptive_field.disagreements(net, fields, receptive_field.probe(net, batch=args.batch))
+    except DeepVisError as error:
+        exit_with_message(error)
+    print(f"{net.spec.name}: input {' x '.join(map(str, net.input_shape))}")
+    print("\n".join(table(net, fields, mismatches)))
+    if mismatches is not None:
+        differing = [name for name, count in mismatches.items() if count]
+        print(f"probe: {len(mismatches) - len(differing)} of {len(mismatches)} map layers agree")
+
+
+if __name__ == "__main__":
+    main()
