@@ -45,8 +45,8 @@ class Snapshot:
     input_diff: Optional[np.ndarray] = None  # H x W x 3 float, image layout and BGR order
     diffs: Optional[Dict[str, np.ndarray]] = None
     backprop_message: str = ""               # why there is no backprop image (error, all zeros)
-    weights_view: object = None              # weights pattern: O x h x w x 3 tiles, one image, or a message
     seconds: Dict[str, float] = field(default_factory=dict)
+    weights_view: object = None              # weights pattern: O x h x w x 3 tiles, one image, or a message
 
 
 def request_for(state: AppState, frame: Frame) -> Request:
@@ -103,7 +103,8 @@ def compute(net, request: Request, forward=None) -> Snapshot:
     start = time.perf_counter()
     input_diff, diffs, message = _backward(net, request)
     seconds["backward"] = time.perf_counter() - start
-    return Snapshot(request, image, activations, predictions, input_diff, diffs, message, seconds, weights)
+    return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
+                    backprop_message=message, seconds=seconds, weights_view=weights)
 
 
 def weights_view(net, layer: str, pattern: str):
