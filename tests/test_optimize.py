@@ -131,7 +131,10 @@ def test_tool_writes_images_records_and_sprite_and_resumes(net, tmp_path, capsys
     record = json.loads((unit_dir(tmp_path, "conv2", 2) / "opt.json").read_text())
     assert record["preset"] == 3 and record["iterations"] == 15 and record["position"] == [6, 6]
     assert record["activation"] > record["start_activation"]
-    assert cv2.imread(str(montage_path(tmp_path, "conv2", 2, "opt"))).shape == (16, 16, 3)
+    shown = cv2.imread(str(montage_path(tmp_path, "conv2", 2, "opt"))).astype(int)
+    raw = cv2.imread(str(unit_dir(tmp_path, "conv2", 2) / "opt_raw.png")).astype(int)
+    assert shown.shape == raw.shape == (16, 16, 3)
+    assert np.abs(shown - 127.5).max() >= 127 and np.abs(shown - 127.5).max() >= np.abs(raw - 127.5).max()
     sprite = cv2.imread(str(sprite_path(tmp_path, "conv2", "opt")))
     assert sprite.shape == (2 * 96 + 2, 3 * 96 + 4, 3)  # 6 units in rows of 3
     assert sprite[:96, :96].any() and not sprite[-96:, -96:].any()  # unit 0 done, unit 5 not asked for
@@ -158,3 +161,10 @@ def test_default_model_units_rise_far_above_their_start():
     layer = next(layer.name for layer in net.layers if layer.kind == "map" and layer.shape[1] <= 28)
     for result in optimize.optimize_units(net, layer, [0, 1], PRESETS[3], seed=0, iterations=8):
         assert result.activation > result.start_activation
+
+
+def test_bad_units_and_iterations_are_refused(net):
+    with pytest.raises(DeepVisError, match="units \\[6\\] out of range 0-5"):
+        optimize.optimize_units(net, "conv2", [6], iterations=1)
+    with pytest.raises(DeepVisError, match="0 iterations"):
+        optimize.optimize_units(net, "conv2", [0], iterations=0)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from app.errors import DeepVisError
 from app.net.preprocess import read_image
-from app.offline.montage import unit_montage, write_json, write_png, write_sprite
+from app.offline.montage import unit_montage, write_png, write_sprite
+from app.offline.progress import progress_bar, write_json_atomic
 from app.unit_images import crop_path, montage_path, unit_dir
 
 BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> net.backward mode
@@ -158,7 +158,7 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     units = range(len(maxes["layers"][layer])) if units is None else units
     done = done_units(root, layer, units)
     todo = [unit for unit in units if unit not in done]
-    with tqdm(total=len(todo), unit="unit", desc=f"{layer} crops", disable=not progress) as bar:
+    with progress_bar(len(todo), f"{layer} crops", unit="unit", enabled=progress) as bar:
         for group in unit_groups(maxes, layer, todo, batch):
             entries = [entry for _, listed in group for entry in listed]
             crops = crop_entries(net, maxes, layer, entries, kinds, field) if entries else {}
@@ -185,4 +185,4 @@ def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:
               "entries": [{"rank": e.rank, "value": e.value, "image": maxes["images"][e.image],
                            "image_index": e.image, "y": e.y, "x": e.x, "box": list(box_of(e, field, size))}
                           for e in entries]}
-    write_json(unit_dir(root, layer, unit) / "info.json", record)
+    write_json_atomic(unit_dir(root, layer, unit) / "info.json", record, indent=1)

@@ -1,42 +1,27 @@
 """Grids of images: a unit's 3 x 3 montage of its top images and a whole layer's sprite.
 
-Files are written whole or not at all (a temporary file renamed into place), so a killed run never
-leaves a half image that a resumed run would count as done.
+Files are written whole or not at all (app/offline/progress.py), so a killed run never leaves a half
+image that a resumed run would count as done.
 """
-import json
 import math
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from app.errors import DeepVisError
+from app.offline.progress import write_bytes_atomic
 from app.unit_images import montage_path, sprite_path
 
 PAD = 2  # pixels of background between tiles
 
 
-def _write_atomic(path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-    return path
-
-
 def write_png(path, image: np.ndarray) -> Path:
-    """Write an image atomically (parent folders created)."""
+    """Write an image whole or not at all (parent folders created)."""
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise DeepVisError(f"{path}: cannot encode a {image.shape} image as PNG")
-    return _write_atomic(path, data.tobytes())
-
-
-def write_json(path, value) -> Path:
-    """Write a unit's record (info.json, opt.json) atomically; it is written last, marking the unit done."""
-    return _write_atomic(path, (json.dumps(value, indent=1) + "\n").encode())
+    return write_bytes_atomic(path, data.tobytes())
 
 
 def grid(images: list, columns: int = None, tile: tuple = None, cells: int = None) -> np.ndarray:

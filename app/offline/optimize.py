@@ -10,12 +10,12 @@ own random stream (seed, unit), so a unit's result does not depend on which unit
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from app.errors import DeepVisError
 from app.net.preprocess import mean_array
 from app.offline import transforms
-from app.offline.montage import write_json, write_png, write_sprite
+from app.offline.montage import write_png, write_sprite
+from app.offline.progress import progress_bar, write_json_atomic
 from app.offline.regularizers import PRESETS, Preset, learning_rates, regularize
 from app.unit_images import montage_path, unit_dir
 
@@ -25,8 +25,9 @@ class Optimized:
     """The best image found for one unit."""
 
     unit: int
-    image: np.ndarray        # H x W x 3 uint8 BGR
-    activation: float        # the unit's value on that image
+    image: np.ndarray        # H x W x 3 uint8 BGR: the image itself
+    shown: np.ndarray        # the same, contrast stretched about the mean pixel for viewing
+    activation: float        # the unit's value on ``image``
     step: int                # the step that produced it
     start_activation: float  # the unit's value on the random start
 
@@ -52,6 +53,12 @@ class PixelSpace:
         """Keep x + mean within the pixel range 0..255."""
         return np.clip(x + self.mean, 0.0, 255.0) - self.mean
 
+    def stretched(self, x: np.ndarray) -> np.ndarray:
+        """Each image scaled about the mean so its largest |x| spans half the pixel range: nets that
+        answer to a few gray levels of change give images too faint to see as they are."""
+        peak = np.abs(x).reshape(len(x), -1).max(axis=1).reshape(-1, 1, 1, 1)
+        return 127.5 * x / np.maximum(peak, 1e-12) + 127.5 - self.mean
+
 
 def target_position(net, layer: str):
     """Where a unit is pushed: the spatial centre of a map, nothing for a vector."""
@@ -68,7 +75,7 @@ def start_images(space: PixelSpace, streams: list) -> np.ndarray:
     return np.stack([stream.normal(0.0, 10.0, space.mean.shape) for stream in streams]).astype(np.float32)
 
 
-def objective_seed(value: np.ndarray, units, position) -> np.ndarray:
+def objective_seed(value: np.ndarray, units, position) -> tuple:
     """The one-hot diff at (each image's own unit, position) and its index into the layer's value."""
     diff = np.zeros_like(value)
     index = (np.arange(len(units)), np.asarray(units)) + (tuple(np.full(len(units), p) for p in position)
@@ -87,13 +94,16 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
     channels = net.layer(layer).shape[0]
     if not units or not all(0 <= unit < channels for unit in units):
         raise DeepVisError(f"{net.spec.name}: layer {layer}: units {units} out of range 0-{channels - 1}")
+    steps = preset.iterations if iterations is None else iterations
+    if steps < 1:
+        raise DeepVisError(f"{net.spec.name}: layer {layer}: {steps} iterations; at least 1 is needed")
     space, position = PixelSpace(net), target_position(net, layer)
     streams = [np.random.default_rng([seed, unit]) for unit in units]
     x = start_images(space, streams)
     best_value = np.full(len(units), -np.inf)
     best_x, best_step = x.copy(), np.zeros(len(units), int)
     start_value = None
-    for step in range(preset.iterations if iterations is None else iterations):
+    for step in range(steps):
         x = space.clip(x)
         warp = transforms.random_warps(preset, streams, x.shape[2:])
         value = net.forward(space.to_net(transforms.apply(x, warp)))[layer]
@@ -106,9 +116,9 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
         x = regularize(x + learning_rates(preset, grad).astype(np.float32) * grad, grad, preset, step)
         if on_step:
             on_step()
-    images = net.deprocess(space.to_net(space.clip(best_x)))
-    return [Optimized(unit, image, float(value), int(step), float(start))
-            for unit, image, value, step, start in zip(units, images, best_value, best_step, start_value)]
+    images, shown = net.deprocess(space.to_net(best_x)), net.deprocess(space.to_net(space.stretched(best_x)))
+    return [Optimized(*fields) for fields in zip(units, images, shown, best_value.tolist(), best_step.tolist(),
+                                                 start_value.tolist())]
 
 
 def parse_units(text: str, channels: int, where: str) -> list:
@@ -142,7 +152,7 @@ def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0,
     steps = settings.iterations if iterations is None else iterations
     done = done_units(root, layer, units)
     todo = [unit for unit in units if unit not in done]
-    with tqdm(total=len(todo) * steps, unit="step", desc=f"{layer} opt", disable=not progress) as bar:
+    with progress_bar(len(todo) * steps, f"{layer} opt", unit="step", enabled=progress) as bar:
         for start in range(0, len(todo), batch):
             group = todo[start:start + batch]
             for result in optimize_units(net, layer, group, settings, seed, steps, lambda: bar.update(len(group))):
@@ -153,7 +163,8 @@ def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0,
 
 
 def _write_result(root, layer: str, result: Optimized, run: dict) -> None:
-    write_png(montage_path(root, layer, result.unit, "opt"), result.image)
-    record = {key: value for key, value in asdict(result).items() if key != "image"}
+    write_png(montage_path(root, layer, result.unit, "opt"), result.shown)
+    write_png(unit_dir(root, layer, result.unit) / "opt_raw.png", result.image)
+    record = {key: value for key, value in asdict(result).items() if key not in ("image", "shown")}
     record.update(layer=layer, preset_settings=asdict(PRESETS[run["preset"]]), **run)
-    write_json(unit_dir(root, layer, result.unit) / "opt.json", record)
+    write_json_atomic(unit_dir(root, layer, result.unit) / "opt.json", record, indent=1)
