@@ -118,11 +118,18 @@ def tile(tiles: np.ndarray, grid: Grid, height: int, width: int, background: int
     mosaic[:] = (padded.reshape(grid.rows, grid.columns, tile_h + pad, tile_w + pad, 3)
                  .transpose(0, 2, 1, 3, 4).reshape(mosaic.shape))
     size = (max(1, round(mosaic.shape[1] * grid.scale)), max(1, round(mosaic.shape[0] * grid.scale)))
-    scaled = cv2.resize(mosaic, size, interpolation=cv2.INTER_AREA if grid.scale < 1 else cv2.INTER_NEAREST)
+    scaled = cv2.resize(mosaic, size, interpolation=_interpolation(grid.scale))
     pane = np.full((height, width, 3), background, np.uint8)
     h, w = min(height - grid.top, scaled.shape[0]), min(width - grid.left, scaled.shape[1])
     pane[grid.top:grid.top + h, grid.left:grid.left + w] = scaled[:h, :w]
     return pane
+
+
+def _interpolation(scale: float) -> int:
+    """Nearest up (crisp units), linear down to half size, area below (INTER_AREA is 5x slower)."""
+    if scale >= 1:
+        return cv2.INTER_NEAREST
+    return cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
 
 
 def outline(pane: np.ndarray, grid: Grid, index: int, color, thickness: int = 2) -> None:
@@ -163,7 +170,8 @@ def colorize(values01: np.ndarray, colormap: str = "gray") -> np.ndarray:
     """[0, 1] values (any shape) -> same shape x 3 uint8 in ``colormap`` (gray or an OpenCV colormap)."""
     gray = (np.clip(values01, 0, 1) * 255).astype(np.uint8)
     if colormap == "gray":
-        return np.repeat(gray[..., None], 3, axis=-1)
+        return cv2.cvtColor(gray.reshape(-1, gray.shape[-1] if gray.ndim else 1),
+                            cv2.COLOR_GRAY2BGR).reshape(gray.shape + (3,))
     flat = cv2.applyColorMap(gray.reshape(-1, 1), COLORMAP_CODES[colormap])
     return flat.reshape(gray.shape + (3,))
 
