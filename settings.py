@@ -149,3 +149,21 @@ jpgvis_remap = {}
 # Milliseconds the main loop waits for a key per frame (the window's refresh rate is at most
 # 1000 / this); the compute and input threads never wait for the window.
 key_wait_ms = 10
+
+# ---------------------------------------------------------------------------------------------
+# Offline: find_maxes and layer statistics
+# ---------------------------------------------------------------------------------------------
+
+# tools.find_maxes: layers scored ("all" = every C x H x W and C layer, or "a,b,c"), images kept per
+# channel, images per forward pass, and batches between checkpoints (a killed run resumes from the
+# last one; each checkpoint also appends the channel maxima of its images to OUT/channel_maxima/).
+find_maxes_layers = "all"
+find_maxes_top = 9
+find_maxes_batch = 32
+find_maxes_checkpoint_every = 20
+
+# tools.layer_stats: bins of the per-channel histograms of spatial maxima, and how the correlation
+# matrix's rows and columns are ordered: "cluster" (average-linkage clustering on 1 - correlation,
+# similar channels side by side), "pca" (by the first principal component) or "none".
+layer_stats_bins = 50
+layer_stats_order = "cluster"

@@ -1,0 +1,225 @@
+"""One pass over a dataset keeping, for every channel of chosen layers, its top-k images.
+
+A channel's score on an image is its spatial max (a vector layer's value itself), found at the first
+position in C order when tied. The top-k are kept streaming, ordered by value (descending; ascending
+for the bottom-k of ``--min``) then by image index, so the result does not depend on the batching.
+Alongside, every image's channel maxima are appended, one file per checkpoint, to
+``OUT/channel_maxima/chunk_NNNNNN.npz`` (keys ``image`` and ``l0``, ``l1``, ... in the order of the
+layers) for app.offline.layer_stats: disk grows with the dataset (4 bytes per image and channel),
+memory does not.
+
+Checkpoints (``OUT/find_maxes.state.npz``, written whole) hold the top-k so far and the next image;
+a restarted run goes on from there and ends with the same maxes.json as an uninterrupted one.
+"""
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import DeepVisError
+from app.inputs.files import load_image, natural_key
+from app.inputs.lists import ImageListSource
+from app.offline.progress import progress_bar, read_npz, write_json_atomic, write_npz_atomic
+
+STATE_FILE = "find_maxes.state.npz"
+MAXES_FILE = "maxes.json"
+CHUNK_DIR = "channel_maxima"
+
+
+def list_images(source) -> tuple:
+    """(paths, labels) of a folder (every file, natural name order) or of a list file (``path [label]``)."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        paths = sorted((p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")),
+                       key=lambda p: natural_key(p.name))
+        labels = [None] * len(paths)
+    elif source.is_file():
+        entries = ImageListSource(source).entries
+        paths, labels = [entry.paths[0] for entry in entries], [entry.label for entry in entries]
+    else:
+        raise DeepVisError(f"{source}: no such folder or image list")
+    if not paths:
+        raise DeepVisError(f"{source}: no images in it")
+    return [str(Path(p).resolve()) for p in paths], labels
+
+
+def choose_layers(net, names=None) -> list:
+    """Layers by name (None or "all": every map and vector layer); other ranks cannot be scored."""
+    if names in (None, "all", ["all"]):
+        return [layer.name for layer in net.layers if layer.kind in ("map", "vector")]
+    names = names.split(",") if isinstance(names, str) else list(names)
+    for name in names:
+        if net.layer(name).kind not in ("map", "vector"):
+            raise DeepVisError(f"{net.spec.name}: layer {name}: shape {net.layer(name).shape} is neither "
+                               "C x H x W nor C; find_maxes scores channels of those only")
+    return names
+
+
+def spatial_max(value: np.ndarray) -> tuple:
+    """(maxima N x C float32, y N x C, x N x C): the max over positions and where it first occurs
+    (C order); y and x are None for a vector layer (N x C)."""
+    if value.ndim == 2:
+        return value.astype(np.float32, copy=False), None, None
+    n, c, h, w = value.shape
+    flat = value.reshape(n, c, h * w)
+    where = flat.argmax(axis=2)
+    maxima = np.take_along_axis(flat, where[..., None], axis=2)[..., 0].astype(np.float32, copy=False)
+    y, x = np.divmod(where, w)
+    return maxima, y, x
+
+
+class TopK:
+    """The k best (value, image, y, x) of every channel, best first; ties go to the lower image index."""
+
+    FIELDS = ("value", "image", "y", "x")
+
+    def __init__(self, channels: int, k: int, descending: bool = True):
+        self.k, self.descending = k, descending
+        self.value = np.zeros((channels, 0), np.float32)
+        self.image = self.y = self.x = np.zeros((channels, 0), np.int64)
+
+    def add(self, maxima: np.ndarray, images: np.ndarray, y=None, x=None) -> None:
+        """Offer one batch: maxima N x C, images (N,) dataset indices, y / x N x C or None."""
+        none = np.full(maxima.shape, -1, np.int64)
+        offered = {"value": maxima.T, "image": np.broadcast_to(np.asarray(images, np.int64)[None], maxima.T.shape),
+                   "y": none.T if y is None else y.T, "x": none.T if x is None else x.T}
+        joined = {f: np.concatenate([getattr(self, f), offered[f]], axis=1) for f in self.FIELDS}
+        key = -joined["value"] if self.descending else joined["value"]
+        order = np.lexsort((joined["image"], key), axis=1)[:, :self.k]
+        for field in self.FIELDS:
+            setattr(self, field, np.take_along_axis(joined[field], order, axis=1))
+
+    def arrays(self, prefix: str) -> dict:
+        return {f"{prefix}.{field}": getattr(self, field) for field in self.FIELDS}
+
+    def load(self, arrays: dict, prefix: str) -> None:
+        for field in self.FIELDS:
+            setattr(self, field, arrays[f"{prefix}.{field}"])
+
+    def as_json(self, vector: bool) -> list:
+        """Per channel, [{"value", "image", "y", "x"}, ...] best first (y, x null for vector layers)."""
+        units = []
+        for value, image, y, x in zip(self.value.tolist(), self.image.tolist(), self.y.tolist(), self.x.tolist()):
+            units.append([{"value": v if np.isfinite(v) else None, "image": i,
+                           "y": None if vector else yy, "x": None if vector else xx}
+                          for v, i, yy, xx in zip(value, image, y, x)])
+        return units
+
+
+class FindMaxes:
+    """The pass itself: ``run()`` goes on from the last checkpoint under ``out`` and returns maxes.json."""
+
+    def __init__(self, net, paths: list, layers: list, out, labels=None, model=None, top: int = 9,
+                 minima: bool = False, batch: int = 32, checkpoint_every: int = 20, stats: bool = True):
+        if top < 1 or batch < 1 or checkpoint_every < 1:
+            raise DeepVisError(f"{out}: --top, --batch and --checkpoint-every must be at least 1")
+        self.net, self.paths, self.layers, self.out = net, list(paths), list(layers), Path(out)
+        self.labels = labels if labels and any(label is not None for label in labels) else None
+        self.model = model or net.spec.name
+        self.top, self.batch, self.checkpoint_every, self.stats = top, batch, checkpoint_every, stats
+        channels = {layer: net.layer(layer).shape[0] for layer in self.layers}
+        self.tops = {layer: TopK(channels[layer], top) for layer in self.layers}
+        self.bottoms = {layer: TopK(channels[layer], top, descending=False) for layer in self.layers} if minima else {}
+        settings = [self.model, self.paths, self.layers, top, minima, batch, checkpoint_every, stats]
+        self.signature = hashlib.sha256(json.dumps(settings).encode()).hexdigest()
+        self.next, self.skipped, self.chunks = 0, [], []
+        self._rows, self._row_images = {layer: [] for layer in self.layers}, []
+        self._resume()
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _resume(self) -> None:
+        path = self.out / STATE_FILE
+        if not path.is_file():
+            return
+        try:
+            arrays = read_npz(path)
+            state = json.loads(str(arrays.pop("state")))
+        except (OSError, ValueError, KeyError) as error:
+            raise DeepVisError(f"{path}: unreadable checkpoint ({error}); delete it to start over") from None
+        if state["signature"] != self.signature:
+            raise DeepVisError(f"{path}: made by a run with other images, layers or options; "
+                               "delete it (or choose another --out) to start over")
+        self.next, self.skipped, self.chunks = state["next"], state["skipped"], state["chunks"]
+        for index, layer in enumerate(self.layers):
+            self.tops[layer].load(arrays, f"top{index}")
+            if self.bottoms:
+                self.bottoms[layer].load(arrays, f"min{index}")
+
+    def _checkpoint(self) -> None:
+        if self._row_images:
+            name = f"chunk_{len(self.chunks):06d}.npz"
+            rows = {f"l{i}": np.concatenate(self._rows[layer]) for i, layer in enumerate(self.layers)}
+            write_npz_atomic(self.out / CHUNK_DIR / name, image=np.asarray(self._row_images, np.int64), **rows)
+            self.chunks.append(name)
+            self._rows, self._row_images = {layer: [] for layer in self.layers}, []
+        arrays = {}
+        for index, layer in enumerate(self.layers):
+            arrays.update(self.tops[layer].arrays(f"top{index}"))
+            if self.bottoms:
+                arrays.update(self.bottoms[layer].arrays(f"min{index}"))
+        state = {"signature": self.signature, "next": self.next, "skipped": self.skipped, "chunks": self.chunks}
+        write_npz_atomic(self.out / STATE_FILE, state=np.array(json.dumps(state)), **arrays)
+
+    # -- the pass ---------------------------------------------------------------------------
+    def _read(self, start: int) -> tuple:
+        """(preprocessed batch or None, dataset indices read, indices skipped) of one batch."""
+        images, indices, skipped = [], [], []
+        for index in range(start, min(start + self.batch, len(self.paths))):
+            try:
+                images.append(load_image(self.paths[index], self.paths[index])[0])
+                indices.append(index)
+            except DeepVisError:
+                skipped.append(index)
+        return (self.net.preprocess(images) if images else None), indices, skipped
+
+    def _score(self, batch: np.ndarray, indices: list) -> None:
+        outputs = self.net.forward(batch)
+        for layer in self.layers:
+            maxima, y, x = spatial_max(outputs[layer])
+            self.tops[layer].add(maxima, indices, y, x)
+            if self.bottoms:
+                self.bottoms[layer].add(maxima, indices, y, x)
+            if self.stats:
+                self._rows[layer].append(np.array(maxima, np.float32))
+        if self.stats:
+            self._row_images.extend(indices)
+
+    def run(self, progress: bool = True) -> dict:
+        """Score every image not yet done, checkpointing every ``checkpoint_every`` batches; write maxes.json."""
+        starts = list(range(self.next, len(self.paths), self.batch))
+        with ThreadPoolExecutor(max_workers=1) as reader, \
+                progress_bar(len(self.paths), "find_maxes", enabled=progress, initial=self.next) as bar:
+            pending = reader.submit(self._read, starts[0]) if starts else None
+            for number, start in enumerate(starts):
+                batch, indices, skipped = pending.result()
+                if number + 1 < len(starts):  # decode the next batch while this one runs
+                    pending = reader.submit(self._read, starts[number + 1])
+                if batch is not None:
+                    self._score(batch, indices)
+                self.skipped.extend(skipped)
+                self.next = min(start + self.batch, len(self.paths))
+                bar.update(self.next - start)
+                if (start // self.batch + 1) % self.checkpoint_every == 0 or self.next == len(self.paths):
+                    self._checkpoint()
+        maxes = self.result()
+        write_json_atomic(self.out / MAXES_FILE, maxes)
+        return maxes
+
+    def result(self) -> dict:
+        """maxes.json's content (see docs/offline_stats.md)."""
+        vector = {layer: self.net.layer(layer).kind == "vector" for layer in self.layers}
+        maxes = {"model": self.model, "images": self.paths,
+                 "layers": {layer: self.tops[layer].as_json(vector[layer]) for layer in self.layers}}
+        if self.bottoms:
+            maxes["layers_min"] = {layer: self.bottoms[layer].as_json(vector[layer]) for layer in self.layers}
+        if self.labels:
+            maxes["labels"] = self.labels
+        maxes["shapes"] = {layer: list(self.net.layer(layer).shape) for layer in self.layers}
+        maxes["skipped"] = [self.paths[index] for index in self.skipped]
+        maxes["skipped_count"] = len(self.skipped)
+        if self.stats:
+            maxes["stats"] = {"folder": CHUNK_DIR, "chunks": self.chunks, "layers": self.layers,
+                              "images": len(self.paths) - len(self.skipped)}
+        return maxes

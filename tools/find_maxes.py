@@ -1,0 +1,70 @@
+"""Every channel's top-k images (by its spatial max, with the position) over a dataset, in one pass.
+
+    python -m tools.find_maxes --images DIR_OR_LIST [--model M] [--layers L1,L2|all] [--top 9] [--min]
+        [--batch N] [--checkpoint-every N] [--no-stats] [--cpu] --out OUT
+
+DIR: every file of the folder in name order; LIST: a text file of `path [label]` lines. Writes
+OUT/maxes.json and, unless --no-stats, every image's channel maxima under OUT/channel_maxima/ (the
+input of tools.layer_stats). Unreadable images are skipped and counted. A killed run restarted with
+the same arguments goes on from its last checkpoint and ends with the same maxes.json.
+"""
+import argparse
+from pathlib import Path
+
+from app.errors import DeepVisError, exit_with_message
+from app.net import Net
+from app.offline import maxes as find
+from app.settings import load_settings
+
+
+def parse_args(argv, settings):
+    parser = argparse.ArgumentParser(prog="python -m tools.find_maxes", description=__doc__.splitlines()[0])
+    parser.add_argument("--images", required=True, help="folder of images, or a list file of `path [label]` lines")
+    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: settings.py's model)")
+    parser.add_argument("--layers", default=settings.find_maxes_layers,
+                        help=f"comma list of layers, or all ({settings.find_maxes_layers})")
+    parser.add_argument("--top", type=int, default=settings.find_maxes_top,
+                        help=f"images kept per channel ({settings.find_maxes_top})")
+    parser.add_argument("--min", action="store_true", help="also keep each channel's bottom-k (layers_min)")
+    parser.add_argument("--batch", type=int, default=settings.find_maxes_batch,
+                        help=f"images per forward pass ({settings.find_maxes_batch})")
+    parser.add_argument("--checkpoint-every", type=int, default=settings.find_maxes_checkpoint_every,
+                        help=f"batches between checkpoints ({settings.find_maxes_checkpoint_every})")
+    parser.add_argument("--no-stats", action="store_true", help="do not store every image's channel maxima")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--out", required=True, help="output folder")
+    return parser.parse_args(argv)
+
+
+def model_reference(model, net) -> str:
+    """How maxes.json names the model so that later tools load the same one: a path made absolute."""
+    if model is None:
+        return net.spec.name
+    return str(Path(model).resolve()) if Path(model).exists() else str(model)
+
+
+def main(argv=None) -> None:
+    try:
+        settings = load_settings()
+        args = parse_args(argv, settings)
+        model = args.model or settings.model
+        net = Net.load(model, provider="cpu" if args.cpu else settings.provider, input=settings.model_input or None)
+        paths, labels = find.list_images(args.images)
+        job = find.FindMaxes(net, paths, find.choose_layers(net, args.layers), args.out, labels=labels,
+                             model=model_reference(model, net), top=args.top, minima=args.min, batch=args.batch,
+                             checkpoint_every=args.checkpoint_every, stats=not args.no_stats)
+        maxes = job.run(progress=not args.quiet)
+    except DeepVisError as error:
+        exit_with_message(error)
+    scored = len(maxes["images"]) - maxes["skipped_count"]
+    print(f"{Path(args.out) / find.MAXES_FILE}: {len(maxes['layers'])} layers, {scored} images scored, "
+          f"{maxes['skipped_count']} unreadable skipped")
+    for path in maxes["skipped"][:5]:
+        print(f"  skipped {path}")
+    if maxes["skipped_count"] > 5:
+        print(f"  ... and {maxes['skipped_count'] - 5} more (listed in maxes.json)")
+
+
+if __name__ == "__main__":
+    main()
