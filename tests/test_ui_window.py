@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests import ui_support
+from tests import ui_support, ui_x11
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "DeepVis Toolbox"
@@ -153,6 +153,17 @@ def test_click_on_a_tile_selects_its_unit_and_q_quits_within_a_second(window):
     start = time.monotonic()
     window.process.wait(5)
     assert time.monotonic() - start < 1.0
+    assert window.process.returncode == 0, window.process.stderr.read()
+
+
+def test_closing_the_window_stops_the_app(window):
+    if ui_x11.library() is None:
+        pytest.skip("libX11 not found")
+    window.grab(1.0)
+    ui_x11.request_close(window.env["DISPLAY"], int(window.window))
+    start = time.monotonic()
+    window.process.wait(5)
+    assert time.monotonic() - start < 1.5
     assert window.process.returncode == 0, window.process.stderr.read()
 
 

@@ -47,8 +47,7 @@ class Session:
                 worker.stop()
             if self.other_source is not None:
                 self.other_source.close()
-            cv2.destroyWindow(self.title)
-            cv2.waitKey(1)
+            _close_window(self.title)
 
     def _loop(self) -> None:
         drawn_key, drawn_at, view = None, 0.0, None
@@ -66,7 +65,7 @@ class Session:
             self._act(keys.action_for(code))
             while self.clicks and view is not None:
                 self._act(self.app.click(view, *self.clicks.popleft()))
-            if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            if not _window_open(self.title):
                 break
 
     def _submit(self, frame) -> None:
@@ -121,6 +120,21 @@ class Session:
         self.other_source = self.inputs.switch(self.other_source)
 
 
+def _window_open(title: str) -> bool:
+    """Whether the window is still shown (False once the user closed it)."""
+    try:
+        return cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) >= 1
+    except cv2.error:   # NOTE: OpenCV's Qt backend raises once its last window is gone
+        return False
+
+
+def _close_window(title: str) -> None:
+    """Destroy the window unless the user already closed it."""
+    if _window_open(title):
+        cv2.destroyWindow(title)
+        cv2.waitKey(1)
+
+
 def run_window(net, settings, source) -> None:
     """Open the window on ``source`` and run until `q` or the window is closed."""
     Session(net, settings, source).run()
@@ -137,9 +151,9 @@ def test_keys() -> None:
         code = cv2.waitKeyEx(100)
         if code != -1:
             print(keys.describe_code(code), flush=True)
-        if code == ord("q") or cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
+        if code == ord("q") or not _window_open(title):
             break
-    cv2.destroyWindow(title)
+    _close_window(title)
 
 
 def keys_test_image():
