@@ -2,16 +2,16 @@
 
 Conv's diff to its input is the transposed convolution of the output diff: one matrix product
 (weights^T x diff) gives every tap's contribution (col), which col2im adds where the tap read.
-Depthwise convolutions skip the product: each tap is a per-channel scale-and-add. Output channels
+Depthwise convolutions skip the product (depthwise.py). Output channels
 whose diff is all zero (the seed channel alone at the start of a pass) are left out of the product.
 """
 import numpy as np
 
+from app.net.autodiff import depthwise
 from app.net.autodiff.geometry import Windows
 from app.net.autodiff.op import Op
 
 SPARSE_GROUP_LIMIT = 8  # above this many groups holding non-zero channels, one batched product is faster
-CHANNELS_LAST_BELOW = 32  # depthwise outputs narrower than this run channels-last (faster, measured)
 
 
 def conv(op: Op):
@@ -29,7 +29,7 @@ def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, 
     n, c_in = x_shape[:2]
     w = w.astype(dy.dtype, copy=False)
     if w.shape[1] == 1 and group > 1:
-        return _depthwise_input_diff(dy, w, x_shape, windows, group)
+        return depthwise.input_diff(dy, w, x_shape, windows, group)
     blocks = _tap_products(dy, w, group)
     if windows.is_identity and len(blocks) == 1 and blocks[0][0] == slice(None):
         return blocks[0][1].reshape(x_shape)
@@ -63,36 +63,6 @@ def _tap_products(dy: np.ndarray, w: np.ndarray, group: int) -> list:
     grouped_w = np.swapaxes(flat_w.reshape(group, c_out_g, -1), 1, 2)
     cols = np.matmul(grouped_w, flat_dy.reshape(n, group, c_out_g, -1))
     return [(slice(None), cols)]
-
-
-def _depthwise_input_diff(dy, w, x_shape, windows: Windows, group: int) -> np.ndarray:
-    """One input channel per group: each tap adds weight * dy into the place it read."""
-    n, multiplier = x_shape[0], dy.shape[1] // group
-    taps = w.reshape((group, multiplier) + windows.kernel)
-    per_group = dy.reshape((n, group, multiplier) + windows.out)
-    if windows.out[-1] < CHANNELS_LAST_BELOW:
-        # small maps channels-last: each add then sweeps long rows of channels, not short rows of pixels
-        source = np.ascontiguousarray(np.moveaxis(per_group, (1, 2), (-2, -1)))  # N x out... x G x M
-        return np.ascontiguousarray(np.moveaxis(_scatter_taps(source, taps, windows, True), -1, 1))
-    return _scatter_taps(per_group, taps, windows, False)
-
-
-def _scatter_taps(source, taps, windows: Windows, channels_last: bool) -> np.ndarray:
-    """Sum over taps of tap weight * source, each added where that tap read (per channel)."""
-    n, group = source.shape[0], taps.shape[0]
-    lead = (slice(None),) if channels_last else (slice(None), slice(None))
-    padded = np.zeros((n,) + windows.extent + (group,) if channels_last else (n, group) + windows.extent,
-                      source.dtype)
-    scaled = None
-    for m in range(taps.shape[1]):
-        plane = source[..., m] if channels_last else source[:, :, m]
-        for tap in windows.taps:
-            weights = taps[(slice(None), m) + tap]
-            if not channels_last:
-                weights = weights.reshape((group,) + (1,) * len(tap))
-            scaled = np.multiply(plane, weights, out=scaled)
-            padded[lead + windows.tap_slices(tap)] += scaled
-    return padded[lead + windows.data_slices]
 
 
 def weight_diff(dy: np.ndarray, x: np.ndarray, w_shape: tuple, windows: Windows, group: int) -> np.ndarray:

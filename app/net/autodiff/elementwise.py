@@ -4,9 +4,10 @@ import numpy as np
 from app.net.autodiff.op import Op, unbroadcast
 
 
+# NOTE: masks multiply rather than np.where(mask, dy, 0), which is several times slower on large maps.
 def relu(op: Op):
-    # NOTE: the mask uses x > 0, so the diff at exactly 0 is 0 (as Caffe and PyTorch do).
-    return [np.where(op.x > 0, op.dy, 0)]
+    # the mask uses x > 0, so the diff at exactly 0 is 0 (as Caffe and PyTorch do)
+    return [op.dy * (op.x > 0)]
 
 
 def leaky_relu(op: Op):
@@ -30,8 +31,10 @@ def clip_bounds(op: Op) -> tuple:
 
 def clip(op: Op):
     low, high = clip_bounds(op)
-    # NOTE: strict inequalities: a clipped value (ReLU6 at 0 or 6) passes no diff, as in PyTorch.
-    return [np.where((op.x > low) & (op.x < high), op.dy, 0)]
+    # strict inequalities: a clipped value (ReLU6 at 0 or 6) passes no diff, as in PyTorch
+    dx = op.dy * (op.x > low)
+    dx *= op.x < high
+    return [dx]
 
 
 def elu(op: Op):

@@ -52,7 +52,11 @@ def _guided(rule, op: Op):
 
 
 def _desalinet(rule, op: Op):
-    return [np.where(op.y > 0, _positive(op.dy), 0)] if _rectifies(op) else rule(op)
+    if not _rectifies(op):
+        return rule(op)
+    dx = _positive(op.dy)
+    dx *= op.y > 0
+    return [dx]
 
 
 _RECTIFIER_RULE = {"deconv": _deconv, "guided": _guided, "desalinet": _desalinet}

@@ -13,10 +13,23 @@ from app.net.autodiff.op import Op
 def max_pool(op: Op):
     x = op.x
     windows = Windows.of(op.attrs, x.shape[2:], op.attrs["kernel_shape"], op.y.shape[2:])
-    values = windows.view(windows.pad(x, -np.inf), taps_last=True)
-    n_taps = int(np.prod(windows.kernel))
-    switches = values.reshape(values.shape[:2 + len(windows.out)] + (n_taps,)).argmax(axis=-1)
-    return [_route(op.output_diff(0), switches, windows, x.shape)]
+    return [_route(op.output_diff(0), _switches(windows.pad(x, -np.inf), windows), windows, x.shape)]
+
+
+def _switches(padded: np.ndarray, windows: Windows) -> np.ndarray:
+    """Per output, the index (in scan order) of its window's first maximal tap: a running maximum over
+    taps, a handful of passes over the output rather than one argmax per tiny window."""
+    best = switches = None
+    for index, tap in enumerate(windows.taps):
+        values = padded[(slice(None), slice(None)) + windows.tap_slices(tap)]
+        if best is None:
+            best, switches = values.copy(), np.zeros(values.shape, np.int32)
+            continue
+        better = values > best  # strict: on ties the earlier tap keeps the switch
+        # indices grow tap by tap, so max() sets the switch exactly where this tap is better
+        np.maximum(switches, better * np.int32(index), out=switches)
+        np.maximum(best, values, out=best)
+    return switches
 
 
 def _route(dy: np.ndarray, switches: np.ndarray, windows: Windows, x_shape: tuple) -> np.ndarray:
