@@ -54,9 +54,10 @@ class PixelSpace:
         return np.clip(x + self.mean, 0.0, 255.0) - self.mean
 
     def stretched(self, x: np.ndarray) -> np.ndarray:
-        """Each image scaled about the mean so its largest |x| spans half the pixel range: nets that
-        answer to a few gray levels of change give images too faint to see as they are."""
-        peak = np.abs(x).reshape(len(x), -1).max(axis=1).reshape(-1, 1, 1, 1)
+        """Each image scaled about the mean so the 99.5th percentile of its |x| spans half the pixel
+        range (a few outlying pixels saturate): nets that answer to a few gray levels of change give
+        images too faint to see as they are."""
+        peak = np.percentile(np.abs(x).reshape(len(x), -1), 99.5, axis=1).reshape(-1, 1, 1, 1)
         return 127.5 * x / np.maximum(peak, 1e-12) + 127.5 - self.mean
 
 
