@@ -173,3 +173,25 @@ def test_tool_errors_are_one_line(setup, tmp_path, capsys):
     bad.write_text("{}")
     with pytest.raises(DeepVisError, match="bad.json: not a maxes.json"):
         crops.read_maxes(bad)
+
+
+def test_find_maxes_then_crop_max_patches(setup, tmp_path, capsys):
+    pytest.importorskip("tools.find_maxes")
+    from tools import find_maxes
+
+    net, path, _ = setup
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(4):
+        cv2.imwrite(str(images / f"{index}.png"), cv2.imread(str(path.parent / f"image_{index}.png")))
+    out = tmp_path / "out"
+    find_maxes.main(["--images", str(images), "--model", str(net.path), "--layers", "conv1,fc", "--top", "3",
+                     "--no-stats", "--cpu", "--out", str(out)])
+    crop_max_patches.main(["--maxes", str(out / "maxes.json"), "--cpu", "--out", str(out)])
+    maxes = crops.read_maxes(out / "maxes.json")
+    for layer in ("conv1", "fc"):
+        info = json.loads((unit_dir(out, layer, 1) / "info.json").read_text())
+        assert [e["value"] for e in info["entries"]] == [e["value"] for e in maxes["layers"][layer][1]]
+        assert cv2.imread(str(montage_path(out, layer, 1, "guided"))).shape[:2] == (
+            (3 * 5 + 4, 3 * 5 + 4) if layer == "conv1" else (3 * 16 + 4, 3 * 16 + 4))
+    assert "conv1: cropped 4 units" in capsys.readouterr().out

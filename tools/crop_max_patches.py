@@ -46,7 +46,8 @@ def main(argv=None) -> None:
         maxes = crops.read_maxes(args.maxes)
         if args.batch < 1:
             raise DeepVisError(f"{args.maxes}: --batch must be at least 1")
-        net = Net.load(args.model or maxes.get("model"), provider="cpu" if args.cpu else "auto")
+        net = Net.load(args.model or maxes.get("model"), provider="cpu" if args.cpu else settings.provider,
+                       input=settings.model_input or None)
         layers = args.layers.split(",") if args.layers else list(maxes["layers"])
         kinds = [kind for kind in args.modes.split(",") if kind]
         fields = fields_for(net, layers)

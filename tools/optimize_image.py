@@ -19,7 +19,7 @@ from app.settings import load_settings
 
 def parse_args(argv, settings):
     parser = argparse.ArgumentParser(prog="python -m tools.optimize_image", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: the default model)")
+    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: settings.py's model)")
     parser.add_argument("--layer", required=True, help="layer name (python -m tools.layers lists them)")
     parser.add_argument("--units", default="all", help="all, N, A-B or a comma list of them (all)")
     parser.add_argument("--preset", type=int, default=settings.optimize_preset, choices=sorted(PRESETS),
@@ -39,7 +39,8 @@ def main(argv=None) -> None:
         args = parse_args(argv, settings)
         if args.batch < 1 or (args.iters is not None and args.iters < 1):
             raise DeepVisError(f"{args.out}: --batch and --iters must be at least 1")
-        net = Net.load(args.model, provider="cpu" if args.cpu else "auto")
+        net = Net.load(args.model or settings.model, provider="cpu" if args.cpu else settings.provider,
+                       input=settings.model_input or None)
         where = f"{net.spec.name}: layer {args.layer}"
         units = optimize.parse_units(args.units, net.layer(args.layer).shape[0], where)
         ran = optimize.optimize_layer(net, args.layer, units, args.out, preset=args.preset, seed=args.seed,

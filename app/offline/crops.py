@@ -181,7 +181,8 @@ def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:
         if images:
             write_png(montage_path(root, layer, unit, kind), unit_montage(images))
     size = net.input_shape[1:]
-    record = {"model": maxes.get("model"), "layer": layer, "unit": unit, "kinds": [kind for kind in KINDS if kind in crops],
+    record = {"model": maxes.get("model"), "layer": layer, "unit": unit,
+              "kinds": [kind for kind in KINDS if kind in crops],
               "entries": [{"rank": e.rank, "value": e.value, "image": maxes["images"][e.image],
                            "image_index": e.image, "y": e.y, "x": e.x, "box": list(box_of(e, field, size))}
                           for e in entries]}
