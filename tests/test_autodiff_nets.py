@@ -46,6 +46,16 @@ def test_composite_gradient_matches_finite_differences(nets, name, where):
     assert_matches_finite_differences(graph, feeds, {layer: seed}, count=30)
 
 
+@pytest.mark.parametrize("layer, channels", [("conv2", [3]), ("conv2", [1, 9]), ("conv3", [0, 7])])
+def test_seeds_on_few_channels_of_a_conv(nets, layer, channels):
+    """Only those channels' weights enter the product (grouped conv2: one or both groups)."""
+    net, graph = nets["caffenet_mini"]
+    feeds = {"data": random_batch(net.model, seed=5).astype(np.float64)}
+    seed = np.zeros(graph.run(feeds)[layer].shape)
+    seed[:, channels] = np.random.default_rng(6).standard_normal(seed[:, channels].shape)
+    assert_matches_finite_differences(graph, feeds, {layer: seed}, count=30)
+
+
 @pytest.mark.parametrize("name", list(COMPOSITES))
 @pytest.mark.parametrize("mode", MODES)
 def test_float32_net_agrees_with_float64(nets, name, mode):

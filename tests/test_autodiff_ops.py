@@ -29,6 +29,15 @@ CASES = {
                                                          attrs=dict(group=4, pads=[2, 2, 1, 1])),
     "conv depthwise, wide map (channels-first path)": lambda: check_op(
         "Conv", rand(1, 3, 4, 40), rand(3, 1, 3, 3), attrs=dict(group=3, pads=[1, 1, 1, 1])),
+    "conv depthwise, 128 channels (gathered)": lambda: check_op(
+        "Conv", rand(2, 128, 6, 7), rand(128, 1, 3, 3), attrs=dict(group=128, pads=[1, 0, 1, 1])),
+    "conv depthwise, 128 channels, stride 2, 5x5, SAME pads": lambda: check_op(
+        "Conv", rand(1, 128, 9, 8), rand(128, 1, 5, 5), attrs=dict(group=128, pads=[1, 2, 2, 1], strides=[2, 2])),
+    "conv depthwise, 128 channels, stride 3, dilation 2": lambda: check_op(
+        "Conv", rand(1, 128, 11, 10), rand(128, 1, 3, 2), attrs=dict(group=128, pads=[2, 1, 1, 0], strides=[3, 2],
+                                                                  dilations=[2, 3])),
+    "conv depthwise, 128 channels, 1-D, 1x1 stride 2": lambda: check_op(
+        "Conv", rand(1, 128, 9), rand(128, 1, 1), attrs=dict(group=128, strides=[2])),
     "conv 1x1": lambda: check_op("Conv", CONV_X, rand(3, 4, 1, 1), data=(0, 1)),
     "conv 1x1 stride 2": lambda: check_op("Conv", CONV_X, rand(3, 4, 1, 1), attrs=dict(strides=[2, 2])),
     "conv auto_pad SAME_UPPER": lambda: check_op("Conv", CONV_X, rand(3, 4, 4, 4), data=(0, 1),

@@ -80,8 +80,9 @@ def walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict
         kept.update((name, dy) for name, dy in zip(node.output, dys) if dy is not None and name in keep)
         if all(dy is None for dy in dys):
             continue
+        seeded = any(dy is not None and dy is seeds.get(name) for name, dy in zip(node.output, dys))
         op = Op(node, step.attrs, step.opset, [values.get(name) if name else None for name in node.input],
-                [values.get(name) for name in node.output], dys, step.wants)
+                [values.get(name) for name in node.output], dys, step.wants, seeded)
         for name, wanted, diff in zip(node.input, step.wants, rules[node.op_type](op)):
             if wanted and diff is not None:
                 previous = diffs.get(name)

@@ -2,8 +2,8 @@
 
 Conv's diff to its input is the transposed convolution of the output diff: one matrix product
 (weights^T x diff) gives every tap's contribution (col), which col2im adds where the tap read.
-Depthwise convolutions skip the product (depthwise.py). Output channels
-whose diff is all zero (the seed channel alone at the start of a pass) are left out of the product.
+Depthwise convolutions skip the product (depthwise.py). When the diff is a pass's seed (often one
+channel alone), output channels whose diff is all zero are left out of the product.
 """
 import numpy as np
 
@@ -18,19 +18,21 @@ def conv(op: Op):
     x, w = op.inputs[:2]
     group = op.attrs.get("group", 1)
     windows = Windows.of(op.attrs, x.shape[2:], w.shape[2:], op.dy.shape[2:])
-    dx = input_diff(op.dy, w, x.shape, windows, group) if op.wants[0] else None
+    dx = input_diff(op.dy, w, x.shape, windows, group, op.seeded) if op.wants[0] else None
     dw = weight_diff(op.dy, x, w.shape, windows, group) if op.wants[1] else None
     db = op.dy.sum(axis=(0,) + tuple(range(2, op.dy.ndim))) if len(op.wants) > 2 and op.wants[2] else None
     return [dx, dw, db]
 
 
-def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int) -> np.ndarray:
-    """The diff of Conv's input: the transposed convolution of dy with w."""
+def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int,
+               seeded: bool = False) -> np.ndarray:
+    """The diff of Conv's input: the transposed convolution of dy with w (seeded: dy is a pass's seed,
+    worth searching for all-zero channels)."""
     n, c_in = x_shape[:2]
     w = w.astype(dy.dtype, copy=False)
     if w.shape[1] == 1 and group > 1:
         return depthwise.input_diff(dy, w, x_shape, windows, group)
-    blocks = _tap_products(dy, w, group)
+    blocks = _tap_products(dy, w, group, seeded)
     if windows.is_identity and len(blocks) == 1 and blocks[0][0] == slice(None):
         return blocks[0][1].reshape(x_shape)
     padded = np.zeros((n, c_in) + windows.extent, dy.dtype)
@@ -39,30 +41,39 @@ def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, 
     return padded[(slice(None), slice(None)) + windows.data_slices]
 
 
-def _tap_products(dy: np.ndarray, w: np.ndarray, group: int) -> list:
+def _tap_products(dy: np.ndarray, w: np.ndarray, group: int, seeded: bool) -> list:
     """[(input channel slice, cols N x (C_in' * taps) x out)]: every tap's contribution before col2im.
 
-    One block (all input channels) for a dense pass; one block per group that holds a non-zero output
-    channel when few channels are non-zero.
+    One block (all input channels) for a dense diff; for a seed with few non-zero channels, one block
+    per group holding one of them.
     """
     n, c_out = dy.shape[:2]
-    c_out_g, c_in_g = c_out // group, w.shape[1]
     flat_dy = dy.reshape(n, c_out, -1)
     flat_w = w.reshape(c_out, -1)
-    live = np.flatnonzero(flat_dy.any(axis=(0, 2))) if c_out >= 8 else np.arange(c_out)
-    live_groups = np.unique(live // c_out_g)
-    if len(live) <= c_out // 2 and len(live_groups) <= SPARSE_GROUP_LIMIT:
-        blocks = []
-        for g in live_groups:
-            chosen = live[live // c_out_g == g]
-            cols = np.matmul(flat_w[chosen].T, flat_dy[:, chosen])
-            blocks.append((slice(g * c_in_g, (g + 1) * c_in_g), cols))
-        return blocks
+    if seeded:
+        blocks = _live_channel_products(flat_dy, flat_w, group, w.shape[1])
+        if blocks is not None:
+            return blocks
     if group == 1:
         return [(slice(None), np.matmul(flat_w.T, flat_dy))]
-    grouped_w = np.swapaxes(flat_w.reshape(group, c_out_g, -1), 1, 2)
-    cols = np.matmul(grouped_w, flat_dy.reshape(n, group, c_out_g, -1))
+    grouped_w = np.swapaxes(flat_w.reshape(group, c_out // group, -1), 1, 2)
+    cols = np.matmul(grouped_w, flat_dy.reshape(n, group, c_out // group, -1))
     return [(slice(None), cols)]
+
+
+def _live_channel_products(flat_dy, flat_w, group: int, c_in_g: int):
+    """The products of the non-zero output channels alone, None when too many are non-zero."""
+    c_out = flat_dy.shape[1]
+    c_out_g = c_out // group
+    live = np.flatnonzero(flat_dy.any(axis=(0, 2)))
+    live_groups = np.unique(live // c_out_g)
+    if len(live) > c_out // 2 or len(live_groups) > SPARSE_GROUP_LIMIT:
+        return None
+    blocks = []
+    for g in live_groups:
+        chosen = live[live // c_out_g == g]
+        blocks.append((slice(g * c_in_g, (g + 1) * c_in_g), np.matmul(flat_w[chosen].T, flat_dy[:, chosen])))
+    return blocks
 
 
 def weight_diff(dy: np.ndarray, x: np.ndarray, w_shape: tuple, windows: Windows, group: int) -> np.ndarray:

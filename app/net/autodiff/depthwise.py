@@ -12,7 +12,7 @@ import numpy as np
 
 from app.net.autodiff.geometry import Windows
 
-GATHER_MIN_CHANNELS = 64  # below this, channel rows are too short for the gather to win (measured)
+GATHER_MIN_CHANNELS = 128  # below this, channel rows are too short for the gather to win (measured)
 
 
 def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int) -> np.ndarray:

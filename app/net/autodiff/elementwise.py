@@ -5,9 +5,13 @@ from app.net.autodiff.op import Op, unbroadcast
 
 
 # NOTE: masks multiply rather than np.where(mask, dy, 0), which is several times slower on large maps.
+def relu_gate(op: Op) -> np.ndarray:
+    """Where Relu passes its diff: x > 0, so the diff at exactly 0 is 0 (as Caffe and PyTorch do)."""
+    return op.x > 0
+
+
 def relu(op: Op):
-    # the mask uses x > 0, so the diff at exactly 0 is 0 (as Caffe and PyTorch do)
-    return [op.dy * (op.x > 0)]
+    return [op.dy * relu_gate(op)]
 
 
 def leaky_relu(op: Op):
@@ -29,12 +33,16 @@ def clip_bounds(op: Op) -> tuple:
     return op.input(1, -np.inf), op.input(2, np.inf)
 
 
-def clip(op: Op):
+def clip_gate(op: Op) -> np.ndarray:
+    """Where Clip passes its diff: strictly inside the bounds (ReLU6 at 0 or 6 passes none, as in PyTorch)."""
     low, high = clip_bounds(op)
-    # strict inequalities: a clipped value (ReLU6 at 0 or 6) passes no diff, as in PyTorch
-    dx = op.dy * (op.x > low)
-    dx *= op.x < high
-    return [dx]
+    gate = op.x > low
+    np.logical_and(gate, op.x < high, out=gate)
+    return gate
+
+
+def clip(op: Op):
+    return [op.dy * clip_gate(op)]
 
 
 def elu(op: Op):

@@ -21,6 +21,7 @@ class Op:
     outputs: list       # forward values of the outputs
     dys: list           # diffs of the outputs, None where none arrived
     wants: tuple        # per input: is its diff needed
+    seeded: bool = False  # the output diff is the pass's seed as given (often one channel alone)
 
     @property
     def x(self) -> np.ndarray:
@@ -43,7 +44,8 @@ class Op:
 
     def with_dy(self, dy: np.ndarray) -> "Op":
         """The same node with another diff at its first output (what the modes rewrite)."""
-        return Op(self.node, self.attrs, self.opset, self.inputs, self.outputs, [dy] + self.dys[1:], self.wants)
+        return Op(self.node, self.attrs, self.opset, self.inputs, self.outputs, [dy] + self.dys[1:], self.wants,
+                  self.seeded)
 
     def output_diff(self, index: int) -> np.ndarray:
         """The diff of an output, zeros when none arrived."""
