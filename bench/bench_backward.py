@@ -46,7 +46,8 @@ def caffenet_onnx(path: Path, seed: int = 0) -> Path:
         return relu
 
     def pool_norm(x, index, norm=True):
-        nodes.append(helper.make_node("MaxPool", [x], [f"pool{index}"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1))
+        nodes.append(helper.make_node("MaxPool", [x], [f"pool{index}"], kernel_shape=[3, 3], strides=[2, 2],
+                                      ceil_mode=1))
         if not norm:
             return f"pool{index}"
         nodes.append(helper.make_node("LRN", [f"pool{index}"], [f"norm{index}"], size=5, alpha=1e-4, beta=0.75))

@@ -15,7 +15,8 @@ PLAIN_INPUT = dict(mean=0.0, input_scale=1.0, raw_scale=255.0, channel_swap=[2, 
 
 def one_layer_net(tmp_path, nodes, initializers=(), channels=4, size=(1, 1)) -> Net:
     """data (N x channels x size) -> nodes -> "out"."""
-    graph = helper.make_graph(nodes, "hand", [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", channels, *size])],
+    image = helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", channels, *size])
+    graph = helper.make_graph(nodes, "hand", [image],
                               [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in initializers])
     path = tmp_path / "hand.onnx"

@@ -171,7 +171,8 @@ def test_onnx_zoo_graphs_backprop_to_the_image(testdata, model):
 
 def test_a_graph_input_listed_twice_as_data_is_a_sum(tmp_path):
     """x * x and x + x: a tensor read twice by one node gets both diffs."""
-    nodes = [helper.make_node("Mul", ["data", "data"], ["square"]), helper.make_node("Add", ["square", "square"], ["twice"])]
+    nodes = [helper.make_node("Mul", ["data", "data"], ["square"]),
+             helper.make_node("Add", ["square", "square"], ["twice"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 1, 2, 2])],
                               [helper.make_tensor_value_info("twice", TensorProto.FLOAT, None)])
     path = tmp_path / "square.onnx"

@@ -19,7 +19,8 @@ def i64(*values):
 CONV_X = rand(2, 4, 7, 6)
 CASES = {
     # convolutions: data=(0, 1, 2) checks the input, weight and bias diffs together
-    "conv 3x3 pad 1": lambda: check_op("Conv", CONV_X, rand(5, 4, 3, 3), rand(5), data=(0, 1, 2), attrs=dict(pads=[1] * 4)),
+    "conv 3x3 pad 1": lambda: check_op("Conv", CONV_X, rand(5, 4, 3, 3), rand(5), data=(0, 1, 2),
+                                       attrs=dict(pads=[1] * 4)),
     "conv groups, strides, dilations, asymmetric pads": lambda: check_op(
         "Conv", CONV_X, rand(6, 2, 3, 3), rand(6), data=(0, 1, 2),
         attrs=dict(group=2, pads=[1, 0, 2, 1], strides=[2, 1], dilations=[1, 2])),
@@ -44,21 +45,24 @@ CASES = {
                                                  attrs=dict(auto_pad="SAME_UPPER", strides=[2, 2])),
     "conv auto_pad SAME_LOWER": lambda: check_op("Conv", CONV_X, rand(3, 4, 2, 3),
                                                  attrs=dict(auto_pad="SAME_LOWER")),
-    "conv 1-D": lambda: check_op("Conv", rand(2, 3, 9), rand(4, 3, 3), data=(0, 1), attrs=dict(strides=[2], pads=[1, 0])),
+    "conv 1-D": lambda: check_op("Conv", rand(2, 3, 9), rand(4, 3, 3), data=(0, 1),
+                                 attrs=dict(strides=[2], pads=[1, 0])),
     "conv transpose stride 2, pads, output_padding": lambda: check_op(
         "ConvTranspose", rand(2, 4, 4, 5), rand(4, 3, 3, 3), rand(3), data=(0, 1, 2),
         attrs=dict(strides=[2, 2], pads=[1, 0, 1, 1], output_padding=[1, 0])),
     "conv transpose groups, dilation": lambda: check_op(
         "ConvTranspose", rand(1, 4, 4, 4), rand(4, 2, 2, 3), data=(0, 1), attrs=dict(group=2, dilations=[2, 1])),
     "conv transpose output_shape": lambda: check_op(
-        "ConvTranspose", rand(1, 2, 3, 3), rand(2, 2, 3, 3), attrs=dict(strides=[2, 2], output_shape=[6, 6]), runtime="ort"),
+        "ConvTranspose", rand(1, 2, 3, 3), rand(2, 2, 3, 3), attrs=dict(strides=[2, 2], output_shape=[6, 6]),
+        runtime="ort"),
     "conv transpose SAME_UPPER": lambda: check_op(
         "ConvTranspose", rand(1, 2, 3, 3), rand(2, 2, 3, 3), attrs=dict(auto_pad="SAME_UPPER", strides=[2, 2]),
         runtime="ort"),
     # pooling and normalisation
     "max pool ceil mode, pads": lambda: check_op("MaxPool", rand(2, 3, 7, 7), attrs=dict(
         kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, pads=[1, 1, 0, 0])),
-    "max pool 2x2 stride 2": lambda: check_op("MaxPool", rand(1, 3, 6, 8), attrs=dict(kernel_shape=[2, 2], strides=[2, 2])),
+    "max pool 2x2 stride 2": lambda: check_op("MaxPool", rand(1, 3, 6, 8),
+                                              attrs=dict(kernel_shape=[2, 2], strides=[2, 2])),
     "max pool dilation, SAME_UPPER": lambda: check_op("MaxPool", rand(1, 2, 8, 7), attrs=dict(
         kernel_shape=[2, 3], dilations=[2, 1], auto_pad="SAME_UPPER")),
     "average pool count_include_pad": lambda: check_op("AveragePool", rand(1, 2, 7, 7), attrs=dict(
@@ -127,7 +131,8 @@ CASES = {
     "identity": lambda: check_op("Identity", rand(2, 4)),
     "dropout": lambda: check_op("Dropout", rand(2, 4)),
     "transpose": lambda: check_op("Transpose", rand(2, 3, 4), attrs=dict(perm=[1, 2, 0])),
-    "concat": lambda: check_op("Concat", rand(2, 1, 3), rand(2, 2, 3), rand(2, 4, 3), data=(0, 1, 2), attrs=dict(axis=1)),
+    "concat": lambda: check_op("Concat", rand(2, 1, 3), rand(2, 2, 3), rand(2, 4, 3), data=(0, 1, 2),
+                               attrs=dict(axis=1)),
     "split": lambda: check_op("Split", rand(2, 5, 3), i64(2, 3), attrs=dict(axis=1), n_outputs=2),
     "slice steps": lambda: check_op("Slice", rand(4, 6, 5), i64(-1, 1), i64(-100, 6), i64(0, 2), i64(-2, 2)),
     "slice opset 9": lambda: check_op("Slice", rand(4, 6), attrs=dict(starts=[1], ends=[1000], axes=[1]), opset=9),

@@ -233,7 +233,7 @@ def one_node_model(op_type: str, inputs: list, data: tuple, attrs: dict, n_outpu
 
 
 def make_model(graph, opset: int = OPSET) -> onnx.ModelProto:
-    # IR 8 keeps the files loadable by the ONNX Runtime in use (it reads IR <= 13... and older)
+    # IR 8: onnx 1.23 writes IR 14 by default, newer than ONNX Runtime 1.31 reads
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
 
 
