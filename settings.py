@@ -62,9 +62,10 @@ heartbeat_timeout_seconds = 10.0
 # ---------------------------------------------------------------------------------------------
 
 # tools.optimize_image: the paper's hyperparameter set (1-4; 3 made most of its figures; 5 adds
-# random jitter, zoom and rotation) and how many units are optimized together in one batch.
+# random jitter, zoom and rotation) and how many units are optimized together in one batch (on a
+# 2-core CPU 8 was fastest per unit, 32 slower than 1: python bench/bench_optimize.py --batch N).
 optimize_preset = 3
-optimize_batch = 32
+optimize_batch = 8
 
 # tools.crop_max_patches: images (top-k entries) run through the net together.
 crop_batch = 16
