@@ -100,6 +100,10 @@ def test_seeds(nets):
     per_image = np.ones(net.tensors["fc6"].shape[1:], np.float32)
     np.testing.assert_array_equal(net.backward("fc6", 0, seed=per_image),
                                   net.backward("fc6", 0, seed=np.ones_like(net.tensors["fc6"])))
+    seed = np.ones_like(batch)
+    at_input = net.backward("data", 0, seed=seed)  # the input itself: the seed comes back, as a copy
+    at_input += 1
+    assert (seed == 1).all() and (at_input == 2).all()
 
 
 def test_each_image_of_a_batch_as_if_alone(nets):

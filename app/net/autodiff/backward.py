@@ -44,7 +44,8 @@ def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=No
     diffs = walk(steps, values, {layer: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep)
     image = net.tensors[net.input_name]
     input_diff = diffs.get(net.input_name)
-    input_diff = np.zeros_like(image) if input_diff is None else np.asarray(input_diff).reshape(image.shape)
+    # the caller's own array: never a view of the seed or of a padded buffer
+    input_diff = np.zeros_like(image) if input_diff is None else np.array(input_diff).reshape(image.shape)
     if not return_diffs:
         return input_diff
     on_path = {name: diff for name, diff in diffs.items() if name in keep}
