@@ -155,8 +155,9 @@ def test_tool_on_a_vector_layer_crops_whole_images(setup, tmp_path, capsys):
 def test_tool_on_a_map_layer_uses_the_graphs_receptive_fields(setup, tmp_path):
     pytest.importorskip("app.net.receptive_field")
     net, path, maxes = setup
-    crop_max_patches.main(["--maxes", str(path), "--layers", "conv1", "--modes", "maxim", "--cpu",
-                           "--out", str(tmp_path)])
+    crop_max_patches.main(["--maxes", str(path), "--layers", "conv1", "--modes", "maxim", "--units", "0,2",
+                           "--cpu", "--out", str(tmp_path)])
+    assert not (unit_dir(tmp_path, "conv1", 1) / "info.json").exists()
     info = json.loads((unit_dir(tmp_path, "conv1", 0) / "info.json").read_text())
     first = maxes["layers"]["conv1"][0][0]
     assert info["entries"][0]["box"] == list(CONV1.box(first["y"], first["x"]))

@@ -1,7 +1,7 @@
 """Receptive-field crops of each unit's top images and backward passes from it, with montages.
 
     python -m tools.crop_max_patches --maxes OUT/maxes.json [--modes maxim,deconv,guided,backprop]
-        [--layers L1,L2] [--batch N] [--model M] [--cpu] --out OUT
+        [--layers L1,L2] [--units 0-63|all] [--batch N] [--model M] [--cpu] --out OUT
 
 Reads the top-k (image, y, x) of every unit from tools.find_maxes's maxes.json and writes, per unit,
 OUT/<layer>/unit_NNNN/<mode>_KKK.png crops, montage_<mode>.png (3 x 3) and info.json, and per layer
@@ -12,6 +12,7 @@ import argparse
 from app.errors import DeepVisError, exit_with_message
 from app.net import Net
 from app.offline import crops
+from app.offline.optimize import parse_units
 from app.settings import load_settings
 
 
@@ -22,6 +23,7 @@ def parse_args(argv, settings):
     parser.add_argument("--modes", default=",".join(crops.KINDS),
                         help=f"comma list of {', '.join(crops.KINDS)} (all)")
     parser.add_argument("--layers", default=None, help="comma list of layers (default: every layer in maxes.json)")
+    parser.add_argument("--units", default="all", help="all, N, A-B or a comma list of them, in every layer (all)")
     parser.add_argument("--model", default=None, help="model_zoo name or model file (default: maxes.json's model)")
     parser.add_argument("--batch", type=int, default=settings.crop_batch,
                         help=f"top-k entries run through the net together ({settings.crop_batch})")
@@ -52,10 +54,12 @@ def main(argv=None) -> None:
         kinds = [kind for kind in args.modes.split(",") if kind]
         fields = fields_for(net, layers)
         for layer in layers:
-            ran = crops.crop_layer(net, maxes, layer, args.out, fields.get(layer), kinds=kinds, batch=args.batch,
-                                   sprite_tile=settings.offline_sprite_tile)
-            print(f"{args.out}: {layer}: cropped {len(ran)} units, "
-                  f"{len(maxes['layers'][layer]) - len(ran)} already done")
+            if layer not in maxes["layers"]:
+                raise DeepVisError(f"{args.maxes}: layer {layer}: not in maxes.json (run find_maxes on it)")
+            units = parse_units(args.units, len(maxes["layers"][layer]), f"{args.maxes}: layer {layer}")
+            ran = crops.crop_layer(net, maxes, layer, args.out, fields.get(layer), kinds=kinds, units=units,
+                                   batch=args.batch, sprite_tile=settings.offline_sprite_tile)
+            print(f"{args.out}: {layer}: cropped {len(ran)} units, {len(units) - len(ran)} already done")
     except DeepVisError as error:
         exit_with_message(error)
 
