@@ -113,6 +113,8 @@ CASES = {
     "div broadcast": lambda: check_op("Div", rand(2, 3, 4), rand(4, low=0.5), data=(0, 1)),
     "pow": lambda: check_op("Pow", rand(2, 3, low=0.5), rand(3), data=(0, 1)),
     "sum of three": lambda: check_op("Sum", rand(2, 3), rand(3), rand(2, 1), data=(0, 1, 2)),
+    "max of three, broadcast": lambda: check_op("Max", rand(2, 3), rand(3), rand(2, 1), data=(0, 1, 2)),
+    "min of two": lambda: check_op("Min", rand(2, 3), rand(2, 3), data=(0, 1)),
     "mean of two": lambda: check_op("Mean", rand(2, 3), rand(3), data=(0, 1)),
     "where": lambda: check_op("Where", R.standard_normal((2, 3)) > 0, rand(2, 3), rand(3), data=(1, 2)),
     "neg": lambda: check_op("Neg", rand(2, 3)),

@@ -157,6 +157,19 @@ def mean(op: Op):
     return [unbroadcast(share, v.shape) if want else None for v, want in zip(op.inputs, op.wants)]
 
 
+def extreme(op: Op):
+    """Max / Min of several inputs: each element's diff goes to the first input holding the result
+    (as Caffe's Eltwise MAX routes it)."""
+    taken = np.zeros(op.y.shape, bool)
+    diffs = []
+    for value, want in zip(op.inputs, op.wants):
+        holds = np.broadcast_to(value, op.y.shape) == op.y
+        holds &= ~taken
+        taken |= holds
+        diffs.append(unbroadcast(op.dy * holds, value.shape) if want else None)
+    return diffs
+
+
 def where(op: Op):
     condition, a, b = op.inputs
     return [None,

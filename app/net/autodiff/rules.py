@@ -48,6 +48,8 @@ RULES = {
     "Div": ew.div,
     "Pow": ew.pow_,
     "Mean": ew.mean,
+    "Max": ew.extreme,
+    "Min": ew.extreme,
     "Neg": ew.neg,
     "Abs": ew.abs_,
     "Exp": ew.exp,
