@@ -161,6 +161,7 @@ def test_desalinet_differs_from_guided_where_relu6_saturates(composite_nets):
 
 def test_elementwise_max_routes_to_the_first_input_holding_it(tmp_path):
     """Caffe's Eltwise MAX: out = max(x, c); where x == c the diff goes to x, the first input."""
-    net = one_layer_net(tmp_path, [helper.make_node("Max", ["data", "c"], ["out"])], [("c", np.reshape([0.0, 1.0, 2.0, 3.0], (4, 1, 1)))])
+    constant = np.reshape([0.0, 1.0, 2.0, 3.0], (4, 1, 1))
+    net = one_layer_net(tmp_path, [helper.make_node("Max", ["data", "c"], ["out"])], [("c", constant)])
     for mode in MODES:
         assert backprop(net, [5, 1, -2, 3], [1, 2, 3, 4], mode) == [1, 2, 0, 4]
