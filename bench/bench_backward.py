@@ -92,11 +92,12 @@ class TorchGuided:
                 self.modules[node.output[0]] = module
 
     def _nodes_up_to(self, name: str) -> list:
-        needed, producer = {name}, {o: n for n in self.net.model.graph.node for o in n.output}
+        """The nodes the tensor depends on, in graph order."""
+        needed = {name}
         for node in reversed(self.net.model.graph.node):
             if any(o in needed for o in node.output):
                 needed.update(node.input)
-        return [n for n in self.net.model.graph.node if any(o in needed for o in n.output) and n.output[0] in producer]
+        return [n for n in self.net.model.graph.node if any(o in needed for o in n.output)]
 
     def forward(self, image: "torch.Tensor") -> "torch.Tensor":
         values = {self.net.input_name: image}
