@@ -179,3 +179,28 @@ def test_weights_patterns(net, digits, tmp_path):
     assert red.sum() > 1000                                                    # the diagonal, at least
     _, none = render(net, digits, "oS", tmp_path, "none.png")                  # an Add: no weights of its own
     assert share(none["layers"], 30) > 0.8
+
+
+def test_ground_truth_and_siamese_pairs(net, digits, tmp_path):
+    photos = sorted(digits.glob("*.png"))
+    labels = tmp_path / "labels.txt"
+    labels.write_text(f"{photos[0]} 7\n{photos[1]} a seven\n")
+    app = App(net, ui_support.settings())
+    names = dict(app.info.__dict__, labels=tuple(f"digit {i}" for i in range(10)))
+    app.info = type(app.info)(**names)
+    source = open_source(str(labels))
+    first = status.lines(app.view(_read(source), None))[1]
+    source.next()
+    second = status.lines(app.view(_read(source), None))[1]
+    assert "truth: digit 7 (7)" in first and "truth: a seven" in second
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{photos[0]} {photos[1]}\n")
+    _, one = render(net, pairs, "", tmp_path, "first.png")
+    _, both = render(net, pairs, "vv", tmp_path, "both.png")
+    assert _stroke_span(both["input"]) > _stroke_span(one["input"])
+
+
+def _stroke_span(pane) -> int:
+    """How many columns lie between the leftmost and rightmost white stroke."""
+    columns = np.flatnonzero(pane.max(axis=(0, 2)) > 100)
+    return int(columns.max() - columns.min())
