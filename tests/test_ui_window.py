@@ -84,7 +84,9 @@ class Window:
             time.sleep(0.05)
 
     def click(self, x: int, y: int) -> None:
-        self._xdotool("mousemove", "--window", self.window, str(x), str(y), "click", "1")
+        self._xdotool("mousemove", "--window", self.window, "--sync", str(x), str(y))
+        time.sleep(0.1)   # the pointer has arrived before the button goes down
+        self._xdotool("click", "--window", self.window, "1")
 
     def grab(self, settle: float = 1.0) -> np.ndarray:
         """The window's pixels once they stop changing (the compute thread has caught up)."""
