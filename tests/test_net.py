@@ -199,3 +199,15 @@ def test_model_onnx_runtime_cannot_run_gets_one_line(tmp_path):
     with pytest.raises(DeepVisError, match="ONNX Runtime cannot run it") as error:
         Net.load(path)
     assert "\n" not in str(error.value)
+
+
+def test_gray_onnx_without_settings_gets_averaged_defaults(testdata):
+    net = Net.load(testdata / "onnx_mnist8" / "mnist-8.onnx", provider="cpu")
+    assert net.input_shape == (1, 28, 28)
+    assert len(net.spec.input.mean) == 1
+    assert net.forward([mnist_digit(4)])["Plus214_Output_0"].shape == (1, 10)
+
+
+def test_mean_of_the_wrong_length_gets_one_line(testdata):
+    with pytest.raises(DeepVisError, match="mean has 2 values"):
+        Net.load(testdata / "onnx_ultraface_rfb320" / "version-RFB-320.onnx", input=dict(mean=[1.0, 2.0]))

@@ -76,6 +76,19 @@ class Net:
             self.spec.input.channels = channels
         size = list(self.spec.input.size)
         self.spec.input.size = (height or size[0], width or size[1])
+        for key in ("mean", "input_scale"):
+            setattr(self.spec.input, key, self._per_channel_setting(key))
+
+    def _per_channel_setting(self, key: str):
+        """A per-channel mean or scale fitted to the net's channels (a gray net averages RGB values)."""
+        value, channels = getattr(self.spec.input, key), self.spec.input.channels
+        array = np.asarray(value, dtype=np.float32)
+        if array.ndim != 1 or len(array) == channels:
+            return value
+        if channels == 1:
+            return [float(array.mean())]
+        raise DeepVisError(f"{self.spec.name}: input {key} has {len(array)} values, the net takes "
+                           f"{channels} channels")
 
     # -- running ----------------------------------------------------------------------------
     @staticmethod
