@@ -1,0 +1,117 @@
+"""Caffe net (prototxt + caffemodel) to an ONNX model, layer by layer through the converter table."""
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from app.errors import DeepVisError
+from app.net.caffe import layers_activation, layers_conv, layers_norm, layers_pool, layers_shape  # noqa: F401  (register converters)
+from app.net.caffe.graph import Graph
+from app.net.caffe.reader import DATA_TYPES, net_layers, read_caffemodel, read_prototxt
+from app.net.caffe.registry import CONVERTERS, LayerContext
+from app.paths import cache_dir
+
+
+def _declared_input(net, layers: list, input_shape, where: str) -> tuple:
+    """(input blob name, N x C x H x W shape) and the layers left once the input layer is taken out."""
+    if net.input:
+        if input_shape is None:
+            if net.input_shape:
+                input_shape = tuple(net.input_shape[0].dim)
+            elif len(net.input_dim) >= 4:
+                input_shape = tuple(net.input_dim[:4])
+        return net.input[0], input_shape, layers
+    first = layers[0] if layers else None
+    if first is not None and first.type == "Input":
+        if input_shape is None and first.param.input_param.shape:
+            input_shape = tuple(first.param.input_param.shape[0].dim)
+        return first.tops[0], input_shape, layers[1:]
+    if first is not None and first.type in DATA_TYPES:
+        if input_shape is None:
+            crop = first.param.transform_param.crop_size
+            if not crop:
+                raise DeepVisError(f"{where}: layer {first.name} ({first.type}): give the input shape "
+                                   "(N,C,H,W) of this data layer")
+            input_shape = (1, 3, crop, crop)
+        return first.tops[0], input_shape, layers[1:]
+    raise DeepVisError(f"{where}: declares no input (input:, an Input layer or a data layer)")
+
+
+def _cut(layers: list, cut_before) -> list:
+    """Drop the named layers and every layer fed by them."""
+    dropped_blobs, kept = set(), []
+    for layer in layers:
+        if layer.name in cut_before or dropped_blobs & set(layer.bottoms):
+            dropped_blobs |= set(layer.tops)
+        else:
+            kept.append(layer)
+    return kept
+
+
+def convert(prototxt, caffemodel, input_shape=None, cut_before=()) -> onnx.ModelProto:
+    """An ONNX model (opset 13) computing the Caffe net; every layer's output named after it.
+
+    input_shape: N,C,H,W overriding the prototxt's (needed for train_val nets whose data layer does
+    not say). cut_before: names of layers (post-processing, e.g. PriorBox) to leave out with
+    everything that depends on them.
+    """
+    where = str(prototxt)
+    net = read_prototxt(Path(prototxt))
+    weights = read_caffemodel(Path(caffemodel)) if caffemodel is not None else {}
+    layers = _cut(net_layers(net, weights), set(cut_before))
+    input_name, shape, layers = _declared_input(net, layers, input_shape, where)
+    if not shape or len(shape) != 4:
+        raise DeepVisError(f"{where}: input {input_name} has shape {shape}; N x C x H x W is needed")
+    graph = Graph()
+    blobs = {input_name: graph.add_input(input_name, (1,) + tuple(int(d) for d in shape[1:]))}
+    consumed = set()
+    for layer in layers:
+        converter = CONVERTERS.get(layer.type)
+        if converter is None:
+            raise DeepVisError(f"{where}: layer {layer.name}: type {layer.type} cannot be converted"
+                               " (post-processing layers can be left out with cut_before)")
+        missing = [b for b in layer.bottoms if b not in blobs]
+        if missing:
+            raise DeepVisError(f"{where}: layer {layer.name}: bottom blob {missing[0]!r} is not produced "
+                               "by any earlier layer")
+        inputs = [blobs[b] for b in layer.bottoms]
+        consumed.update(inputs)
+        first_node = len(graph.nodes)
+        outputs = converter(LayerContext(graph, layer, inputs, where))
+        graph.infer_shapes(first_node)
+        blobs.update(zip(layer.tops, outputs))
+    leaves = [name for name in dict.fromkeys(blobs.values()) if name not in consumed and name != input_name]
+    return graph.model(input_name, leaves)
+
+
+def _content_hash(*paths, extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        with open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:24]
+
+
+def convert_cached(prototxt: Path, caffemodel: Path, **options) -> Path:
+    """The converted model's path in the cache (<cache>/caffe/<content hash>.onnx), converted once."""
+    for path in (prototxt, caffemodel):
+        if not Path(path).is_file():
+            raise DeepVisError(f"{path}: file not found")
+    key = _content_hash(prototxt, caffemodel, extra=repr(sorted(options.items())))
+    target = cache_dir() / "caffe" / f"{key}.onnx"
+    if target.is_file():
+        return target
+    model = convert(prototxt, caffemodel, **options)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    os.close(handle)
+    try:
+        onnx.save(model, temporary)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return target

@@ -1,0 +1,81 @@
+"""The ONNX graph being built from a Caffe net: nodes, weights, and the shape of every tensor so far."""
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference
+
+OPSET = 13
+IR_VERSION = 8
+
+
+class Graph:
+    """Collects nodes and initializers; tensor names are kept unique (in-place Caffe layers reuse blob
+    names, their ONNX outputs must not); `shapes` maps each tensor name to its inferred shape."""
+
+    def __init__(self):
+        self.nodes = []
+        self.initializers = []
+        self.inputs = []
+        self.shapes = {}
+        self._used = set()
+
+    def _unique(self, name: str) -> str:
+        candidate, count = name, 1
+        while candidate in self._used:
+            count += 1
+            candidate = f"{name}_{count}"
+        self._used.add(candidate)
+        return candidate
+
+    def add_input(self, name: str, shape: tuple) -> str:
+        """The graph input; its batch axis is left free in the saved model."""
+        name = self._unique(name)
+        self.inputs.append(name)
+        self.shapes[name] = tuple(shape)
+        return name
+
+    def const(self, name: str, array) -> str:
+        """An initializer: float32, or int64 for integer values (shapes, split sizes, pads)."""
+        array = np.asarray(array)
+        dtype = np.int64 if array.dtype.kind in "iub" else np.float32
+        name = self._unique(name)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=dtype), name))
+        self.shapes[name] = array.shape
+        return name
+
+    def node(self, op: str, inputs: list, output: str, **attributes) -> str:
+        """Add one node with one output; returns the output's (unique) tensor name."""
+        return self.multi_node(op, inputs, [output], **attributes)[0]
+
+    def multi_node(self, op: str, inputs: list, outputs: list, **attributes) -> list:
+        outputs = [self._unique(name) for name in outputs]
+        self.nodes.append(helper.make_node(op, list(inputs), outputs, name=outputs[0], **attributes))
+        return outputs
+
+    def infer_shapes(self, first_node: int) -> None:
+        """Infer the shapes of the outputs of nodes[first_node:] from the shapes known so far."""
+        new_nodes = self.nodes[first_node:]
+        produced = {name for node in new_nodes for name in node.output}
+        needed = [name for node in new_nodes for name in node.input if name and name not in produced]
+        values = {init.name: init for init in self.initializers if init.data_type == onnx.TensorProto.INT64}
+        graph_inputs = [helper.make_tensor_value_info(name, onnx.TensorProto.INT64 if name in values
+                                                      else onnx.TensorProto.FLOAT, self.shapes[name])
+                        for name in dict.fromkeys(needed)]
+        graph = helper.make_graph(new_nodes, "layer", graph_inputs, [],
+                                  initializer=[values[name] for name in dict.fromkeys(needed) if name in values])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        for info in inferred.graph.value_info:
+            if info.name in produced:
+                self.shapes[info.name] = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+
+    def model(self, input_name: str, outputs: list) -> onnx.ModelProto:
+        """The finished model: one free-batch input, the given tensors as outputs."""
+        input_shape = ["N"] + list(self.shapes[input_name][1:])
+        graph_input = helper.make_tensor_value_info(input_name, onnx.TensorProto.FLOAT, input_shape)
+        graph_outputs = [helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in outputs]
+        graph = helper.make_graph(self.nodes, "caffe", [graph_input], graph_outputs,
+                                  initializer=self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                  producer_name="deepvis-caffe")
+        model.ir_version = IR_VERSION
+        return shape_inference.infer_shapes(model)

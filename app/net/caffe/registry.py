@@ -1,0 +1,77 @@
+"""One table of converters, Caffe layer type -> function, and what each function is handed.
+
+A converter reads its layer's parameters (with Caffe's defaults), adds ONNX nodes through its
+`LayerContext` and returns one tensor name per top. The last node of a single-top layer is named
+after the layer, so users find the names they know.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.errors import DeepVisError
+from app.net.caffe.graph import Graph
+from app.net.caffe.reader import CaffeLayer
+
+CONVERTERS = {}
+
+
+def converts(*layer_types: str):
+    """Register the decorated function as the converter of these Caffe layer types."""
+    def register(function):
+        for layer_type in layer_types:
+            if layer_type in CONVERTERS:
+                raise ValueError(f"two converters for Caffe layer type {layer_type}")
+            CONVERTERS[layer_type] = function
+        return function
+    return register
+
+
+@dataclass
+class LayerContext:
+    """The graph, the layer being converted, its input tensor names and the file named in errors."""
+
+    graph: Graph
+    layer: CaffeLayer
+    inputs: list
+    where: str
+
+    @property
+    def x(self) -> str:
+        return self.inputs[0]
+
+    def shape(self, index: int = 0) -> tuple:
+        return self.graph.shapes[self.inputs[index]]
+
+    def fail(self, what: str) -> "NoReturn":  # noqa: F821
+        raise DeepVisError(f"{self.where}: layer {self.layer.name} ({self.layer.type}): {what}")
+
+    def param(self, field: str):
+        """The layer's `field` parameter message (defaults when the prototxt leaves it out)."""
+        return getattr(self.layer.param, field)
+
+    def output(self, op: str, inputs: list, **attributes) -> str:
+        """The layer's final node, its output named after the layer."""
+        return self.graph.node(op, inputs, self.layer.name, **attributes)
+
+    def temp(self, op: str, inputs: list, suffix: str, **attributes) -> str:
+        """An intermediate node of the layer, named layer/suffix."""
+        return self.graph.node(op, inputs, f"{self.layer.name}/{suffix}", **attributes)
+
+    def const(self, suffix: str, array) -> str:
+        return self.graph.const(f"{self.layer.name}/{suffix}", array)
+
+    def has_blob(self, index: int) -> bool:
+        return index < len(self.layer.blobs)
+
+    def blob(self, index: int, shape: tuple) -> np.ndarray:
+        """Weight blob `index`, checked against the shape the layer needs."""
+        if not self.has_blob(index):
+            self.fail(f"weight blob {index} is missing (expected shape {tuple(shape)})")
+        array, legacy = self.layer.blobs[index]
+        shape = tuple(int(d) for d in shape)
+        if array.shape == shape:
+            return array
+        # V1 blobs store any shape in 4-D num/channels/height/width: padded with leading ones
+        if legacy and array.size == int(np.prod(shape)) and array.shape[:4 - len(shape)] == (1,) * (4 - len(shape)):
+            return array.reshape(shape)
+        self.fail(f"weight blob {index} has shape {array.shape}, expected {shape}")
