@@ -103,12 +103,21 @@ global_font_size = 1.0
 boost_indiv_choices = (0.0, 0.3, 0.5, 0.8, 1.0)
 boost_gamma_choices = (1.0, 0.7, 0.5, 0.3)
 
-# Backprop at start-up (keys b / n / m cycle them): mode off, grad, deconv, guided or desalinet;
+# Backprop at start-up (keys b / n / m cycle them): mode off, grad, deconv, guided, desalinet or occlusion;
 # view raw, gray, norm, normblur, sum>0 or histogram; colormap gray, jet, plasma, viridis,
 # inferno, magma, turbo, hot, bone or cool (OpenCV's colormaps; also used for the layers pane).
 backprop_mode = "off"
 backprop_view = "raw"
 colormap = "gray"
+
+# Occlusion saliency (backprop mode "occlusion", key x): a patch x patch square (input pixels) every
+# stride pixels is filled with fill ("mean": the image's channel means, "zero", or a gray value
+# 0-255), batch occluded copies per forward run. Each map costs (input side / stride)^2 forward runs:
+# freeze a camera with f first.
+occlusion_patch = 32
+occlusion_stride = 8
+occlusion_fill = "mean"
+occlusion_batch = 8
 
 # Sigma (pixels of the net's input) of the Gaussian blur of the "normblur" view and of the input overlay.
 grad_blur_radius = 4.0

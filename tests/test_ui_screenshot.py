@@ -56,12 +56,27 @@ def test_backprop_off_leaves_the_back_pane_gray(net, digits, tmp_path):
 @pytest.mark.parametrize("view_index", range(len(BACKPROP_VIEWS)))
 def test_every_backprop_mode_and_view_draws_the_back_pane(net, digits, tmp_path, mode_index, view_index):
     keys = TO_RELU + "b" * mode_index + "n" * view_index
-    _, panes = render(net, digits, keys, tmp_path)
+    _, panes = render(net, digits, keys, tmp_path, occlusion_patch=8, occlusion_stride=4)
     back = panes["back"]
     assert share(back, 128) < 0.5, "back pane is gray"
     assert share(back, 30) < 0.9, "back pane shows a message instead of the backprop"
     assert back.std() > 3
     assert_tiles_drawn(panes["layers"])
+
+
+def test_occlusion_maps_where_the_digit_is(net, digits, tmp_path):
+    _, panes = render(net, digits, TO_RELU + "x", tmp_path, occlusion_patch=6, occlusion_stride=2)
+    back = panes["back"]
+    assert share(back, 128) < 0.5, "back pane is gray"
+    assert back.std() > 3
+    # the digit covers the middle of mnist's input; its corners are black background
+    gray = back.mean(axis=2)
+    height, width = gray.shape
+    middle = gray[height // 3:2 * height // 3, width // 3:2 * width // 3]
+    corner = gray[:height // 8, :width // 8]
+    assert middle.std() > corner.std()
+    _, off = render(net, digits, TO_RELU + "xx", tmp_path, "off.png")
+    assert share(off["back"], 128) > 0.9
 
 
 def test_diffs_zoom_pattern_overlay_and_help_render(net, digits, tmp_path):
@@ -136,7 +151,7 @@ def test_command_line_screenshot(testdata, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert cv2.imread(str(out)).shape == (978, 1500, 3)
-    bad = subprocess.run(command[:-4] + ["--keys", "x"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    bad = subprocess.run(command[:-4] + ["--keys", "Q"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --keys")
 
 

@@ -39,7 +39,9 @@ def test_layer_keys_clamp_and_keep_the_unit_in_range():
 def test_cycles_wrap_in_both_directions():
     state = make_state()
     assert run(state, "next_backprop_mode").backprop_mode == "grad"
-    assert run(state, "previous_backprop_mode").backprop_mode == "desalinet"
+    assert run(state, "previous_backprop_mode").backprop_mode == "occlusion"
+    assert run(state, "toggle_occlusion").backprop_mode == "occlusion"
+    assert run(state, "next_backprop_mode", "toggle_occlusion", "toggle_occlusion").backprop_mode == "off"
     assert run(state, *["next_backprop_view"] * 6).backprop_view == "raw"
     assert run(state, "previous_colormap").colormap == "cool"
     assert run(state, *["next_gamma_boost"] * 4).gamma_boost == 0

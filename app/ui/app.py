@@ -81,7 +81,8 @@ class App:
         s = self.settings
         return AppState(layers=tuple(layers), indiv_boosts=tuple(s.boost_indiv_choices),
                         gamma_boosts=tuple(s.boost_gamma_choices), backprop_mode=s.backprop_mode,
-                        backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode)
+                        backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode,
+                        occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch))
 
     def view(self, frame, snapshot, fps: float = 0.0, unit_image=None) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")

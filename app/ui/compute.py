@@ -22,6 +22,7 @@ class Backprop:
     layer: str
     unit: int
     mode: str
+    occlusion: Optional[tuple] = None   # (patch, stride, fill, batch) in occlusion mode
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,11 @@ def request_for(state: AppState, frame: Frame) -> Request:
     backprop = None
     if state.backprop_mode != "off":
         layer, unit = state.backprop_origin
-        backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode)
+        occlusion = tuple(state.occlusion) if state.backprop_mode == "occlusion" else None
+        backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode, occlusion)
     weights = (state.layers[state.layer].name, state.pattern) if state.pattern in WEIGHT_PATTERNS else None
-    return Request(frame, state.fit_mode, state.siamese_view, backprop,
-                   state.show_diffs and backprop is not None, weights)
+    want_diffs = state.show_diffs and backprop is not None and backprop.occlusion is None
+    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, weights)
 
 
 def net_image(net, request: Request) -> np.ndarray:
@@ -101,7 +103,7 @@ def compute(net, request: Request, forward=None) -> Snapshot:
     if request.backprop is None:
         return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights)
     start = time.perf_counter()
-    input_diff, diffs, message = _backward(net, request)
+    input_diff, diffs, message = _backward(net, request, image)
     seconds["backward"] = time.perf_counter() - start
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
                     backprop_message=message, seconds=seconds, weights_view=weights)
@@ -121,8 +123,10 @@ def weights_view(net, layer: str, pattern: str):
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
 
 
-def _backward(net, request: Request):
+def _backward(net, request: Request, image: np.ndarray):
     origin = request.backprop
+    if origin.occlusion is not None:
+        return _occlusion(net, origin, image)
     try:
         result = net.backward(origin.layer, origin.unit, mode=origin.mode, seed="activation",
                               return_diffs=request.want_diffs)
@@ -137,6 +141,23 @@ def _backward(net, request: Request):
         message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
                    "(the unit is not active on this image, or nothing flows back)")
     return image_diff, diffs, message
+
+
+def _occlusion(net, origin: Backprop, image: np.ndarray):
+    """The occlusion map of the origin unit as an input diff (the same map in every channel)."""
+    from app.views.occlusion import occlusion_map
+
+    patch, stride, fill, batch = origin.occlusion
+    try:
+        heat = occlusion_map(net, net.preprocess([image]), origin.layer, origin.unit, patch=patch,
+                             stride=stride, fill=fill, batch_size=batch)
+    except DeepVisError as error:
+        return None, None, f"no occlusion map: {error}"
+    message = ""
+    if not np.any(heat):
+        message = (f"occluding the input does not change {origin.layer}:{origin.unit} "
+                   "(the unit is not active on this image, or the patch is too small)")
+    return to_image_layout(net, np.repeat(heat[None], net.input_shape[0], axis=0)), None, message
 
 
 def to_image_layout(net, diff: np.ndarray) -> np.ndarray:

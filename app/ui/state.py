@@ -6,7 +6,7 @@ actions, and draws and computes from the state it gets back.
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
-BACKPROP_MODES = ("off", "grad", "deconv", "guided", "desalinet")
+BACKPROP_MODES = ("off", "grad", "deconv", "guided", "desalinet", "occlusion")
 BACKPROP_VIEWS = ("raw", "gray", "norm", "normblur", "sum>0", "histogram")
 COLORMAPS = ("gray", "jet", "plasma", "viridis", "inferno", "magma", "turbo", "hot", "bone", "cool")
 ZOOMS = ("normal", "unit", "backprop")
@@ -54,6 +54,7 @@ class AppState:
     help: bool = False
     debug: int = 0
     fit_mode: str = "crop"
+    occlusion: Tuple = (32, 8, "mean", 8)   # patch, stride, fill, batch of the occlusion mode
     quit: bool = False
 
     @property
@@ -102,7 +103,11 @@ def _freeze(state: AppState) -> AppState:
 
 def _reset(state: AppState) -> AppState:
     return AppState(layers=state.layers, indiv_boosts=state.indiv_boosts, gamma_boosts=state.gamma_boosts,
-                    fit_mode=state.fit_mode)
+                    fit_mode=state.fit_mode, occlusion=state.occlusion)
+
+
+def _toggle_occlusion(state: AppState) -> AppState:
+    return replace(state, backprop_mode="off" if state.backprop_mode == "occlusion" else "occlusion")
 
 
 def _flip(name: str):
@@ -145,6 +150,7 @@ TRANSITIONS = {
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
     "previous_backprop_mode": _step("backprop_mode", BACKPROP_MODES, -1),
+    "toggle_occlusion": _toggle_occlusion,
     "next_backprop_view": _step("backprop_view", BACKPROP_VIEWS),
     "previous_backprop_view": _step("backprop_view", BACKPROP_VIEWS, -1),
     "next_colormap": _step("colormap", COLORMAPS),

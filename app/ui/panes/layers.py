@@ -27,6 +27,14 @@ def grid(view, height: int, width: int) -> paint.Grid:
     return paint.grid_for(count, tile_h, tile_w, height, width)
 
 
+def _no_value_reason(state) -> str:
+    if state.show_diffs and state.backprop_mode == "off":
+        return "no diffs: turn backprop on (b)"
+    if state.show_diffs and state.backprop_mode == "occlusion":
+        return "no diffs: occlusion has no backward pass (a: activations)"
+    return "computing ..."
+
+
 def draw(view, height: int, width: int) -> np.ndarray:
     state = view.state
     if state.zoom == "unit":
@@ -37,7 +45,7 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return pattern(view, height, width)
     value = view.diff() if state.show_diffs else view.activation()
     if value is None:
-        why = "no diffs: turn backprop on (b)" if state.show_diffs and state.backprop_mode == "off" else "computing ..."
+        why = _no_value_reason(state)
         return paint.message(height, width, [why], view.font)
     maps = paint.unit_maps(value)
     if state.show_diffs:

@@ -14,8 +14,10 @@ def lines(view) -> tuple:
     else:
         origin_layer, origin_unit = state.backprop_origin
         frozen = " frozen" if state.frozen_origin is not None else ""
-        first += (f" | Back: {state.backprop_mode} (from {net.pretty_names[origin_layer]}_{origin_unit}{frozen}, "
-                  f"{state.backprop_view})")
+        how = state.backprop_view
+        if state.backprop_mode == "occlusion":
+            how = "patch {}/stride {}/fill {}, ".format(*state.occlusion[:3]) + how
+        first += f" | Back: {state.backprop_mode} (from {net.pretty_names[origin_layer]}_{origin_unit}{frozen}, {how})"
     first += (f" | Boost: {state.indiv_boosts[state.indiv_boost]:g}/{state.gamma_boosts[state.gamma_boost]:g}"
               f" | {view.fps:4.1f} fps")
     if state.debug and view.snapshot is not None:
