@@ -1,0 +1,65 @@
+"""Every layer of the converted Caffe nets agrees with OpenCV's own Caffe importer."""
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from app.net.caffe import convert
+
+TRAINED = {
+    "lenet_mnist": ("lenet.prototxt", "lenet_iter_10000.caffemodel"),
+    "cifar10_quick": ("cifar10_quick.prototxt", "cifar10_quick_iter_5000.caffemodel"),
+    "cifar10_full": ("cifar10_full.prototxt", "cifar10_full_iter_70000.caffemodel"),
+    "mtcnn_pnet": ("det1.prototxt", "det1.caffemodel"),
+    "mtcnn_rnet": ("det2.prototxt", "det2.caffemodel"),
+    "mtcnn_onet": ("det3.prototxt", "det3.caffemodel"),
+    "mtcnn_lnet": ("det4.prototxt", "det4.caffemodel"),
+    "ultraface_rfb320_caffe": ("RFB-320.prototxt", "RFB-320.caffemodel"),
+    "ultraface_slim320_caffe": ("slim-320.prototxt", "slim-320.caffemodel"),
+}
+
+
+def every_tensor(model: onnx.ModelProto, x: np.ndarray) -> dict:
+    """Run the model on x with every node output exposed: tensor name -> array."""
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    known = {output.name for output in exposed.graph.output}
+    for node in exposed.graph.node:
+        for name in node.output:
+            if name not in known:
+                exposed.graph.output.add().name = name
+    session = ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(None, {session.get_inputs()[0].name: x})))
+
+
+def opencv_layers(prototxt, caffemodel, x: np.ndarray, layer_names: list) -> dict:
+    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.enableFusion(False)
+    net.setInput(x)
+    return dict(zip(layer_names, net.forward(layer_names)))
+
+
+def compare_with_opencv(prototxt, caffemodel, x: np.ndarray) -> int:
+    """Assert every layer OpenCV knows matches ours (max|a-b|/max|b| < 1e-4); the number compared."""
+    ours = every_tensor(convert(prototxt, caffemodel), x)
+    reference_net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+    names = [n for n in reference_net.getLayerNames() if n in ours]
+    reference = opencv_layers(prototxt, caffemodel, x, names)
+    for name in names:
+        expected = reference[name]
+        found = ours[name].reshape(expected.shape)
+        error = np.abs(found - expected).max() / max(np.abs(expected).max(), 1e-12)
+        assert error < 1e-4, f"{prototxt.name}: layer {name}: relative error {error:.2e}"
+    return len(names)
+
+
+@pytest.mark.parametrize("folder", sorted(TRAINED))
+def test_trained_net_matches_opencv(testdata, folder):
+    prototxt, caffemodel = (testdata / folder / name for name in TRAINED[folder])
+    model = convert(prototxt, caffemodel)
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+    x = np.random.default_rng(0).uniform(-1, 1, [1] + shape).astype(np.float32)
+    assert compare_with_opencv(prototxt, caffemodel, x) >= 3
