@@ -10,6 +10,7 @@ import pytest
 from app.errors import DeepVisError
 from app.inputs import open_source
 from app.ui.app import App, screenshot
+from app.ui import draw as paint
 from app.ui.panes import status
 from app.ui.state import BACKPROP_MODES, BACKPROP_VIEWS
 from tests import ui_support
@@ -187,13 +188,29 @@ def test_the_default_model_and_sample_photos(default_net, tmp_path):
 
 
 def test_weights_patterns(net, digits, tmp_path):
-    _, histogram = render(net, digits, "ssss", tmp_path, "histogram.png")      # conv1's 8 units
+    _, histogram = render(net, digits, "gg", tmp_path, "histogram.png")        # conv1's 8 units
     assert share(histogram["layers"], 30) < 0.5 and histogram["layers"].std() > 10
-    _, correlation = render(net, digits, "S", tmp_path, "correlation.png")
+    _, correlation = render(net, digits, "G", tmp_path, "correlation.png")
     red = (correlation["layers"][..., 2] > 200) & (correlation["layers"][..., 0] < 80)
     assert red.sum() > 1000                                                    # the diagonal, at least
-    _, none = render(net, digits, "oS", tmp_path, "none.png")                  # an Add: no weights of its own
+    _, none = render(net, digits, "oG", tmp_path, "none.png")                  # an Add: no weights of its own
     assert share(none["layers"], 30) > 0.8
+    _, off = render(net, digits, "gggg", tmp_path, "off.png")
+    assert not np.array_equal(off["layers"], histogram["layers"]) and off["layers"].std() > 3
+
+
+def test_filters_view_draws_each_units_weights_in_its_tile(net, digits, tmp_path):
+    from app.ui.panes.layers import PATTERN_TILE
+    from app.views.weights import unit_weights
+
+    _, shot = render(net, digits, "g", tmp_path, "filters.png")               # conv1: 8 filters of 1 x 5 x 5
+    pane = shot["layers"]
+    weights = unit_weights(net, net.layers[0].name)
+    layout = paint.grid_for(len(weights), PATTERN_TILE, PATTERN_TILE, *pane.shape[:2])
+    for unit in (0, 5):
+        top, left, height, width = layout.cell(unit)
+        tile = cv2.resize(pane[top:top + height, left:left + width, 1], (5, 5), interpolation=cv2.INTER_AREA)
+        assert np.corrcoef(tile.ravel(), weights[unit, 0].ravel())[0, 1] > 0.9
 
 
 def test_ground_truth_and_siamese_pairs(net, digits, tmp_path):

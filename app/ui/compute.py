@@ -110,14 +110,20 @@ def compute(net, request: Request, forward=None) -> Snapshot:
 
 
 def weights_view(net, layer: str, pattern: str):
-    """A weights pattern of ``layer``: every unit's weight histogram (O x h x w x 3 tiles) or the
-    units' weight correlation (one image); a one-line message when the layer has no weights."""
+    """A weights pattern of ``layer``: every unit's filter or weight histogram (O x h x w x 3
+    tiles, tile k = unit k) or the units' weight correlation (one image); a one-line message when
+    the layer has no weights."""
     from app.views import filters, weights
 
     try:
         unit_weights = weights.unit_weights(net, layer)
     except DeepVisError as error:
         return str(error)
+    if pattern == "filters":
+        if unit_weights.ndim != 4:
+            return f"{net.spec.name}: {layer}: no filters to draw (weights of shape {unit_weights.shape}): try g"
+        spec = net.spec.input
+        return filters.unit_filter_tiles(unit_weights, spec.channel_swap, spec.transpose)
     if pattern == "weights histogram":
         return filters.histogram_tiles(unit_weights)
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)

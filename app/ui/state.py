@@ -10,8 +10,8 @@ BACKPROP_MODES = ("off", "grad", "deconv", "guided", "desalinet", "occlusion")
 BACKPROP_VIEWS = ("raw", "gray", "norm", "normblur", "sum>0", "histogram")
 COLORMAPS = ("gray", "jet", "plasma", "viridis", "inferno", "magma", "turbo", "hot", "bone", "cool")
 ZOOMS = ("normal", "unit", "backprop")
-PATTERNS = ("off", "opt", "maxim", "deconv", "weights histogram", "weights correlation")
-WEIGHT_PATTERNS = ("weights histogram", "weights correlation")   # computed from the net, not read from disk
+PATTERNS = ("off", "opt", "maxim", "deconv", "filters", "weights histogram", "weights correlation")
+WEIGHT_PATTERNS = ("filters", "weights histogram", "weights correlation")   # computed from the net, not read from disk
 SIAMESE_VIEWS = ("first", "second", "both")
 INPUT_OVERLAYS = ("off", "over active", "over inactive")
 DEBUG_LEVELS = (0, 1, 2)
@@ -110,6 +110,15 @@ def _toggle_occlusion(state: AppState) -> AppState:
     return replace(state, backprop_mode="off" if state.backprop_mode == "occlusion" else "occlusion")
 
 
+def _weights_view(step: int):
+    """g / G: cycle the weights patterns and off, entering them from any other pattern."""
+    choices = ("off",) + WEIGHT_PATTERNS
+    def transition(state: AppState) -> AppState:
+        current = state.pattern if state.pattern in choices else "off"
+        return replace(state, pattern=cycle(choices, current, step))
+    return transition
+
+
 def _flip(name: str):
     return lambda state: replace(state, **{name: not getattr(state, name)})
 
@@ -147,6 +156,8 @@ TRANSITIONS = {
     "toggle_unit_jpgs": _flip("show_unit_jpgs"),
     "next_pattern": _step("pattern", PATTERNS),
     "previous_pattern": _step("pattern", PATTERNS, -1),
+    "next_weights_view": _weights_view(1),
+    "previous_weights_view": _weights_view(-1),
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
     "previous_backprop_mode": _step("backprop_mode", BACKPROP_MODES, -1),

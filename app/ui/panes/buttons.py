@@ -8,7 +8,8 @@ BUTTONS = (  # label, action
     ("Freeze", "freeze_camera"), ("Back Mode", "next_backprop_mode"), ("Back View", "next_backprop_view"),
     ("Occlusion", "toggle_occlusion"),
     ("Colormap", "next_colormap"), ("Overlay", "next_input_overlay"), ("Zoom", "cycle_zoom"),
-    ("Act/Diff", "toggle_diffs"), ("Pattern", "next_pattern"), ("Boost", "next_gamma_boost"),
+    ("Act/Diff", "toggle_diffs"), ("Pattern", "next_pattern"), ("Weights", "next_weights_view"),
+    ("Boost", "next_gamma_boost"),
     ("Help", "help"), ("Quit", "quit"),
 )
 
