@@ -53,6 +53,8 @@ def test_help_lists_every_action_once():
     lines = keys.help_lines()
     assert len(lines) == len(keys.KEY_TABLE)
     assert any(line.startswith("e  <PgDn>") for line in lines)
+    for key, words in (("x", "occlusion"), ("g", "filters"), ("p", "principal component")):
+        assert any(line.startswith(key + " ") and words in line for line in lines)
 
 
 def test_sequence_parsing():

@@ -236,3 +236,31 @@ def _stroke_span(pane) -> int:
     """How many columns lie between the leftmost and rightmost white stroke."""
     columns = np.flatnonzero(pane.max(axis=(0, 2)) > 100)
     return int(columns.max() - columns.min())
+
+
+def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, digits, tmp_path):
+    from app.ui.app import _first_frame
+    from app.ui.compute import compute, request_for
+    from app.ui.state import next_state
+
+    _, plain = render(net, digits, TO_RELU, tmp_path, "plain.png")
+    _, ordered = render(net, digits, TO_RELU + "pp", tmp_path, "pca.png")     # the relu's 8 maps by PCA
+    assert not np.array_equal(plain["layers"], ordered["layers"])
+    assert_tiles_drawn(ordered["layers"])
+
+    app = App(net, ui_support.settings())
+    for action in ("next_layer", "next_layer", "next_channel_order", "next_channel_order"):
+        app.state = next_state(app.state, action)
+    source = open_source(str(digits))
+    frame = _first_frame(source)
+    source.close()
+    snapshot = compute(net, request_for(app.state, frame))
+    order = snapshot.order
+    assert sorted(order.units) == list(range(8)) and list(order.units) != list(range(8))
+    view = app.view(frame, snapshot)
+    rect = app.rects["layers"]
+    layout = paint.grid_for(8, 28, 28, rect.height, rect.width)
+    for position, unit in enumerate(order.units):
+        top, left, height, width = layout.cell(position)
+        click = app.click(view, rect.top + top + height // 2, rect.left + left + width // 2)
+        assert click == ("select_unit", unit)

@@ -33,6 +33,7 @@ class Request:
     backprop: Optional[Backprop]
     want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
     weights: Optional[Tuple[str, str]] = None   # (layer, pattern) of a weights pattern mode
+    order: Optional[Tuple[str, str]] = None     # (layer, channel order) when not the original order
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +49,7 @@ class Snapshot:
     backprop_message: str = ""               # why there is no backprop image (error, all zeros)
     seconds: Dict[str, float] = field(default_factory=dict)
     weights_view: object = None              # weights pattern: O x h x w x 3 tiles, one image, or a message
+    order: object = None                     # the asked layer's ChannelOrder, or a message
 
 
 def request_for(state: AppState, frame: Frame) -> Request:
@@ -59,7 +61,8 @@ def request_for(state: AppState, frame: Frame) -> Request:
         backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode, occlusion)
     weights = (state.layers[state.layer].name, state.pattern) if state.pattern in WEIGHT_PATTERNS else None
     want_diffs = state.show_diffs and backprop is not None and backprop.occlusion is None
-    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, weights)
+    order = (state.layers[state.layer].name, state.channel_order) if state.channel_order != "original" else None
+    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, weights, order)
 
 
 def net_image(net, request: Request) -> np.ndarray:
@@ -100,13 +103,15 @@ def compute(net, request: Request, forward=None) -> Snapshot:
         seconds["forward"] = time.perf_counter() - start
     image, activations, predictions = forward
     weights = weights_view(net, *request.weights) if request.weights else None
+    order = channel_order(activations, *request.order) if request.order else None
     if request.backprop is None:
-        return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights)
+        return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights,
+                        order=order)
     start = time.perf_counter()
     input_diff, diffs, message = _backward(net, request, image)
     seconds["backward"] = time.perf_counter() - start
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
-                    backprop_message=message, seconds=seconds, weights_view=weights)
+                    backprop_message=message, seconds=seconds, weights_view=weights, order=order)
 
 
 def weights_view(net, layer: str, pattern: str):
@@ -127,6 +132,16 @@ def weights_view(net, layer: str, pattern: str):
     if pattern == "weights histogram":
         return filters.histogram_tiles(unit_weights)
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
+
+
+def channel_order(activations: Dict[str, np.ndarray], layer: str, mode: str):
+    """The ChannelOrder of ``layer``'s units by ``mode`` on this input's activation, or a message."""
+    from app.views import ordering
+
+    try:
+        return ordering.channel_order(mode, ordering.activation_features(activations[layer]))
+    except DeepVisError as error:
+        return str(error)
 
 
 def _backward(net, request: Request, image: np.ndarray):

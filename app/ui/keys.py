@@ -41,6 +41,7 @@ KEY_TABLE = (
     ("previous_pattern", "S", "pattern mode: previous"),
     ("next_weights_view", "g", "weights view: filters / weights histogram / weights correlation / off"),
     ("previous_weights_view", "G", "weights view: previous"),
+    ("next_channel_order", "p", "layers pane tile order: original / k-means clusters / first principal component"),
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),
     ("next_backprop_mode", "b", "backprop mode: off / grad / deconv / guided / desalinet / occlusion"),
     ("previous_backprop_mode", "B", "backprop mode: previous"),

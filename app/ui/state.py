@@ -12,6 +12,7 @@ COLORMAPS = ("gray", "jet", "plasma", "viridis", "inferno", "magma", "turbo", "h
 ZOOMS = ("normal", "unit", "backprop")
 PATTERNS = ("off", "opt", "maxim", "deconv", "filters", "weights histogram", "weights correlation")
 WEIGHT_PATTERNS = ("filters", "weights histogram", "weights correlation")   # computed from the net, not read from disk
+CHANNEL_ORDERS = ("original", "kmeans", "pca")   # layers pane tile order (app.views.ordering)
 SIAMESE_VIEWS = ("first", "second", "both")
 INPUT_OVERLAYS = ("off", "over active", "over inactive")
 DEBUG_LEVELS = (0, 1, 2)
@@ -47,6 +48,7 @@ class AppState:
     show_labels: bool = True
     show_unit_jpgs: bool = True
     pattern: str = "off"
+    channel_order: str = "original"
     first_image_only: bool = False
     siamese_view: str = "first"
     score_overlay: bool = False
@@ -158,6 +160,7 @@ TRANSITIONS = {
     "previous_pattern": _step("pattern", PATTERNS, -1),
     "next_weights_view": _weights_view(1),
     "previous_weights_view": _weights_view(-1),
+    "next_channel_order": _step("channel_order", CHANNEL_ORDERS),
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
     "previous_backprop_mode": _step("backprop_mode", BACKPROP_MODES, -1),

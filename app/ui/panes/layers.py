@@ -53,20 +53,36 @@ def draw(view, height: int, width: int) -> np.ndarray:
     else:
         boosted = paint.boost(maps, state.indiv_boosts[state.indiv_boost], state.gamma_boosts[state.gamma_boost])
         tiles = paint.colorize(boosted, state.colormap)
+    order = display_order(view, len(maps))
+    if order is not None:
+        tiles, maps = order.arrange(tiles), order.arrange(maps)
     layout = grid(view, height, width)
     pane = paint.tile(tiles, layout, height, width)
     if state.score_overlay:
         _scores(pane, layout, maps, view.font * 0.8)
-    _outlines(view, pane, layout)
+    _outlines(view, pane, layout, order)
     return pane
 
 
-def _outlines(view, pane: np.ndarray, layout: paint.Grid) -> None:
+def display_order(view, count: int):
+    """The ChannelOrder the activation tiles are shown in (None: unit order), from the snapshot
+    when it ordered this layer the way the state asks."""
+    state, snapshot = view.state, view.snapshot
+    if state.channel_order == "original" or state.pattern != "off" or snapshot is None:
+        return None
+    order = snapshot.order
+    if snapshot.request.order != (view.layer_name, state.channel_order) or isinstance(order, str):
+        return None
+    return order if order is not None and len(order.units) == count else None
+
+
+def _outlines(view, pane: np.ndarray, layout: paint.Grid, order=None) -> None:
     state = view.state
+    place = order.position_of if order is not None else (lambda unit: unit)
     if state.frozen_origin is not None and state.frozen_origin[0] == state.layer:
-        paint.outline(pane, layout, state.frozen_origin[1], view.color("frozen"))
+        paint.outline(pane, layout, place(state.frozen_origin[1]), view.color("frozen"))
     if not state.cursor_on_layers:
-        paint.outline(pane, layout, min(state.unit, layout.count - 1), view.color("unit"))
+        paint.outline(pane, layout, place(min(state.unit, layout.count - 1)), view.color("unit"))
 
 
 def _scores(pane: np.ndarray, layout: paint.Grid, maps: np.ndarray, font: float) -> None:
@@ -114,5 +130,9 @@ def weights(view, height: int, width: int) -> np.ndarray:
 def hit(view, y: int, x: int, height: int, width: int):
     if view.state.zoom != "normal" or view.state.pattern == "weights correlation":
         return None
-    index = grid(view, height, width).index_at(y, x)
-    return None if index is None else ("select_unit", index)
+    layout = grid(view, height, width)
+    index = layout.index_at(y, x)
+    if index is None:
+        return None
+    order = display_order(view, layout.count)
+    return ("select_unit", order.unit_at(index) if order is not None else index)

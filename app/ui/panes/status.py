@@ -25,6 +25,8 @@ def lines(view) -> tuple:
     shape = "x".join(str(d) for d in net.shapes[state.layer])
     field = net.receptive_fields.get(net.names[state.layer])
     second = f"size {shape} | RF {field if field else '?'} | {state.colormap} | fit {state.fit_mode}"
+    if state.channel_order != "original":
+        second += f" | order {state.channel_order}"
     frame = view.frame
     if frame is not None:
         counter = f" ({frame.index + 1}/{frame.count})" if frame.count > 1 else ""
