@@ -54,7 +54,8 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=()) -> onnx.Model
     """An ONNX model (opset 13) computing the Caffe net; every layer's output named after it.
 
     input_shape: N,C,H,W overriding the prototxt's (needed for train_val nets whose data layer does
-    not say). cut_before: names of layers (post-processing, e.g. PriorBox) to leave out with
+    not say). caffemodel None: the graph alone, with zero weights (for receptive fields and
+    inspection). cut_before: names of layers (post-processing, e.g. PriorBox) to leave out with
     everything that depends on them.
     """
     where = str(prototxt)
@@ -79,7 +80,7 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=()) -> onnx.Model
         inputs = [blobs[b] for b in layer.bottoms]
         consumed.update(inputs)
         first_node = len(graph.nodes)
-        outputs = converter(LayerContext(graph, layer, inputs, where))
+        outputs = converter(LayerContext(graph, layer, inputs, where, caffemodel is None))
         graph.infer_shapes(first_node)
         blobs.update(zip(layer.tops, outputs))
     leaves = [name for name in dict.fromkeys(blobs.values()) if name not in consumed and name != input_name]

@@ -34,6 +34,7 @@ class LayerContext:
     layer: CaffeLayer
     inputs: list
     where: str
+    structure_only: bool = False  # no caffemodel given: zero weights, for graph inspection
 
     @property
     def x(self) -> str:
@@ -65,6 +66,8 @@ class LayerContext:
 
     def blob(self, index: int, shape: tuple) -> np.ndarray:
         """Weight blob `index`, checked against the shape the layer needs."""
+        if self.structure_only:
+            return np.zeros(tuple(int(d) for d in shape), np.float32)
         if not self.has_blob(index):
             self.fail(f"weight blob {index} is missing (expected shape {tuple(shape)})")
         array, legacy = self.layer.blobs[index]
