@@ -211,3 +211,14 @@ def test_gray_onnx_without_settings_gets_averaged_defaults(testdata):
 def test_mean_of_the_wrong_length_gets_one_line(testdata):
     with pytest.raises(DeepVisError, match="mean has 2 values"):
         Net.load(testdata / "onnx_ultraface_rfb320" / "version-RFB-320.onnx", input=dict(mean=[1.0, 2.0]))
+
+
+def test_prototxt_finds_its_only_caffemodel(testdata, tmp_path):
+    from app.net.spec import resolve
+
+    spec = resolve(testdata / "cifar10_quick" / "cifar10_quick.prototxt")
+    assert spec.source["caffe"]["weights"].endswith("cifar10_quick_iter_5000.caffemodel")
+    lonely = tmp_path / "deploy.prototxt"
+    lonely.write_text("name: 'x'")
+    with pytest.raises(DeepVisError, match="no .caffemodel file beside it"):
+        resolve(lonely)

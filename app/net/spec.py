@@ -51,7 +51,7 @@ def resolve(model=None, input_overrides=None) -> ModelSpec:
             spec = from_yaml(sidecar, onnx_file=path) if sidecar.is_file() else \
                 _bare_spec(path, {"onnx": str(path)}, dict(TORCHVISION_INPUT))
         elif path.suffix == ".prototxt":
-            weights = path.with_suffix(".caffemodel")
+            weights = caffemodel_beside(path)
             spec = _bare_spec(path, {"caffe": {"prototxt": str(path), "weights": str(weights)}},
                               caffe_input())
         elif (ZOO / str(model) / "model.yaml").is_file():
@@ -64,6 +64,19 @@ def resolve(model=None, input_overrides=None) -> ModelSpec:
             setattr(spec.input, key, tuple(value) if key in ("size", "channel_swap") else value)
         spec.size_given = spec.size_given or "size" in input_overrides
     return spec
+
+
+def caffemodel_beside(prototxt: Path) -> Path:
+    """The weights of a prototxt: the .caffemodel of the same name, else the only one beside it."""
+    same_name = prototxt.with_suffix(".caffemodel")
+    if same_name.is_file():
+        return same_name
+    candidates = sorted(prototxt.parent.glob("*.caffemodel"))
+    if len(candidates) == 1:
+        return candidates[0]
+    found = f"{len(candidates)} .caffemodel files" if candidates else "no .caffemodel file"
+    raise DeepVisError(f"{prototxt}: {found} beside it; name the weights: --model PROTOTXT with "
+                       "a model.yaml, or Net.load((prototxt, caffemodel))")
 
 
 def caffe_input() -> dict:
