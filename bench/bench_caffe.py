@@ -1,0 +1,70 @@
+"""Caffe import speed: conversion time, and ONNX Runtime's forward of the converted CaffeNet vs
+OpenCV's own Caffe forward on the same input and random weights, in one run.
+
+    python bench/bench_caffe.py [--repeats 10]
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from app.net.caffe import convert  # noqa: E402
+from app.net.onnx_graph import runnable  # noqa: E402
+from tests.test_caffe_random_nets import random_blobs, write_caffemodel  # noqa: E402
+
+PROTOTXT = ROOT.parent / "shared" / "testdata" / "caffenet_deploy" / "deploy.prototxt"
+
+
+def median_seconds(run, repeats: int) -> float:
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prototxt", type=Path, default=PROTOTXT)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    made = {}
+    with random_blobs(np.random.default_rng(0), made):
+        convert(args.prototxt, None)
+    with tempfile.TemporaryDirectory() as folder:
+        caffemodel = Path(folder) / "random.caffemodel"
+        write_caffemodel(made, caffemodel)
+        start = time.perf_counter()
+        model = convert(args.prototxt, caffemodel)
+        converted = time.perf_counter() - start
+        reference = cv2.dnn.readNetFromCaffe(str(args.prototxt), str(caffemodel))
+    reference.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(runnable(model).SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+    x = np.random.default_rng(1).uniform(-1, 1, [1] + shape).astype(np.float32)
+    name = model.graph.input[0].name
+
+    def opencv_forward():
+        reference.setInput(x)
+        return reference.forward()
+
+    ours = median_seconds(lambda: session.run(None, {name: x}), args.repeats)
+    theirs = median_seconds(opencv_forward, args.repeats)
+    print(f"{args.prototxt.name}: conversion {converted:.2f} s (weights {sum(a.nbytes for b in made.values() for a in b.values()) / 1e6:.0f} MB)")
+    print(f"forward, batch 1: ONNX Runtime {ours * 1000:.1f} ms | OpenCV {theirs * 1000:.1f} ms | ratio {ours / theirs:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
