@@ -122,6 +122,15 @@ occlusion_batch = 8
 # Sigma (pixels of the net's input) of the Gaussian blur of the "normblur" view and of the input overlay.
 grad_blur_radius = 4.0
 
+# 3-D view (key 3): the layer's C x H x W activation as a maximum-intensity projection turning at
+# this many degrees per second, seen from this elevation (degrees), ray-cast on a grid of
+# volume_render_size pixels (then scaled to the pane). Key 4 writes the activation as
+# <volume_dir>/<layer>.nrrd and .npy (NRRD opens in 3D Slicer, ParaView, napari, Fiji).
+volume_degrees_per_second = 30.0
+volume_elevation = 20.0
+volume_render_size = 96
+volume_dir = "out/volumes"
+
 # Colours (B, G, R) of the interface.
 ui_colors = {
     "text": (225, 225, 225),      # plain text

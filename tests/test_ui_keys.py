@@ -1,15 +1,15 @@
-"""The key table: no key bound twice, every action has a transition or an input action, help text,
+"""The key table: no key bound twice, every action has a transition, an input or an export action, help text,
 platform codes, and the --keys sequence syntax."""
 import pytest
 
 from app.errors import DeepVisError
 from app.ui import keys
-from app.ui.state import INPUT_ACTIONS, TRANSITIONS
+from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, TRANSITIONS
 
 
 def test_every_action_does_something():
     for action in keys.ACTIONS:
-        assert action in TRANSITIONS or action in INPUT_ACTIONS, action
+        assert action in TRANSITIONS or action in INPUT_ACTIONS or action in EXPORT_ACTIONS, action
 
 
 def test_double_binding_is_rejected():

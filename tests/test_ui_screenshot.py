@@ -239,22 +239,13 @@ def _stroke_span(pane) -> int:
 
 
 def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, digits, tmp_path):
-    from app.ui.app import _first_frame
-    from app.ui.compute import compute, request_for
-    from app.ui.state import next_state
-
     _, plain = render(net, digits, TO_RELU, tmp_path, "plain.png")
     _, ordered = render(net, digits, TO_RELU + "pp", tmp_path, "pca.png")     # the relu's 8 maps by PCA
     assert not np.array_equal(plain["layers"], ordered["layers"])
     assert_tiles_drawn(ordered["layers"])
 
-    app = App(net, ui_support.settings())
-    for action in ("next_layer", "next_layer", "next_channel_order", "next_channel_order"):
-        app.state = next_state(app.state, action)
-    source = open_source(str(digits))
-    frame = _first_frame(source)
-    source.close()
-    snapshot = compute(net, request_for(app.state, frame))
+    app, frame, snapshot = _snapshot(net, digits, ("next_layer", "next_layer", "next_channel_order",
+                                                   "next_channel_order"))
     order = snapshot.order
     assert sorted(order.units) == list(range(8)) and list(order.units) != list(range(8))
     view = app.view(frame, snapshot)
@@ -264,3 +255,34 @@ def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, d
         top, left, height, width = layout.cell(position)
         click = app.click(view, rect.top + top + height // 2, rect.left + left + width // 2)
         assert click == ("select_unit", unit)
+
+
+def test_volume_view_and_export(net, digits, tmp_path):
+    from app.views.volume import read_volume
+
+    _, unit = render(net, digits, TO_RELU, tmp_path, "unit.png")
+    _, shown = render(net, digits, TO_RELU + "34", tmp_path, "volume.png", volume_dir=str(tmp_path / "volumes"))
+    aux = shown["aux"]
+    assert not np.array_equal(aux, unit["aux"])
+    orange = (aux[..., 2] > 200) & (aux[..., 1] > 80) & (aux[..., 0] < 100)   # inferno's bright end
+    assert orange.sum() > 100
+    written = sorted((tmp_path / "volumes").iterdir())
+    assert [path.suffix for path in written] == [".npy", ".nrrd"]
+    activation = _snapshot(net, digits, ("next_layer", "next_layer"))[2].activations[net.layers[2].name]
+    for path in written:
+        assert np.allclose(read_volume(path), activation, atol=1e-4)
+
+
+def _snapshot(net, folder, actions):
+    """(app, first frame, snapshot) after ``actions``, computed as the screenshot does."""
+    from app.ui.app import _first_frame
+    from app.ui.compute import compute, request_for
+    from app.ui.state import next_state
+
+    app = App(net, ui_support.settings())
+    for action in actions:
+        app.state = next_state(app.state, action)
+    source = open_source(str(folder))
+    frame = _first_frame(source)
+    source.close()
+    return app, frame, compute(net, request_for(app.state, frame))

@@ -13,10 +13,10 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.net.preprocess import read_image
-from app.ui import keys, panes
+from app.ui import keys, panes, volume
 from app.ui.compute import compute, request_for
 from app.ui.panes.layers import map_shape
-from app.ui.state import INPUT_ACTIONS, AppState, LayerInfo, next_state
+from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, AppState, LayerInfo, next_state
 
 REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
 
@@ -84,11 +84,27 @@ class App:
                         backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode,
                         occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch))
 
-    def view(self, frame, snapshot, fps: float = 0.0, unit_image=None) -> panes.View:
+    def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")
         return panes.View(self.state, self.info, self.settings, frame, snapshot,
                           request_for(self.state, frame) if frame is not None else None,
-                          unit_image or read_unit_image, fps, message)
+                          unit_image or read_unit_image, fps, message, volume_image)
+
+    def volume_job(self, snapshot, seconds: float):
+        """The 3-D view's picture to render ``seconds`` after start, or None when it is not shown."""
+        rect = self.rects.get("aux")
+        if not self.state.volume_view or snapshot is None or rect is None:
+            return None
+        activation = snapshot.activations.get(self.info.names[self.state.layer])
+        if activation is None:
+            return None
+        return volume.job_for(activation, self.settings, seconds, min(rect.height, rect.width))
+
+    def export_volume(self, snapshot) -> None:
+        """Key 4: write the selected layer's activation as a volume; the paths go to the status line."""
+        name = self.info.names[self.state.layer]
+        activation = snapshot.activations.get(name) if snapshot is not None else None
+        self.message = volume.export(activation, name, self.settings)
 
     def render(self, view: panes.View) -> np.ndarray:
         return panes.compose(view, self.rects)
@@ -117,8 +133,12 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
             app.state = next_state(app.state, action)
     source.close()
     snapshot = compute(net, request_for(app.state, frame))
+    if any(action in EXPORT_ACTIONS for action in keys.sequence_actions(key_text)):
+        app.export_volume(snapshot)
     seconds = sum(snapshot.seconds.values())
-    image = app.render(app.view(frame, snapshot, 1.0 / seconds if seconds else 0.0))
+    job = app.volume_job(snapshot, 0.0)
+    image = app.render(app.view(frame, snapshot, 1.0 / seconds if seconds else 0.0,
+                                volume_image=volume.render(job) if job is not None else None))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), image):

@@ -42,6 +42,8 @@ KEY_TABLE = (
     ("next_weights_view", "g", "weights view: filters / weights histogram / weights correlation / off"),
     ("previous_weights_view", "G", "weights view: previous"),
     ("next_channel_order", "p", "layers pane tile order: original / k-means clusters / first principal component"),
+    ("toggle_volume_view", "3", "aux pane: the layer's activation as a rotating 3-D volume (max projection)"),
+    ("export_volume", "4", "write the layer's activation as a volume (.nrrd and .npy) to volume_dir"),
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),
     ("next_backprop_mode", "b", "backprop mode: off / grad / deconv / guided / desalinet / occlusion"),
     ("previous_backprop_mode", "B", "backprop mode: previous"),

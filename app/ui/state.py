@@ -49,6 +49,7 @@ class AppState:
     show_unit_jpgs: bool = True
     pattern: str = "off"
     channel_order: str = "original"
+    volume_view: bool = False            # aux pane: the layer's activation as a rotating 3-D projection
     first_image_only: bool = False
     siamese_view: str = "first"
     score_overlay: bool = False
@@ -161,6 +162,7 @@ TRANSITIONS = {
     "next_weights_view": _weights_view(1),
     "previous_weights_view": _weights_view(-1),
     "next_channel_order": _step("channel_order", CHANNEL_ORDERS),
+    "toggle_volume_view": _flip("volume_view"),
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
     "previous_backprop_mode": _step("backprop_mode", BACKPROP_MODES, -1),
@@ -176,6 +178,8 @@ TRANSITIONS = {
 }
 # Actions carried out on the input source by the app; they leave the state as it is.
 INPUT_ACTIONS = ("freeze_camera", "toggle_camera", "next_image", "previous_image")
+# Actions that write files from the newest snapshot (the app carries them out).
+EXPORT_ACTIONS = ("export_volume",)
 
 
 def next_state(state: AppState, action) -> AppState:

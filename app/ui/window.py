@@ -11,12 +11,13 @@ import cv2
 
 from app.errors import DeepVisError
 from app.inputs import open_source
-from app.ui import keys
+from app.ui import keys, volume
 from app.ui.app import REDRAW_SECONDS, App
 from app.ui.compute import Computer, request_for
 from app.ui.state import next_state
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
 
+VOLUME_SECONDS = 0.1   # the 3-D view turns in steps at most this often
 WINDOW_FLAGS = cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL   # no Qt context menu to block the loop
 
 
@@ -31,6 +32,9 @@ class Session:
         self.inputs = InputWorker(source, self.heartbeat)
         self.compute = ComputeWorker(Computer(net), self.heartbeat)
         self.images = UnitImageLoader(s.unit_image_cache_bytes, self.heartbeat)
+        self.volumes = ComputeWorker(volume.render, self.heartbeat, name="volume")   # the 3-D view's pictures
+        self.volume_image, self.volume_asked, self.volume_at = None, None, 0.0
+        self.started = time.monotonic()
         self.other_source = None       # the camera or the files, whichever is not shown
         self.clicks = deque()
         self.snapshot, self.submitted = None, None
@@ -38,12 +42,12 @@ class Session:
     def run(self) -> None:
         cv2.namedWindow(self.title, WINDOW_FLAGS)
         cv2.setMouseCallback(self.title, self._on_mouse)
-        for worker in (self.inputs, self.compute, self.images):
+        for worker in (self.inputs, self.compute, self.images, self.volumes):
             worker.start()
         try:
             self._loop()
         finally:
-            for worker in (self.inputs, self.compute, self.images):
+            for worker in (self.inputs, self.compute, self.images, self.volumes):
                 worker.stop()
             if self.other_source is not None:
                 self.other_source.close()
@@ -56,9 +60,10 @@ class Session:
             frame = self.inputs.latest()
             self._submit(frame)
             self._collect()
-            key = (self.app.state, frame, self.snapshot, self.app.message)
+            self._turn_volume()
+            key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image))
             if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:
-                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get)
+                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image)
                 cv2.imshow(self.title, self.app.render(view))
                 drawn_key, drawn_at = key, time.monotonic()
             code = cv2.waitKeyEx(self.app.settings.key_wait_ms)
@@ -86,6 +91,21 @@ class Session:
         elif done.error:
             self.app.message = done.error
 
+    def _turn_volume(self) -> None:
+        """Keep the 3-D view turning: the next angle once the last picture is done, at most
+        every VOLUME_SECONDS (the worker renders; the loop never waits for it)."""
+        job = self.app.volume_job(self.snapshot, time.monotonic() - self.started)
+        if job is None:
+            self.volume_image, self.volume_asked = None, None
+            return
+        done = self.volumes.latest()
+        finished = done is not None and done.job is self.volume_asked
+        if finished and done.result is not None:
+            self.volume_image = done.result
+        if (self.volume_asked is None or finished) and time.monotonic() - self.volume_at >= VOLUME_SECONDS:
+            self.volumes.submit(job)
+            self.volume_asked, self.volume_at = job, time.monotonic()
+
     def _fps(self) -> float:
         seconds = self.compute.seconds_per_job
         return 1.0 / seconds if seconds else 0.0
@@ -97,7 +117,9 @@ class Session:
     def _act(self, action) -> None:
         if action is None:
             return
-        if action == "freeze_camera":
+        if action == "export_volume":
+            self.app.export_volume(self.snapshot)
+        elif action == "freeze_camera":
             self.inputs.toggle_freeze()
         elif action == "toggle_camera":
             self._toggle_camera()

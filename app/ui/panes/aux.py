@@ -1,5 +1,6 @@
 """The aux pane: the top-5 predictions while the cursor is on the layer list, else the selected
-unit enlarged (its activation, or its diff when the layers pane shows diffs)."""
+unit enlarged (its activation, or its diff when the layers pane shows diffs), or the layer's
+activation as a turning 3-D volume (key 3)."""
 import numpy as np
 
 from app.ui import draw as paint
@@ -8,7 +9,21 @@ from app.ui import draw as paint
 def draw(view, height: int, width: int) -> np.ndarray:
     if view.state.cursor_on_layers and view.state.show_labels:
         return predictions(view, height, width)
+    if view.state.volume_view:
+        return volume(view, height, width)
     return unit(view, height, width)
+
+
+def volume(view, height: int, width: int) -> np.ndarray:
+    if view.volume is None:
+        return paint.message(height, width, ["rendering the 3-D view ..."], view.font)
+    band = paint.line_height(view.font) + 8
+    pane = np.full((height, width, 3), 30, np.uint8)
+    pane[:height - band] = paint.fit_into(view.volume, height - band, width, fill=30)
+    shape = "x".join(str(d) for d in view.net.shapes[view.state.layer])
+    paint.text(pane, f"{view.net.pretty_names[view.state.layer]} {shape} (3-D)", (6, height - 8), view.font,
+               view.color("title"))
+    return pane
 
 
 def predictions(view, height: int, width: int) -> np.ndarray:

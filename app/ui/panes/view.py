@@ -35,6 +35,7 @@ class View:
     unit_image: Callable[[object], Optional[np.ndarray]] = lambda path: None
     fps: float = 0.0
     message: str = ""                      # one line for the status bar (errors, input messages)
+    volume: Optional[np.ndarray] = None    # the 3-D view's newest picture (key 3)
 
     @property
     def font(self) -> float:
