@@ -190,12 +190,12 @@ def test_the_default_model_and_sample_photos(default_net, tmp_path):
 def test_weights_patterns(net, digits, tmp_path):
     _, histogram = render(net, digits, "gg", tmp_path, "histogram.png")        # conv1's 8 units
     assert share(histogram["layers"], 30) < 0.5 and histogram["layers"].std() > 10
-    _, correlation = render(net, digits, "G", tmp_path, "correlation.png")
+    _, correlation = render(net, digits, "GG", tmp_path, "correlation.png")
     red = (correlation["layers"][..., 2] > 200) & (correlation["layers"][..., 0] < 80)
     assert red.sum() > 1000                                                    # the diagonal, at least
-    _, none = render(net, digits, "oG", tmp_path, "none.png")                  # an Add: no weights of its own
+    _, none = render(net, digits, "oGG", tmp_path, "none.png")                # an Add: no weights of its own
     assert share(none["layers"], 30) > 0.8
-    _, off = render(net, digits, "gggg", tmp_path, "off.png")
+    _, off = render(net, digits, "ggggg", tmp_path, "off.png")
     assert not np.array_equal(off["layers"], histogram["layers"]) and off["layers"].std() > 3
 
 
@@ -286,3 +286,12 @@ def _snapshot(net, folder, actions):
     frame = _first_frame(source)
     source.close()
     return app, frame, compute(net, request_for(app.state, frame))
+
+
+def test_weight_gradients_view_follows_the_frozen_origin(net, digits, tmp_path):
+    top, top_panes = render(net, digits, "gggg", tmp_path, "grads.png")            # conv1, from the best class
+    assert share(top_panes["layers"], 30) < 0.5 and top_panes["layers"].std() > 3
+    frozen, frozen_panes = render(net, digits, "o" * 9 + "llld" + "u" * 9 + "gggg", tmp_path, "grads3.png")
+    assert share(frozen_panes["layers"], 30) < 0.5
+    assert not np.array_equal(top_panes["layers"], frozen_panes["layers"])
+    assert not np.array_equal(top_panes["status"], frozen_panes["status"])         # names the origin

@@ -44,7 +44,7 @@ def test_cycles_wrap_in_both_directions():
     assert run(state, "next_channel_order", "next_channel_order").channel_order == "pca"
     assert run(state, "toggle_volume_view").volume_view and not run(state, "export_volume").volume_view
     assert run(state, "next_weights_view").pattern == "filters"
-    assert run(state, "next_pattern", "previous_weights_view").pattern == "weights correlation"
+    assert run(state, "next_pattern", "previous_weights_view").pattern == "weight grads"
     assert run(state, "next_backprop_mode", "toggle_occlusion", "toggle_occlusion").backprop_mode == "off"
     assert run(state, *["next_backprop_view"] * 6).backprop_view == "raw"
     assert run(state, "previous_colormap").colormap == "cool"

@@ -34,6 +34,7 @@ class Request:
     want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
     weights: Optional[Tuple[str, str]] = None   # (layer, pattern) of a weights pattern mode
     order: Optional[Tuple[str, str]] = None     # (layer, channel order) when not the original order
+    weight_origin: Optional[Tuple[str, Optional[int]]] = None   # weight grads: (layer, unit; None = top one)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,7 +63,11 @@ def request_for(state: AppState, frame: Frame) -> Request:
     weights = (state.layers[state.layer].name, state.pattern) if state.pattern in WEIGHT_PATTERNS else None
     want_diffs = state.show_diffs and backprop is not None and backprop.occlusion is None
     order = (state.layers[state.layer].name, state.channel_order) if state.channel_order != "original" else None
-    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, weights, order)
+    origin = None
+    if state.pattern == "weight grads":
+        frozen = state.frozen_origin
+        origin = (state.layers[frozen[0]].name, frozen[1]) if frozen else (state.layers[-1].name, None)
+    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, weights, order, origin)
 
 
 def net_image(net, request: Request) -> np.ndarray:
@@ -102,7 +107,10 @@ def compute(net, request: Request, forward=None) -> Snapshot:
         forward = (image, {name: value[0] for name, value in outputs.items()}, top_predictions(net))
         seconds["forward"] = time.perf_counter() - start
     image, activations, predictions = forward
-    weights = weights_view(net, *request.weights) if request.weights else None
+    if request.weight_origin is not None:
+        weights = weight_gradient_view(net, image, activations, request.weights[0], request.weight_origin)
+    else:
+        weights = weights_view(net, *request.weights) if request.weights else None
     order = channel_order(activations, *request.order) if request.order else None
     if request.backprop is None:
         return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights,
@@ -132,6 +140,22 @@ def weights_view(net, layer: str, pattern: str):
     if pattern == "weights histogram":
         return filters.histogram_tiles(unit_weights)
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
+
+
+def weight_gradient_view(net, image, activations, layer: str, origin):
+    """The gradient of the origin unit (None: the origin layer's strongest unit on this image)
+    with respect to ``layer``'s filters, one tile per filter (mid-gray = 0); or a message."""
+    from app.views import weight_grad
+
+    origin_layer, unit = origin
+    if unit is None:
+        unit = int(np.argmax(activations[origin_layer].reshape(len(activations[origin_layer]), -1).max(axis=1)))
+    try:
+        gradients = weight_grad.weight_gradients(net, [image], origin_layer, [unit], layer)
+    except DeepVisError as error:
+        return str(error)
+    spec = net.spec.input
+    return weight_grad.gradient_tile_sets(gradients, spec.channel_swap, transpose=spec.transpose)[0]
 
 
 def channel_order(activations: Dict[str, np.ndarray], layer: str, mode: str):

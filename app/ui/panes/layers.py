@@ -120,7 +120,7 @@ def weights(view, height: int, width: int) -> np.ndarray:
     if shown.ndim == 3:
         return paint.fit_into(shown, height, width, fill=30)
     layout = grid(view, height, width)
-    nearest = view.state.pattern == "filters"   # a filter's weights are pixels: keep them sharp
+    nearest = view.state.pattern in ("filters", "weight grads")   # a filter's weights are pixels: keep them sharp
     tiles = np.stack([paint.fit_into(tile, PATTERN_TILE, PATTERN_TILE, nearest) for tile in shown[:layout.count]])
     pane = paint.tile(tiles, layout, height, width)
     _outlines(view, pane, layout)

@@ -25,6 +25,12 @@ def lines(view) -> tuple:
     shape = "x".join(str(d) for d in net.shapes[state.layer])
     field = net.receptive_fields.get(net.names[state.layer])
     second = f"size {shape} | RF {field if field else '?'} | {state.colormap} | fit {state.fit_mode}"
+    if state.pattern == "weight grads":
+        request = view.current
+        origin = request.weight_origin if request is not None and request.weight_origin else None
+        if origin is not None:
+            source = f"unit {origin[1]}" if origin[1] is not None else "its strongest unit (d: choose)"
+            second += f" | weight grads of {pretty_name(net, origin[0])} {source}"
     if state.channel_order != "original":
         second += f" | order {state.channel_order}"
     frame = view.frame
@@ -36,6 +42,11 @@ def lines(view) -> tuple:
     if view.message:
         second += f" | {view.message}"
     return first, second
+
+
+def pretty_name(net, layer: str) -> str:
+    """The layer list's name of ``layer``."""
+    return net.pretty_names[net.names.index(layer)]
 
 
 def _label_name(label, labels) -> str:
