@@ -239,6 +239,8 @@ def _stroke_span(pane) -> int:
 
 
 def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, digits, tmp_path):
+    from app.ui.state import next_state
+
     _, plain = render(net, digits, TO_RELU, tmp_path, "plain.png")
     _, ordered = render(net, digits, TO_RELU + "pp", tmp_path, "pca.png")     # the relu's 8 maps by PCA
     assert not np.array_equal(plain["layers"], ordered["layers"])
@@ -255,6 +257,9 @@ def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, d
         top, left, height, width = layout.cell(position)
         click = app.click(view, rect.top + top + height // 2, rect.left + left + width // 2)
         assert click == ("select_unit", unit)
+    app.adopt_order(snapshot)                           # the cursor keys follow the tiles as shown
+    assert app.state.unit_order == tuple(order.units)
+    assert next_state(app.state, "right").unit == order.units[order.position_of(0) + 1]
 
 
 def test_volume_view_and_export(net, digits, tmp_path):

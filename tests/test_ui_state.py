@@ -80,3 +80,13 @@ def test_input_actions_and_quit():
     state = make_state()
     assert next_state(state, "next_image") is state
     assert run(state, "quit").quit
+
+
+def test_cursor_steps_through_reordered_tiles_as_shown():
+    order = (7, 0, 5, 1, 6, 2, 4, 3)          # conv1: 8 units, 3 columns
+    state = run(make_state(), ("unit_order", order))          # unit 0 is shown second
+    assert run(state, "right").unit == 5 and run(state, "down").unit == 6 and run(state, "left").unit == 7
+    assert run(state, ("select_unit", 3), "up").unit == 6      # last tile -> the one above it
+    assert run(state, "up").cursor_on_layers
+    assert run(state, "next_channel_order").unit_order is None
+    assert run(state, "next_layer").unit_order is None

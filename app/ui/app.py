@@ -90,6 +90,16 @@ class App:
                           request_for(self.state, frame) if frame is not None else None,
                           unit_image or read_unit_image, fps, message, volume_image)
 
+    def adopt_order(self, snapshot) -> None:
+        """Let the cursor keys follow the tile order of ``snapshot`` when it ordered the selected
+        layer the way the state asks."""
+        units = None
+        if snapshot is not None and snapshot.request.order == (self.info.names[self.state.layer],
+                                                               self.state.channel_order):
+            units = getattr(snapshot.order, "units", None)
+        if units != self.state.unit_order:
+            self.state = next_state(self.state, ("unit_order", units))
+
     def volume_job(self, snapshot, seconds: float):
         """The 3-D view's picture to render ``seconds`` after start, or None when it is not shown."""
         rect = self.rects.get("aux")

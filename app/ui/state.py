@@ -49,6 +49,7 @@ class AppState:
     show_unit_jpgs: bool = True
     pattern: str = "off"
     channel_order: str = "original"
+    unit_order: Optional[Tuple[int, ...]] = None   # units in the layers pane's display order (None: unit order)
     volume_view: bool = False            # aux pane: the layer's activation as a rotating 3-D projection
     first_image_only: bool = False
     siamese_view: str = "first"
@@ -77,19 +78,23 @@ def cycle(choices: tuple, current, step: int = 1):
 
 def _select_layer(state: AppState, layer: int) -> AppState:
     layer = max(0, min(len(state.layers) - 1, layer))
-    return replace(state, layer=layer, unit=min(state.unit, state.layers[layer].units - 1))
+    order = state.unit_order if layer == state.layer else None
+    return replace(state, layer=layer, unit=min(state.unit, state.layers[layer].units - 1), unit_order=order)
 
 
 def _move(state: AppState, dx: int, dy: int) -> AppState:
+    """Move the cursor by tiles as the layers pane shows them (``unit_order``)."""
     if state.cursor_on_layers:
         if dy > 0:
             return replace(state, cursor_on_layers=False)
         return _select_layer(state, state.layer + dx) if dx else state
     info = state.layer_info
-    if dy < 0 and state.unit < info.columns:
+    order = state.unit_order if state.unit_order and len(state.unit_order) == info.units else range(info.units)
+    position = order.index(state.unit)
+    if dy < 0 and position < info.columns:
         return replace(state, cursor_on_layers=True)
-    unit = state.unit + dx + dy * info.columns
-    return replace(state, unit=max(0, min(info.units - 1, unit)))
+    position = max(0, min(info.units - 1, position + dx + dy * info.columns))
+    return replace(state, unit=order[position])
 
 
 def _zoom(state: AppState) -> AppState:
@@ -161,7 +166,8 @@ TRANSITIONS = {
     "previous_pattern": _step("pattern", PATTERNS, -1),
     "next_weights_view": _weights_view(1),
     "previous_weights_view": _weights_view(-1),
-    "next_channel_order": _step("channel_order", CHANNEL_ORDERS),
+    "next_channel_order": lambda state: replace(state, channel_order=cycle(CHANNEL_ORDERS, state.channel_order),
+                                                unit_order=None),
     "toggle_volume_view": _flip("volume_view"),
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
@@ -183,12 +189,14 @@ EXPORT_ACTIONS = ("export_volume",)
 
 
 def next_state(state: AppState, action) -> AppState:
-    """The state after ``action``: an action name, or ("select_layer", i) / ("select_unit", u) from
-    the mouse. Input-source actions and unknown actions leave the state unchanged."""
+    """The state after ``action``: an action name, ("select_layer", i) / ("select_unit", u) from
+    the mouse, or ("unit_order", units) when the layers pane shows the units reordered. Input-source actions and unknown actions leave the state unchanged."""
     if isinstance(action, tuple):
         name, value = action
         if name == "select_layer":
             return replace(_select_layer(state, value), cursor_on_layers=True)
+        if name == "unit_order":
+            return replace(state, unit_order=tuple(int(unit) for unit in value) if value is not None else None)
         if name == "select_unit":
             return replace(state, unit=max(0, min(state.layer_info.units - 1, value)), cursor_on_layers=False)
         return state
