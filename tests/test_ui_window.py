@@ -54,7 +54,8 @@ class Window:
     def __init__(self, display: str, tmp_path: Path):
         folder = ui_support.write_images(tmp_path / "digits", 3)
         settings = tmp_path / "settings.py"
-        settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n")
+        settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n"
+                            f"volume_dir = {str(tmp_path / 'volumes')!r}\n")
         self.env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), "--input",
@@ -118,6 +119,7 @@ def changed(before, after, box, pixels: int = 300) -> bool:
 
 
 BACK, LAYERS, CONTROL, STATUS = (600, 0, 300, 300), (30, 300, 870, 900), (0, 300, 30, 900), (900, 0, 48, 1500)
+AUX = (300, 0, 300, 300)
 
 
 def gray_share(image) -> float:
@@ -156,6 +158,15 @@ def test_click_on_a_tile_selects_its_unit_and_q_quits_within_a_second(window):
     window.process.wait(5)
     assert time.monotonic() - start < 1.0
     assert window.process.returncode == 0, window.process.stderr.read()
+
+
+def test_the_3d_view_turns_and_4_writes_the_volume(window):
+    window.key("o", "o", "3")
+    first = window.grab(1.5)
+    second = window.grab(0.5)
+    assert changed(first, second, AUX, 100)                 # the volume keeps turning
+    window.key("4")
+    assert changed(second, window.grab(0.5), STATUS, 10)    # the written paths in the status line
 
 
 def test_closing_the_window_stops_the_app(window):

@@ -87,8 +87,9 @@ class Session:
         if done is None:
             return
         if done.result is not None:
+            if done.result is not self.snapshot:   # a new result: older messages (export paths) go
+                self.app.message = ""
             self.snapshot = done.result
-            self.app.message = ""
         elif done.error:
             self.app.message = done.error
 
