@@ -190,7 +190,8 @@ EXPORT_ACTIONS = ("export_volume",)
 
 def next_state(state: AppState, action) -> AppState:
     """The state after ``action``: an action name, ("select_layer", i) / ("select_unit", u) from
-    the mouse, or ("unit_order", units) when the layers pane shows the units reordered. Input-source actions and unknown actions leave the state unchanged."""
+    the mouse, or ("unit_order", units) when the layers pane shows the units reordered.
+    Input-source actions and unknown actions leave the state unchanged."""
     if isinstance(action, tuple):
         name, value = action
         if name == "select_layer":
