@@ -300,3 +300,7 @@ def test_weight_gradients_view_follows_the_frozen_origin(net, digits, tmp_path):
     assert share(frozen_panes["layers"], 30) < 0.5
     assert not np.array_equal(top_panes["layers"], frozen_panes["layers"])
     assert not np.array_equal(top_panes["status"], frozen_panes["status"])         # names the origin
+    compared, single = top_panes["jpgvis"], frozen_panes["jpgvis"]                # 3 units, then 1 unit
+    assert compared.std() > 3 and single.std() > 3 and not np.array_equal(compared, single)
+    rows_drawn = [band.std() > 3 for band in np.array_split(compared, 3)]
+    assert all(rows_drawn)

@@ -51,6 +51,7 @@ class Snapshot:
     seconds: Dict[str, float] = field(default_factory=dict)
     weights_view: object = None              # weights pattern: O x h x w x 3 tiles, one image, or a message
     order: object = None                     # the asked layer's ChannelOrder, or a message
+    weight_grad_sets: tuple = ()             # weight grads: (title, tiles) per compared unit, one shared scale
 
 
 def request_for(state: AppState, frame: Frame) -> Request:
@@ -107,19 +108,23 @@ def compute(net, request: Request, forward=None) -> Snapshot:
         forward = (image, {name: value[0] for name, value in outputs.items()}, top_predictions(net))
         seconds["forward"] = time.perf_counter() - start
     image, activations, predictions = forward
+    grad_sets = ()
     if request.weight_origin is not None:
-        weights = weight_gradient_view(net, image, activations, request.weights[0], request.weight_origin)
+        grad_sets = weight_gradient_sets(net, image, activations, request.weights[0], request.weight_origin)
+        weights = grad_sets if isinstance(grad_sets, str) else grad_sets[0][1]
+        grad_sets = () if isinstance(grad_sets, str) else grad_sets
     else:
         weights = weights_view(net, *request.weights) if request.weights else None
     order = channel_order(activations, *request.order) if request.order else None
     if request.backprop is None:
         return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights,
-                        order=order)
+                        order=order, weight_grad_sets=grad_sets)
     start = time.perf_counter()
     input_diff, diffs, message = _backward(net, request, image)
     seconds["backward"] = time.perf_counter() - start
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
-                    backprop_message=message, seconds=seconds, weights_view=weights, order=order)
+                    backprop_message=message, seconds=seconds, weights_view=weights, order=order,
+                    weight_grad_sets=grad_sets)
 
 
 def weights_view(net, layer: str, pattern: str):
@@ -142,20 +147,30 @@ def weights_view(net, layer: str, pattern: str):
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
 
 
-def weight_gradient_view(net, image, activations, layer: str, origin):
-    """The gradient of the origin unit (None: the origin layer's strongest unit on this image)
-    with respect to ``layer``'s filters, one tile per filter (mid-gray = 0); or a message."""
+def weight_gradient_sets(net, image, activations, layer: str, origin):
+    """Gradients of origin units with respect to ``layer``'s filters, as (title, tiles) pairs on
+    one shared scale (mid-gray = 0), one tile per filter; or a message. A frozen origin gives its
+    unit alone; else the origin layer's strongest, second and weakest units on this image are
+    compared (for a class layer: the class, a similar one and a dissimilar one)."""
     from app.views import weight_grad
 
     origin_layer, unit = origin
     if unit is None:
-        unit = int(np.argmax(activations[origin_layer].reshape(len(activations[origin_layer]), -1).max(axis=1)))
+        value = activations[origin_layer]
+        ranked = np.argsort(-value.reshape(len(value), -1).max(axis=1), kind="stable")
+        units = [int(u) for u in dict.fromkeys((ranked[0], ranked[min(1, len(ranked) - 1)], ranked[-1]))]
+    else:
+        units = [unit]
     try:
-        gradients = weight_grad.weight_gradients(net, [image], origin_layer, [unit], layer)
+        gradients = weight_grad.weight_gradients(net, [image] * len(units), origin_layer, units, layer)
     except DeepVisError as error:
         return str(error)
     spec = net.spec.input
-    return weight_grad.gradient_tile_sets(gradients, spec.channel_swap, transpose=spec.transpose)[0]
+    sets = weight_grad.gradient_tile_sets(gradients, spec.channel_swap, transpose=spec.transpose)
+    labels = net.labels or []
+    count = len(activations[origin_layer])
+    titles = [labels[u] if len(labels) == count else f"unit {u}" for u in units]
+    return tuple(zip(titles, sets))
 
 
 def channel_order(activations: Dict[str, np.ndarray], layer: str, mode: str):

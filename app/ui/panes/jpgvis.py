@@ -74,7 +74,25 @@ def where_to_find(view) -> list:
             "make them with the offline tools (max images, crops, optimize)"]
 
 
+def weight_gradients(view, height: int, width: int) -> np.ndarray:
+    """The weight gradients of the compared units stacked, each titled (pattern "weight grads")."""
+    from app.views.grid import tile_grid
+
+    sets = view.snapshot.weight_grad_sets
+    slot = height // len(sets)
+    pane = np.full((height, width, 3), 30, np.uint8)
+    band = paint.line_height(view.font) + 6
+    for row, (title, tiles) in enumerate(sets):
+        top = row * slot
+        pane[top + band:top + slot] = paint.fit_into(tile_grid(tiles), slot - band, width, nearest=True, fill=30)
+        paint.text(pane, f"d {title} / d weights", (6, top + band - 4), view.font, view.color("title"))
+    return pane
+
+
 def draw(view, height: int, width: int) -> np.ndarray:
+    snapshot = view.snapshot
+    if view.state.pattern == "weight grads" and snapshot is not None and snapshot.weight_grad_sets:
+        return weight_gradients(view, height, width)
     if not view.state.show_unit_jpgs:
         return paint.message(height, width, ["per-unit images hidden (9 shows them)"], view.font)
     if source_layer(view) is None:

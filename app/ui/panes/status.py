@@ -29,7 +29,7 @@ def lines(view) -> tuple:
         request = view.current
         origin = request.weight_origin if request is not None and request.weight_origin else None
         if origin is not None:
-            source = f"unit {origin[1]}" if origin[1] is not None else "its strongest unit (d: choose)"
+            source = f"unit {origin[1]}" if origin[1] is not None else "strongest / second / weakest (d: one)"
             second += f" | weight grads of {pretty_name(net, origin[0])} {source}"
     if state.channel_order != "original":
         second += f" | order {state.channel_order}"
