@@ -59,12 +59,15 @@ def inner_product(ctx: LayerContext) -> list:
     for dim in shape[axis:]:
         fan_in *= dim
     weight = ctx.blob(0, (fan_in, p.num_output) if p.transpose else (p.num_output, fan_in))
-    flat = ctx.temp("Flatten", [ctx.x], "flatten", axis=axis) if len(shape) != 2 or axis != 1 else ctx.x
-    inputs = [flat, ctx.const("W", weight)]
-    if p.bias_term:
-        inputs.append(ctx.const("b", ctx.blob(1, (p.num_output,))))
+    bias = ctx.const("b", ctx.blob(1, (p.num_output,))) if p.bias_term else None
     if axis == 1:
+        flat = ctx.temp("Flatten", [ctx.x], "flatten", axis=1) if len(shape) != 2 else ctx.x
+        inputs = [flat, ctx.const("W", weight)] + ([bias] if bias else [])
         return [ctx.output("Gemm", inputs, transB=0 if p.transpose else 1)]
-    product = ctx.temp("Gemm", inputs, "gemm", transB=0 if p.transpose else 1)
-    out_shape = ctx.const("shape", [0] * axis + [p.num_output])
-    return [ctx.output("Reshape", [product, out_shape])]
+    # Leading axes kept: [d0..d(axis-1), fan_in] @ W^T (+ b)
+    flat = ctx.temp("Reshape", [ctx.x, ctx.const("shape", [0] * axis + [fan_in])], "flatten")
+    matrix = weight if p.transpose else weight.T
+    if bias is None:
+        return [ctx.output("MatMul", [flat, ctx.const("W", matrix)])]
+    product = ctx.temp("MatMul", [flat, ctx.const("W", matrix)], "matmul")
+    return [ctx.output("Add", [product, bias])]

@@ -8,6 +8,8 @@ ignored. Training-only layers (data sources, losses, accuracy, TRAIN-phase rules
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import re
+
 import numpy as np
 from google.protobuf import message as protobuf_message
 from google.protobuf import text_format
@@ -50,12 +52,42 @@ def read_prototxt(path: Path):
         raise DeepVisError(f"{path}: cannot read prototxt ({error})".splitlines()[0]) from None
     net = schema.NetParameter()
     try:
-        text_format.Merge(text, net, allow_unknown_field=True)
+        text_format.Merge(_blank_foreign_params(text), net)
     except text_format.ParseError as error:
-        line = error.GetLine() if hasattr(error, "GetLine") else None
-        where = f"line {line}" if line else "parse error"
-        raise DeepVisError(f"{path}: {where}: {str(error).splitlines()[0]}") from None
+        line, column = error.GetLine(), error.GetColumn()
+        where = f"line {line}, column {column}" if line else "parse error"
+        what = str(error).splitlines()[0]
+        what = what.split(" : ", 1)[1] if line and " : " in what else what  # drop protobuf's "L:C : "
+        raise DeepVisError(f"{path}: {where}: {what}") from None
     return net
+
+
+_LAYER_FIELDS = (set(schema.LayerParameter.DESCRIPTOR.fields_by_name)
+                 | set(schema.V1LayerParameter.DESCRIPTOR.fields_by_name))
+_PROTOTXT_TOKEN = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[{}]|\w+')
+
+
+def _blank_foreign_params(text: str) -> str:
+    """The text with every `*_param { ... }` block that sits directly inside a layer and that our
+    schema does not know (prior_box_param, python_param...) turned into spaces, newlines kept so
+    parse errors still name the right line. Everything else is parsed strictly, so typos show."""
+    chars, depth, blank_from, blank_depth, last_word = list(text), 0, None, None, None
+    for match in _PROTOTXT_TOKEN.finditer(text):
+        token = match.group()
+        if token == "{":
+            depth += 1
+            if (blank_from is None and depth == 2 and last_word is not None
+                    and last_word.group().endswith("_param") and last_word.group() not in _LAYER_FIELDS):
+                blank_from, blank_depth = last_word.start(), depth
+        elif token == "}":
+            if blank_from is not None and depth == blank_depth:
+                for i in range(blank_from, match.end()):
+                    if chars[i] != "\n":
+                        chars[i] = " "
+                blank_from = None
+            depth -= 1
+        last_word = match if token[0].isalnum() or token[0] == "_" else None
+    return "".join(chars)
 
 
 def read_caffemodel(path: Path) -> dict:
@@ -81,7 +113,7 @@ def read_caffemodel(path: Path) -> dict:
 
 def blob_array(blob, where: str) -> tuple:
     """(float32 array in the blob's shape, whether the shape came from the legacy 4-D fields)."""
-    legacy = not blob.shape.dim
+    legacy = not blob.HasField("shape")
     shape = (tuple(blob.shape.dim) if not legacy
              else (blob.num, blob.channels, blob.height, blob.width))
     count = int(np.prod(shape))
