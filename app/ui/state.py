@@ -58,7 +58,7 @@ class AppState:
     help: bool = False
     debug: int = 0
     fit_mode: str = "crop"
-    occlusion: Tuple = (32, 8, "mean", 8)   # patch, stride, fill, batch of the occlusion mode
+    occlusion: Tuple = (32, 16, "mean", 8)   # patch, stride, fill, batch of the occlusion mode
     quit: bool = False
 
     @property
