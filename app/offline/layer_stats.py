@@ -1,0 +1,227 @@
+"""Per-layer statistics of channel maxima over a dataset: histograms, inactivity and correlation.
+
+Reads the channel maxima find_maxes stored (``OUT/channel_maxima/chunk_NNNNNN.npz``), one layer at a
+time and one chunk at a time, in two passes: the first finds every channel's range, sum and dead
+count; the second fills the histograms (the channel's own range cut into fixed bins) and the centred
+cross-products of the correlation. Memory holds a C x C matrix per layer, never the N x C maxima.
+
+A channel is "dead" on an image when its spatial max is <= 0 (a ReLU that never fired).
+Writes ``OUT/stats/<layer folder>/{stats.npz, histograms.png, inactivity.png, correlation.png}``.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import squareform
+
+from app.errors import DeepVisError
+from app.offline.progress import progress_bar, read_json, write_bytes_atomic, write_npz_atomic
+from app.unit_images import folder_name
+
+STATS_DIR = "stats"
+ORDERS = ("cluster", "pca", "none")
+MAX_PANELS = 64  # channel histograms drawn in histograms.png (all are in stats.npz)
+
+
+@dataclass
+class LayerStats:
+    """One layer's statistics; ``edges`` and ``counts`` hold one row per channel."""
+    layer: str
+    images: int
+    minimum: np.ndarray        # (C,) smallest spatial max of each channel
+    maximum: np.ndarray        # (C,)
+    mean: np.ndarray           # (C,)
+    edges: np.ndarray          # C x (bins + 1): the channel's range [min(0, min), max] in equal bins
+    counts: np.ndarray         # C x bins: images per bin
+    percent_dead: np.ndarray   # (C,): share of images (percent) whose max is <= 0
+    inactivity_edges: np.ndarray   # bins + 1 edges over 0..100 percent dead
+    inactivity_counts: np.ndarray  # channels per percent-dead bin
+    correlation: np.ndarray    # C x C correlation of channel maxima (channel order), NaN -> 0
+    order: np.ndarray          # channels in display order (a permutation)
+
+    def arrays(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "layer"} | {
+            "layer": np.array(self.layer)}
+
+
+def read_maxes(maxes_path) -> tuple:
+    """(maxes.json content, folder of its chunks); refuses a run made without statistics."""
+    maxes_path = Path(maxes_path)
+    maxes = read_json(maxes_path)
+    if maxes is None:
+        raise DeepVisError(f"{maxes_path}: no such file (run tools.find_maxes first)")
+    if "stats" not in maxes:
+        raise DeepVisError(f"{maxes_path}: made with --no-stats; run tools.find_maxes again without it")
+    if maxes["stats"]["images"] < 1:
+        raise DeepVisError(f"{maxes_path}: no image was scored")
+    return maxes, maxes_path.parent / maxes["stats"]["folder"]
+
+
+def _chunks(folder: Path, names: list, key: str):
+    for name in names:
+        with np.load(folder / name, allow_pickle=False) as data:
+            yield data[key].astype(np.float64)
+
+
+def histogram_edges(minimum: np.ndarray, maximum: np.ndarray, bins: int) -> np.ndarray:
+    """C x (bins + 1) equal bins over [min(0, min), max] (a constant channel gets a width of 1)."""
+    low = np.minimum(minimum, 0.0)
+    high = np.where(maximum > low, maximum, low + 1.0)
+    return np.linspace(low, high, bins + 1, axis=1)
+
+
+def channel_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """C x bins counts of N x C values, as np.histogram does per column (last bin closed)."""
+    bins = edges.shape[1] - 1
+    counts = np.zeros((values.shape[1], bins), np.int64)
+    for channel in range(values.shape[1]):
+        column = values[:, channel]
+        where = np.clip(np.searchsorted(edges[channel], column, side="right") - 1, 0, bins - 1)
+        counts[channel] = np.bincount(where, minlength=bins)
+    return counts
+
+
+def correlation_order(correlation: np.ndarray, how: str) -> np.ndarray:
+    """Channels in display order: "cluster" (average linkage on 1 - correlation), "pca" (by the
+    loading on the first principal component of the correlation) or "none"."""
+    channels = correlation.shape[0]
+    if how not in ORDERS:
+        raise DeepVisError(f"settings.py: layer_stats_order: {how!r} is not one of {', '.join(ORDERS)}")
+    if how == "none" or channels < 3:
+        return np.arange(channels)
+    if how == "pca":
+        first = np.linalg.eigh(correlation)[1][:, -1]
+        first = first if first.sum() >= 0 else -first  # the eigenvector's sign is arbitrary
+        return np.argsort(-first, kind="stable")
+    distance = np.clip(1.0 - correlation, 0.0, 2.0)
+    distance = (distance + distance.T) / 2
+    np.fill_diagonal(distance, 0.0)
+    return leaves_list(linkage(squareform(distance, checks=False), method="average"))
+
+
+def compute_layer(folder: Path, chunks: list, index: int, layer: str, bins: int, order: str,
+                  bar=None) -> LayerStats:
+    """Both passes over one layer's maxima (key ``l<index>`` of every chunk)."""
+    key, images = f"l{index}", 0
+    minimum = maximum = total = dead = None
+    for values in _chunks(folder, chunks, key):
+        if minimum is None:
+            minimum, maximum = np.full(values.shape[1], np.inf), np.full(values.shape[1], -np.inf)
+            total, dead = np.zeros(values.shape[1]), np.zeros(values.shape[1], np.int64)
+        minimum, maximum = np.minimum(minimum, values.min(axis=0)), np.maximum(maximum, values.max(axis=0))
+        total += values.sum(axis=0)
+        dead += (values <= 0).sum(axis=0)
+        images += len(values)
+        if bar is not None:
+            bar.update(1)
+    mean, edges = total / images, histogram_edges(minimum, maximum, bins)
+    counts, products = np.zeros((len(mean), bins), np.int64), np.zeros((len(mean), len(mean)))
+    for values in _chunks(folder, chunks, key):
+        counts += channel_counts(values, edges)
+        centred = values - mean
+        products += centred.T @ centred
+        if bar is not None:
+            bar.update(1)
+    spread = np.sqrt(np.diag(products))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        correlation = np.clip(np.nan_to_num(products / np.outer(spread, spread), nan=0.0), -1.0, 1.0)
+    percent_dead = 100.0 * dead / images
+    inactivity_counts, inactivity_edges = np.histogram(percent_dead, bins=bins, range=(0.0, 100.0))
+    return LayerStats(layer, images, minimum, maximum, mean, edges, counts, percent_dead,
+                      inactivity_edges, inactivity_counts, correlation, correlation_order(correlation, order))
+
+
+# -- pictures (BGR uint8, for the app and the PNGs) --------------------------------------------
+def _figure_image(figure: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)
+
+
+def histograms_image(edges: np.ndarray, counts: np.ndarray, percent_dead: np.ndarray,
+                     channels=None, title: str = "") -> np.ndarray:
+    """Small histograms of the given channels (default: the first 64), each titled with its percent dead."""
+    channels = list(range(min(len(counts), MAX_PANELS)) if channels is None else channels)
+    columns = int(np.ceil(np.sqrt(len(channels))))
+    rows = int(np.ceil(len(channels) / columns))
+    figure = Figure(figsize=(1.6 * columns, 1.3 * rows + 0.4), dpi=100)
+    for slot, channel in enumerate(channels):
+        axes = figure.add_subplot(rows, columns, slot + 1)
+        widths = np.diff(edges[channel])
+        axes.bar(edges[channel][:-1], counts[channel], width=widths, align="edge", color="tab:blue")
+        axes.set_title(f"{channel}: {percent_dead[channel]:.0f}% dead", fontsize=7)
+        axes.tick_params(labelsize=5)
+    figure.suptitle(title or "spatial max over the dataset, per channel", fontsize=9)
+    figure.tight_layout()
+    return _figure_image(figure)
+
+
+def inactivity_image(edges: np.ndarray, counts: np.ndarray, title: str = "") -> np.ndarray:
+    """The layer's channels counted by percent dead (a spike at 100 = dead ReLUs)."""
+    figure = Figure(figsize=(5, 3.2), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    axes.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="tab:red")
+    axes.set_xlabel("percent of images with max <= 0")
+    axes.set_ylabel("channels")
+    axes.set_title(title or "inactivity", fontsize=9)
+    figure.tight_layout()
+    return _figure_image(figure)
+
+
+def correlation_image(correlation: np.ndarray, order: np.ndarray, title: str = "") -> np.ndarray:
+    """The correlation matrix with rows and columns in ``order``, coloured from -1 to 1 with a colour bar."""
+    figure = Figure(figsize=(6, 5), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    shown = axes.imshow(correlation[np.ix_(order, order)], cmap="RdBu_r", vmin=-1.0, vmax=1.0,
+                        interpolation="nearest")
+    figure.colorbar(shown, ax=axes)
+    axes.set_title(title or "correlation of channel maxima", fontsize=9)
+    axes.set_xlabel("channel (reordered)")
+    figure.tight_layout()
+    return _figure_image(figure)
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise DeepVisError(f"{path}: could not encode the PNG")
+    write_bytes_atomic(path, data.tobytes())
+
+
+def write_layer(out: Path, stats: LayerStats) -> Path:
+    """stats.npz and the three PNGs under ``out/stats/<layer folder>/``; returns that folder."""
+    folder = Path(out) / STATS_DIR / folder_name(stats.layer)
+    write_npz_atomic(folder / "stats.npz", **stats.arrays())
+    _write_png(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
+                                                            title=f"{stats.layer}: spatial max per channel"))
+    _write_png(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
+                                                            title=f"{stats.layer}: inactivity"))
+    _write_png(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
+                                                              title=f"{stats.layer}: correlation"))
+    return folder
+
+
+def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster", progress: bool = True) -> dict:
+    """Statistics of the chosen layers (default: every layer find_maxes stored), written beside
+    maxes.json; returns layer -> LayerStats."""
+    if bins < 1:
+        raise DeepVisError(f"{maxes_path}: --bins must be at least 1")
+    maxes, folder = read_maxes(maxes_path)
+    stored, chunks = maxes["stats"]["layers"], maxes["stats"]["chunks"]
+    layers = stored if layers in (None, "all", ["all"]) else (
+        layers.split(",") if isinstance(layers, str) else list(layers))
+    for layer in layers:
+        if layer not in stored:
+            raise DeepVisError(f"{maxes_path}: layer {layer}: not scored by find_maxes "
+                               f"(it has {', '.join(stored)})")
+    results = {}
+    with progress_bar(2 * len(chunks) * len(layers), "layer_stats", unit="chunk", enabled=progress) as bar:
+        for layer in layers:
+            results[layer] = compute_layer(folder, chunks, stored.index(layer), layer, bins, order, bar)
+            write_layer(Path(maxes_path).parent, results[layer])
+    return results

@@ -1,0 +1,44 @@
+"""Per-layer histograms of channel maxima, inactivity and channel correlation, from a find_maxes run.
+
+    python -m tools.layer_stats --maxes OUT/maxes.json [--layers L1,L2|all] [--bins 50]
+        [--order cluster|pca|none]
+
+Writes OUT/stats/<layer>/{stats.npz, histograms.png, inactivity.png, correlation.png} beside maxes.json.
+"""
+import argparse
+from pathlib import Path
+
+from app.errors import DeepVisError, exit_with_message
+from app.offline import layer_stats as stats
+from app.settings import load_settings
+
+
+def parse_args(argv, settings):
+    parser = argparse.ArgumentParser(prog="python -m tools.layer_stats", description=__doc__.splitlines()[0])
+    parser.add_argument("--maxes", required=True, help="the maxes.json tools.find_maxes wrote")
+    parser.add_argument("--layers", default="all", help="comma list of layers, or all (every layer stored)")
+    parser.add_argument("--bins", type=int, default=settings.layer_stats_bins,
+                        help=f"bins of each histogram ({settings.layer_stats_bins})")
+    parser.add_argument("--order", default=settings.layer_stats_order, choices=stats.ORDERS,
+                        help=f"order of the correlation matrix's channels ({settings.layer_stats_order})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    try:
+        args = parse_args(argv, load_settings())
+        results = stats.layer_stats(args.maxes, args.layers, bins=args.bins, order=args.order,
+                                    progress=not args.quiet)
+    except DeepVisError as error:
+        exit_with_message(error)
+    root = Path(args.maxes).parent / stats.STATS_DIR
+    for layer, result in results.items():
+        dead = (result.percent_dead >= 100).sum()
+        print(f"{layer}: {len(result.percent_dead)} channels, {dead} dead on every image, "
+              f"mean {result.percent_dead.mean():.1f}% dead")
+    print(f"written under {root}")
+
+
+if __name__ == "__main__":
+    main()
