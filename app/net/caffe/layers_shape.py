@@ -77,6 +77,8 @@ def reshape(ctx: LayerContext) -> list:
     end = len(shape) if p.num_axes == -1 else axis + p.num_axes
     # Caffe's 0 copies the input dim at the same place; ONNX's 0 does the same for the full shape.
     middle = [(0 if axis == 0 else shape[axis + i]) if d == 0 else int(d) for i, d in enumerate(p.shape.dim)]
+    if axis == 0 and middle and middle[0] == shape[0]:
+        middle[0] = 0  # a batch size written into the file: copy the batch, so any batch runs
     new_shape = [0] * axis + middle + shape[end:]
     return [ctx.output("Reshape", [ctx.x, ctx.const("shape", new_shape)])]
 
