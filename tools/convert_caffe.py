@@ -1,0 +1,50 @@
+"""Convert a Caffe net (prototxt + caffemodel) to an ONNX file, every layer's output named after it.
+
+    python -m tools.convert_caffe DEPLOY.prototxt [WEIGHTS.caffemodel] -o OUT.onnx
+        [--cut-before LAYER ...] [--input-shape N,C,H,W]
+
+Without weights the graph is written with zero weights (for inspecting layers and receptive fields).
+"""
+import argparse
+from pathlib import Path
+
+import onnx
+
+from app.errors import DeepVisError, exit_with_message
+from app.net.caffe import convert
+
+
+def _shape(text: str) -> tuple:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N,C,H,W (four positive integers)")
+    return shape
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.convert_caffe", description=__doc__.splitlines()[0])
+    parser.add_argument("prototxt", type=Path, help="deploy (or train_val) prototxt")
+    parser.add_argument("weights", type=Path, nargs="?", help="caffemodel (leave out for zero weights)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
+    parser.add_argument("--cut-before", nargs="+", action="extend", default=[], metavar="LAYER",
+                        help="leave out these layers and all that depend on them (e.g. PriorBox, DetectionOutput)")
+    parser.add_argument("--input-shape", type=_shape, default=None, metavar="N,C,H,W",
+                        help="input shape, for nets whose data layer does not give it")
+    args = parser.parse_args(argv)
+    try:
+        model = convert(args.prototxt, args.weights, input_shape=args.input_shape, cut_before=args.cut_before)
+        try:
+            onnx.save(model, str(args.output))
+        except OSError as error:
+            raise DeepVisError(f"{args.output}: cannot write ({error.strerror})") from None
+    except DeepVisError as error:
+        exit_with_message(error)
+    outputs = ", ".join(output.name for output in model.graph.output)
+    print(f"{args.output}: {len(model.graph.node)} nodes, outputs {outputs}")
+
+
+if __name__ == "__main__":
+    main()
