@@ -17,19 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from app.net.caffe import convert  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
+from bench.bench_forward import seconds_per_run  # noqa: E402
 from tests.test_caffe_random_nets import random_blobs, write_caffemodel  # noqa: E402
 
 PROTOTXT = ROOT.parent / "shared" / "testdata" / "caffenet_deploy" / "deploy.prototxt"
-
-
-def median_seconds(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main() -> None:
@@ -60,8 +51,8 @@ def main() -> None:
         reference.setInput(x)
         return reference.forward()
 
-    ours = median_seconds(lambda: session.run(None, {name: x}), args.repeats)
-    theirs = median_seconds(opencv_forward, args.repeats)
+    ours = seconds_per_run(lambda: session.run(None, {name: x}), args.repeats)
+    theirs = seconds_per_run(opencv_forward, args.repeats)
     print(f"{args.prototxt.name}: conversion {converted:.2f} s (weights {sum(a.nbytes for b in made.values() for a in b.values()) / 1e6:.0f} MB)")
     print(f"forward, batch 1: ONNX Runtime {ours * 1000:.1f} ms | OpenCV {theirs * 1000:.1f} ms | ratio {ours / theirs:.2f}x")
 
