@@ -1,10 +1,13 @@
 """Channel orders: k-means and PCA give permutations, find planted structure, and map display
-positions back to real units."""
+positions back to real units; over a dataset they equal the orders of the whole maxima matrix."""
+import json
+import os
+
 import numpy as np
 import pytest
 
 from app.errors import DeepVisError
-from app.views import ordering
+from app.views import dataset_order, ordering
 from views_nets import small_cnn
 
 
@@ -77,20 +80,84 @@ def test_display_positions_map_back_to_real_units():
     assert ordering.ChannelOrder.identity(4).units == (0, 1, 2, 3)
 
 
-def test_orders_from_a_net_and_from_dataset_statistics(tmp_path):
+def test_orders_from_a_net_and_from_a_gram_matrix(tmp_path):
     net = small_cnn(tmp_path)
     image = np.random.default_rng(8).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     relu1 = net.forward([image])["relu1"][0]
     for mode in ordering.MODES:
         assert is_permutation(ordering.channel_order(mode, ordering.activation_features(relu1)).units, 4)
     maxima = np.random.default_rng(9).uniform(size=(50, 6))  # 50 images x 6 channels
-    features = ordering.dataset_features(maxima)
-    assert features.shape == (6, 50)
-    assert is_permutation(ordering.channel_order("kmeans", features, clusters=2).units, 6)
-    with pytest.raises(DeepVisError, match="images x channels"):
-        ordering.dataset_features(maxima[0])
+    points = ordering.gram_features(maxima.T @ maxima)
+    np.testing.assert_allclose(points @ points.T, maxima.T @ maxima, atol=1e-9)
+    assert is_permutation(ordering.channel_order("kmeans", points, clusters=2).units, 6)
+    with pytest.raises(DeepVisError, match="Gram matrix"):
+        ordering.gram_features(maxima)
     with pytest.raises(DeepVisError, match="channel order 'tsne'"):
-        ordering.channel_order("tsne", features)
+        ordering.channel_order("tsne", points)
+
+
+def write_stats(folder, layers: dict, chunk_rows: int = 40):
+    """A find_maxes output folder holding only the channel maxima: layers {name: N x C maxima}."""
+    chunks, images = [], len(next(iter(layers.values())))
+    (folder / "channel_maxima").mkdir(parents=True, exist_ok=True)
+    for start in range(0, images, chunk_rows):
+        chunks.append(f"chunk_{len(chunks):06d}.npz")
+        rows = {f"l{i}": values[start:start + chunk_rows].astype(np.float32) for i, values in enumerate(layers.values())}
+        np.savez(folder / "channel_maxima" / chunks[-1], image=np.arange(start, min(images, start + chunk_rows)), **rows)
+    stats = {"folder": "channel_maxima", "chunks": chunks, "layers": list(layers), "images": images}
+    (folder / "maxes.json").write_text(json.dumps({"model": "synthetic", "stats": stats}))
+    return folder
+
+
+def planted_maxima(images=130, seed=11):
+    """images x 24 channel maxima: three groups of channels, each following its own image factor."""
+    rng = np.random.default_rng(seed)
+    factors = rng.gamma(2.0, size=(images, 3))
+    groups = rng.permutation(np.repeat([0, 1, 2], 8))
+    maxima = factors[:, groups] * rng.uniform(0.5, 2.0, 24) + rng.uniform(0, 0.3, (images, 24))
+    maxima[:, 5] = 0.0                                      # a channel that never fired
+    return maxima.astype(np.float32), groups
+
+
+def test_dataset_orders_equal_a_direct_computation_on_the_whole_matrix(tmp_path):
+    maxima, groups = planted_maxima()
+    folder = write_stats(tmp_path, {"conv": maxima, "fc": maxima[:, :10] * 2})
+    channels = maxima.astype(np.float64).T                  # C x N, what the streamed Gram stands for
+    for mode in ordering.MODES:
+        order = dataset_order.dataset_order(folder, "conv", mode, 24)
+        assert is_permutation(order.units, 24)
+        assert order == ordering.channel_order(mode, channels)
+    # the PCA order from an SVD of the unit-length, centred channels
+    unit = channels / np.maximum(np.linalg.norm(channels, axis=1, keepdims=True), 1e-300)
+    centred = unit - unit.mean(axis=0)
+    scores = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    scores *= np.sign(scores[np.argmax(np.abs(scores))])
+    assert dataset_order.dataset_order(folder, "conv", "pca", 24).units == tuple(np.argsort(scores, kind="stable"))
+    kmeans = dataset_order.dataset_order(folder, "conv", "kmeans", 24).units
+    live = [unit for unit in kmeans if unit != 5]
+    assert (np.diff(groups[live]) != 0).sum() == 2          # each planted group in one run of tiles
+    assert dataset_order.dataset_order(tmp_path / "maxes.json", "fc", "pca", 10) == ordering.channel_order(
+        "pca", channels[:10] * 2)
+
+
+def test_dataset_orders_follow_a_new_run_and_refuse_missing_statistics(tmp_path):
+    maxima, _ = planted_maxima()
+    folder = write_stats(tmp_path / "run", {"conv": maxima})
+    before = dataset_order.dataset_order(folder, "conv", "pca", 24)
+    os.utime(folder / "maxes.json", ns=(1, 1))              # find_maxes wrote it again: read anew
+    write_stats(folder, {"conv": maxima[:, ::-1].copy()})
+    after = dataset_order.dataset_order(folder, "conv", "pca", 24)
+    assert after.units == tuple(23 - unit for unit in before.units)
+    with pytest.raises(DeepVisError, match="layer head: not scored by find_maxes"):
+        dataset_order.dataset_order(folder, "head", "pca", 24)
+    with pytest.raises(DeepVisError, match="24 channels in the statistics, the net has 32"):
+        dataset_order.dataset_order(folder, "conv", "kmeans", 32)
+    with pytest.raises(DeepVisError, match="no such file"):
+        dataset_order.dataset_order(tmp_path / "elsewhere", "conv", "pca", 24)
+    (folder / "channel_maxima" / "chunk_000001.npz").unlink()
+    os.utime(folder / "maxes.json", ns=(2, 2))
+    with pytest.raises(DeepVisError, match="unreadable channel maxima of conv"):
+        dataset_order.dataset_order(folder, "conv", "pca", 24)
 
 
 @pytest.mark.parametrize("shape", [(12, 40), (40, 12)])

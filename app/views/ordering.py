@@ -2,8 +2,9 @@
 channels' activations, for the current input or over a dataset.
 
 Each channel is a point: its activation map flattened (current input) or its maxima over the
-dataset's images (find_maxes's statistics). An order is a permutation; ``ChannelOrder`` maps a tile's
-display position to the real unit and back, so selection keeps addressing real units.
+dataset's images (find_maxes's statistics, read by app/views/dataset_order.py). An order is a
+permutation; ``ChannelOrder`` maps a tile's display position to the real unit and back, so
+selection keeps addressing real units.
 """
 import math
 from dataclasses import dataclass
@@ -42,12 +43,20 @@ def activation_features(activation: np.ndarray) -> np.ndarray:
     return activation.reshape(len(activation), -1)
 
 
-def dataset_features(channel_maxima: np.ndarray) -> np.ndarray:
-    """Per-image channel maxima over a dataset (N images x C channels) -> C x N points."""
-    channel_maxima = np.asarray(channel_maxima, dtype=np.float64)
-    if channel_maxima.ndim != 2:
-        raise DeepVisError(f"channel statistics must be images x channels, got shape {channel_maxima.shape}")
-    return channel_maxima.T
+def gram_features(gram: np.ndarray) -> np.ndarray:
+    """C x C points with the lengths and distances of the channels whose Gram matrix (C x C, the
+    products of their vectors) is ``gram``.
+
+    Every order here needs only the channels' lengths, distances and means, which an isometry
+    keeps; so a dataset's N x C channel maxima X can be summed chunk by chunk into X^T X and
+    ordered from that, in C x C memory whatever N is."""
+    gram = np.asarray(gram, dtype=np.float64)
+    if gram.ndim != 2 or gram.shape[0] != gram.shape[1]:
+        raise DeepVisError(f"channel statistics must be a channels x channels Gram matrix, got shape {gram.shape}")
+    values, vectors = np.linalg.eigh((gram + gram.T) / 2)
+    points = vectors * np.sqrt(np.maximum(values, 0.0))
+    points[np.diag(gram) <= 0] = 0.0   # a dead channel stays exactly zero, not rounding noise
+    return points
 
 
 def _unit_rows(features: np.ndarray) -> np.ndarray:
@@ -72,10 +81,17 @@ def first_component_scores(features: np.ndarray) -> np.ndarray:
     return scores if scores[np.argmax(np.abs(scores))] > 0 else -scores
 
 
+def _settled(values: np.ndarray) -> np.ndarray:
+    """Distances and sort keys rounded past float noise, so that ties (duplicate or dead channels,
+    the two members of a cluster equally far from its centre) go the same way (to the lower unit)
+    however the values were computed."""
+    return np.round(values, 9)
+
+
 def pca_order(features: np.ndarray, normalise: bool = True) -> np.ndarray:
     """Channels sorted along the first principal component (ties keep unit order)."""
     points = _unit_rows(features) if normalise else np.asarray(features, np.float64)
-    return np.argsort(first_component_scores(points), kind="stable")
+    return np.argsort(_settled(first_component_scores(points)), kind="stable")
 
 
 def kmeans(points: np.ndarray, clusters: int, seed: int = 0, iterations: int = 100) -> tuple:
@@ -104,7 +120,7 @@ def kmeans(points: np.ndarray, clusters: int, seed: int = 0, iterations: int = 1
 
 def _squared_distances(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     squared = (points ** 2).sum(axis=1)[:, None] - 2 * points @ centroids.T + (centroids ** 2).sum(axis=1)[None]
-    return np.maximum(squared, 0.0)
+    return _settled(np.maximum(squared, 0.0))
 
 
 def default_clusters(count: int) -> int:
@@ -118,7 +134,7 @@ def kmeans_order(features: np.ndarray, clusters: int = None, seed: int = 0, norm
     points = _unit_rows(features) if normalise else np.asarray(features, np.float64)
     labels, centroids = kmeans(points, clusters or default_clusters(len(points)), seed)
     sizes = np.bincount(labels, minlength=len(centroids))
-    distance = ((points - centroids[labels]) ** 2).sum(axis=1)
+    distance = _settled(((points - centroids[labels]) ** 2).sum(axis=1))
     # lexsort: last key is primary -> cluster size (desc), cluster id, distance to centre, unit
     return np.lexsort((np.arange(len(points)), distance, labels, -sizes[labels]))
 

@@ -1,0 +1,62 @@
+"""Channel orders over a dataset: the layers pane's k-means / PCA orders from the channel maxima
+that find_maxes stored beside its ``maxes.json`` (``channel_maxima/chunk_NNNNNN.npz``).
+
+A layer's maxima (N images x C channels) are summed chunk by chunk into the channels' C x C Gram
+matrix, so memory does not grow with the dataset; the points made from it and the orders are
+cached per layer until find_maxes writes maxes.json again.
+"""
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import DeepVisError
+from app.offline.layer_stats import _chunks, read_maxes
+from app.offline.maxes import MAXES_FILE
+from app.views import ordering
+
+CACHED_LAYERS = 32
+
+
+def maxes_path(folder) -> Path:
+    """The maxes.json of a find_maxes output folder (or the file itself)."""
+    folder = Path(folder).expanduser()
+    return folder if folder.suffix == ".json" else folder / MAXES_FILE
+
+
+def dataset_order(folder, layer: str, mode: str, units: int) -> ordering.ChannelOrder:
+    """The ``mode`` order of ``layer``'s ``units`` channels over the dataset find_maxes scored
+    into ``folder``; DeepVisError (one line) when there are no statistics for it."""
+    path = maxes_path(folder)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        raise DeepVisError(f"{path}: no such file (run tools.find_maxes --out {path.parent} first)") from None
+    return _order(str(path), stamp, layer, mode, units)
+
+
+@functools.lru_cache(maxsize=CACHED_LAYERS * len(ordering.MODES))
+def _order(path: str, stamp: int, layer: str, mode: str, units: int) -> ordering.ChannelOrder:
+    points = _points(path, stamp, layer)
+    if len(points) != units:
+        raise DeepVisError(f"{path}: layer {layer}: {len(points)} channels in the statistics, the net has "
+                           f"{units} (statistics of another model?)")
+    return ordering.channel_order(mode, points)
+
+
+@functools.lru_cache(maxsize=CACHED_LAYERS)
+def _points(path: str, stamp: int, layer: str) -> np.ndarray:
+    """C x C channel points of ``layer`` (see ordering.gram_features); ``stamp`` keys the cache."""
+    maxes, folder = read_maxes(path)
+    stored = maxes["stats"]["layers"]
+    if layer not in stored:
+        raise DeepVisError(f"{path}: layer {layer}: not scored by find_maxes (it has {', '.join(stored)})")
+    gram = None
+    try:
+        for maxima in _chunks(folder, maxes["stats"]["chunks"], f"l{stored.index(layer)}"):
+            gram = maxima.T @ maxima if gram is None else gram + maxima.T @ maxima
+    except (OSError, KeyError, ValueError) as error:
+        raise DeepVisError(f"{folder}: unreadable channel maxima of {layer} ({error})") from None
+    if gram is None:
+        raise DeepVisError(f"{path}: no channel maxima stored for {layer}")
+    return ordering.gram_features(gram)
