@@ -3,8 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 
 from app.net import Net
@@ -49,6 +51,24 @@ def test_detection_net_is_cut_before_its_post_processing(testdata, tmp_path, cap
     model = onnx.load(str(output))
     outputs = {o.name for o in model.graph.output}
     assert "mbox_loc" in outputs and not {"mbox_priorbox", "detection_out"} & outputs
+
+
+def test_random_weights_are_seeded_and_written_for_opencv(testdata, tmp_path, capsys):
+    prototxt = testdata / "squeezenet_v1_1_deploy" / "deploy.prototxt"
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        main([str(prototxt), "-o", str(tmp_path / f"{name}.onnx"), "--random-weights", seed])
+    assert str(tmp_path / "a.caffemodel") in capsys.readouterr().out
+    weights = {name: (tmp_path / f"{name}.caffemodel").read_bytes() for name in "abc"}
+    assert weights["a"] == weights["b"] != weights["c"]
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 227, 227)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "a.onnx"), providers=["CPUExecutionProvider"])
+    ours = session.run(["prob"], {session.get_inputs()[0].name: x})[0]
+    reference = cv2.dnn.readNetFromCaffe(str(prototxt), str(tmp_path / "a.caffemodel"))
+    reference.setInput(x)
+    np.testing.assert_allclose(ours.reshape(-1), reference.forward("prob").reshape(-1), rtol=1e-4, atol=1e-7)
+    with pytest.raises(SystemExit):
+        main([str(prototxt), str(tmp_path / "a.caffemodel"), "-o", str(tmp_path / "d.onnx"), "--random-weights", "1"])
+    assert "not both" in capsys.readouterr().err
 
 
 def test_command_line_prints_one_error_line(tmp_path):

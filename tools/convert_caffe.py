@@ -1,9 +1,11 @@
 """Convert a Caffe net (prototxt + caffemodel) to an ONNX file, every layer's output named after it.
 
     python -m tools.convert_caffe DEPLOY.prototxt [WEIGHTS.caffemodel] -o OUT.onnx
-        [--cut-before LAYER ...] [--input-shape N,C,H,W]
+        [--cut-before LAYER ...] [--input-shape N,C,H,W] [--random-weights SEED]
 
 Without weights the graph is written with zero weights (for inspecting layers and receptive fields).
+--random-weights SEED fills a deploy prototxt that has no weights with seeded He-init weights and
+also writes them as OUT.caffemodel, so Caffe or OpenCV can run the same net for a comparison.
 """
 import argparse
 from pathlib import Path
@@ -12,6 +14,7 @@ import onnx
 
 from app.errors import DeepVisError, exit_with_message
 from app.net.caffe import convert
+from app.net.caffe.random_weights import convert_random
 
 
 def _shape(text: str) -> tuple:
@@ -33,9 +36,18 @@ def main(argv=None) -> None:
                         help="leave out these layers and all that depend on them (e.g. PriorBox, DetectionOutput)")
     parser.add_argument("--input-shape", type=_shape, default=None, metavar="N,C,H,W",
                         help="input shape, for nets whose data layer does not give it")
+    parser.add_argument("--random-weights", type=int, default=None, metavar="SEED",
+                        help="seeded random weights instead of a caffemodel; also written to OUT.caffemodel")
     args = parser.parse_args(argv)
+    if args.random_weights is not None and args.weights is not None:
+        parser.error("give either a caffemodel or --random-weights, not both")
+    options = dict(input_shape=args.input_shape, cut_before=args.cut_before)
+    random_caffemodel = args.output.with_suffix(".caffemodel")
     try:
-        model = convert(args.prototxt, args.weights, input_shape=args.input_shape, cut_before=args.cut_before)
+        if args.random_weights is None:
+            model = convert(args.prototxt, args.weights, **options)
+        else:
+            model = convert_random(args.prototxt, args.random_weights, random_caffemodel, **options)
         try:
             onnx.save(model, str(args.output))
         except OSError as error:
@@ -44,6 +56,8 @@ def main(argv=None) -> None:
         exit_with_message(error)
     outputs = ", ".join(output.name for output in model.graph.output)
     print(f"{args.output}: {len(model.graph.node)} nodes, outputs {outputs}")
+    if args.random_weights is not None:
+        print(f"{random_caffemodel}: the random weights (seed {args.random_weights}) as a caffemodel")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from app.errors import DeepVisError
@@ -50,17 +51,25 @@ def _cut(layers: list, cut_before) -> list:
     return kept
 
 
-def convert(prototxt, caffemodel, input_shape=None, cut_before=()) -> onnx.ModelProto:
+def _zero_blob(layer, index: int, shape: tuple) -> np.ndarray:
+    return np.zeros(shape, np.float32)
+
+
+def convert(prototxt, caffemodel, input_shape=None, cut_before=(), make_blob=None) -> onnx.ModelProto:
     """An ONNX model (opset 13) computing the Caffe net; every layer's output named after it.
 
     input_shape: N,C,H,W overriding the prototxt's (needed for train_val nets whose data layer does
-    not say). caffemodel None: the graph alone, with zero weights (for receptive fields and
-    inspection). cut_before: names of layers (post-processing, e.g. PriorBox) to leave out with
-    everything that depends on them.
+    not say). caffemodel None: the weights come from make_blob(layer, index, shape), zeros by
+    default (the graph alone, for receptive fields and inspection; see random_weights).
+    cut_before: names of layers (post-processing, e.g. PriorBox) to leave out with everything that
+    depends on them.
     """
     where = str(prototxt)
     net = read_prototxt(Path(prototxt))
-    weights = read_caffemodel(Path(caffemodel)) if caffemodel is not None else {}
+    if caffemodel is not None:
+        weights, make_blob = read_caffemodel(Path(caffemodel)), None
+    else:
+        weights, make_blob = {}, make_blob or _zero_blob
     layers = _cut(net_layers(net, weights), set(cut_before))
     input_name, shape, layers = _declared_input(net, layers, input_shape, where)
     if not shape or len(shape) != 4:
@@ -80,7 +89,7 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=()) -> onnx.Model
         inputs = [blobs[b] for b in layer.bottoms]
         consumed.update(inputs)
         first_node = len(graph.nodes)
-        outputs = converter(LayerContext(graph, layer, inputs, where, caffemodel is None))
+        outputs = converter(LayerContext(graph, layer, inputs, where, make_blob))
         graph.infer_shapes(first_node)
         blobs.update(zip(layer.tops, outputs))
     leaves = [name for name in dict.fromkeys(blobs.values()) if name not in consumed and name != input_name]

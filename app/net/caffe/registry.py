@@ -5,6 +5,7 @@ A converter reads its layer's parameters (with Caffe's defaults), adds ONNX node
 after the layer, so users find the names they know.
 """
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class LayerContext:
     layer: CaffeLayer
     inputs: list
     where: str
-    structure_only: bool = False  # no caffemodel given: zero weights, for graph inspection
+    make_blob: Optional[Callable] = None  # (layer, index, shape) -> array: weights made, not read
 
     @property
     def x(self) -> str:
@@ -62,12 +63,12 @@ class LayerContext:
         return self.graph.const(f"{self.layer.name}/{suffix}", array)
 
     def has_blob(self, index: int) -> bool:
-        return index < len(self.layer.blobs)
+        return self.make_blob is not None or index < len(self.layer.blobs)
 
     def blob(self, index: int, shape: tuple) -> np.ndarray:
-        """Weight blob `index`, checked against the shape the layer needs."""
-        if self.structure_only:
-            return np.zeros(tuple(int(d) for d in shape), np.float32)
+        """Weight blob `index`, checked against the shape the layer needs (or made in that shape)."""
+        if self.make_blob is not None:
+            return self.make_blob(self.layer, index, tuple(int(d) for d in shape))
         if not self.has_blob(index):
             self.fail(f"weight blob {index} is missing (expected shape {tuple(shape)})")
         array, legacy = self.layer.blobs[index]
