@@ -160,6 +160,12 @@ def layer_pretty_name(name):
 # regularized_opt/). None = <cache dir>/unit_images/<model name>.
 unit_jpg_dir = None
 
+# Folder of a tools.find_maxes run (its --out, holding maxes.json and channel_maxima/) whose
+# channel maxima order the layers pane's tiles over the dataset: p picks k-means or PCA, P switches
+# between this input's activations and the dataset. None = unit_jpg_dir (the workflow of
+# docs/offline_images.md writes find_maxes's output there).
+dataset_stats_dir = None
+
 # Layers whose per-unit images are shown (None = every layer), and layers shown with another
 # layer's images (the original showed conv1's images for pool1 and norm1).
 jpgvis_layers = None

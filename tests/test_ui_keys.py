@@ -53,7 +53,7 @@ def test_help_lists_every_action_once():
     lines = keys.help_lines()
     assert len(lines) == len(keys.KEY_TABLE)
     assert any(line.startswith("e  <PgDn>") for line in lines)
-    for key, words in (("x", "occlusion"), ("g", "filters"), ("p", "principal component")):
+    for key, words in (("x", "occlusion"), ("g", "filters"), ("p", "principal component"), ("P", "dataset")):
         assert any(line.startswith(key + " ") and words in line for line in lines)
 
 

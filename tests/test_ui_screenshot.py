@@ -262,6 +262,39 @@ def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, d
     assert next_state(app.state, "right").unit == order.units[order.position_of(0) + 1]
 
 
+def test_dataset_channel_order_from_find_maxes_and_clicks_select_the_real_unit(net, digits, tmp_path):
+    from app.offline.maxes import FindMaxes
+    from app.views.dataset_order import dataset_order
+
+    relu = net.layers[2].name
+    photos = sorted(ui_support.write_images(tmp_path / "dataset", count=9).glob("*.png"))
+    FindMaxes(net, [str(p) for p in photos], [relu], tmp_path / "stats", batch=4).run(progress=False)
+    stats = dict(dataset_stats_dir=str(tmp_path / "stats"))
+    _, this_input = render(net, digits, TO_RELU + "pp", tmp_path, "input_pca.png", **stats)
+    _, dataset = render(net, digits, TO_RELU + "ppP", tmp_path, "dataset_pca.png", **stats)
+    assert not np.array_equal(this_input["layers"], dataset["layers"])
+    assert_tiles_drawn(dataset["layers"])
+
+    app, frame, snapshot = _snapshot(net, digits, ("next_layer", "next_layer", "next_channel_order",
+                                                   "next_channel_order", "next_order_source"), **stats)
+    order = snapshot.order
+    assert order == dataset_order(tmp_path / "stats", relu, "pca", 8) and list(order.units) != list(range(8))
+    view = app.view(frame, snapshot)
+    assert "order pca (dataset)" in status.lines(view)[1]
+    rect = app.rects["layers"]
+    layout = paint.grid_for(8, 28, 28, rect.height, rect.width)
+    for position, unit in enumerate(order.units):
+        top, left, height, width = layout.cell(position)
+        assert app.click(view, rect.top + top + height // 2, rect.left + left + width // 2) == ("select_unit", unit)
+
+    app, frame, snapshot = _snapshot(net, digits, ("next_layer", "next_channel_order", "next_order_source"), **stats)
+    line = status.lines(app.view(frame, snapshot))[1]          # the add layer was not scored: unit order
+    assert "order kmeans (dataset): " in line and "not scored by find_maxes" in line
+    _, unscored = render(net, digits, "o" + "pP", tmp_path, "unscored.png", **stats)
+    _, unordered = render(net, digits, "o", tmp_path, "unordered.png", **stats)
+    assert np.array_equal(unscored["layers"], unordered["layers"])
+
+
 def test_volume_view_and_export(net, digits, tmp_path):
     from app.views.volume import read_volume
 
@@ -278,13 +311,13 @@ def test_volume_view_and_export(net, digits, tmp_path):
         assert np.allclose(read_volume(path), activation, atol=1e-4)
 
 
-def _snapshot(net, folder, actions):
+def _snapshot(net, folder, actions, **settings):
     """(app, first frame, snapshot) after ``actions``, computed as the screenshot does."""
     from app.ui.app import _first_frame
     from app.ui.compute import compute, request_for
     from app.ui.state import next_state
 
-    app = App(net, ui_support.settings())
+    app = App(net, ui_support.settings(**settings))
     for action in actions:
         app.state = next_state(app.state, action)
     source = open_source(str(folder))

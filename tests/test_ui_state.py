@@ -89,4 +89,13 @@ def test_cursor_steps_through_reordered_tiles_as_shown():
     assert run(state, ("select_unit", 3), "up").unit == 6      # last tile -> the one above it
     assert run(state, "up").cursor_on_layers
     assert run(state, "next_channel_order").unit_order is None
+    assert run(state, "next_order_source").unit_order is None
     assert run(state, "next_layer").unit_order is None
+
+
+def test_order_source_cycles_and_reset_keeps_the_statistics_folder():
+    state = make_state(dataset_stats="/runs/maxes")
+    assert run(state, "next_order_source").order_source == "dataset"
+    assert run(state, "next_order_source", "next_order_source").order_source == "input"
+    reset = run(state, "next_order_source", "next_channel_order", "reset")
+    assert (reset.order_source, reset.channel_order, reset.dataset_stats) == ("input", "original", "/runs/maxes")

@@ -14,7 +14,7 @@ import numpy as np
 from app.errors import DeepVisError
 from app.net.preprocess import read_image
 from app.ui import keys, panes, volume
-from app.ui.compute import compute, request_for
+from app.ui.compute import compute, order_request, request_for
 from app.ui.panes.layers import map_shape
 from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, AppState, LayerInfo, next_state
 
@@ -51,12 +51,14 @@ def receptive_field_sizes(net) -> dict:
 
 
 def resolved_settings(settings, net) -> types.SimpleNamespace:
-    """A copy of ``settings`` with unit_jpg_dir filled in for ``net``."""
+    """A copy of ``settings`` with unit_jpg_dir and dataset_stats_dir filled in for ``net``."""
     values = dict(vars(settings))
     if values.get("unit_jpg_dir") is None:
         from app.paths import cache_dir
 
         values["unit_jpg_dir"] = str(cache_dir() / "unit_images" / net.spec.name)
+    if values.get("dataset_stats_dir") is None:
+        values["dataset_stats_dir"] = values["unit_jpg_dir"]
     return types.SimpleNamespace(**values)
 
 
@@ -82,7 +84,8 @@ class App:
         return AppState(layers=tuple(layers), indiv_boosts=tuple(s.boost_indiv_choices),
                         gamma_boosts=tuple(s.boost_gamma_choices), backprop_mode=s.backprop_mode,
                         backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode,
-                        occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch))
+                        occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch),
+                        dataset_stats=str(s.dataset_stats_dir))
 
     def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")
@@ -94,8 +97,7 @@ class App:
         """Let the cursor keys follow the tile order of ``snapshot`` when it ordered the selected
         layer the way the state asks."""
         units = None
-        if snapshot is not None and snapshot.request.order == (self.info.names[self.state.layer],
-                                                               self.state.channel_order):
+        if snapshot is not None and snapshot.request.order == order_request(self.state):
             units = getattr(snapshot.order, "units", None)
         if units != self.state.unit_order:
             self.state = next_state(self.state, ("unit_order", units))

@@ -33,7 +33,7 @@ class Request:
     backprop: Optional[Backprop]
     want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
     weights: Optional[Tuple[str, str]] = None   # (layer, pattern) of a weights pattern mode
-    order: Optional[Tuple[str, str]] = None     # (layer, channel order) when not the original order
+    order: Optional[tuple] = None   # (layer, channel order, source, find_maxes folder) when not the original order
     weight_origin: Optional[Tuple[str, Optional[int]]] = None   # weight grads: (layer, unit; None = top one)
 
 
@@ -63,12 +63,20 @@ def request_for(state: AppState, frame: Frame) -> Request:
         backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode, occlusion)
     weights = (state.layers[state.layer].name, state.pattern) if state.pattern in WEIGHT_PATTERNS else None
     want_diffs = state.show_diffs and backprop is not None and backprop.occlusion is None
-    order = (state.layers[state.layer].name, state.channel_order) if state.channel_order != "original" else None
+    order = order_request(state)
     origin = None
     if state.pattern == "weight grads":
         frozen = state.frozen_origin
         origin = (state.layers[frozen[0]].name, frozen[1]) if frozen else (state.layers[-1].name, None)
     return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, weights, order, origin)
+
+
+def order_request(state: AppState) -> Optional[tuple]:
+    """What the layers pane's tile order is computed from (None: unit order): (layer, channel
+    order, "input" or "dataset", find_maxes folder of the dataset statistics)."""
+    if state.channel_order == "original":
+        return None
+    return (state.layers[state.layer].name, state.channel_order, state.order_source, state.dataset_stats)
 
 
 def net_image(net, request: Request) -> np.ndarray:
@@ -173,11 +181,15 @@ def weight_gradient_sets(net, image, activations, layer: str, origin):
     return tuple(zip(titles, sets))
 
 
-def channel_order(activations: Dict[str, np.ndarray], layer: str, mode: str):
-    """The ChannelOrder of ``layer``'s units by ``mode`` on this input's activation, or a message."""
-    from app.views import ordering
+def channel_order(activations: Dict[str, np.ndarray], layer: str, mode: str, source: str = "input",
+                  stats_folder=None):
+    """The ChannelOrder of ``layer``'s units by ``mode`` on this input's activation (or over the
+    dataset find_maxes scored into ``stats_folder``), or a message."""
+    from app.views import dataset_order, ordering
 
     try:
+        if source == "dataset":
+            return dataset_order.dataset_order(stats_folder, layer, mode, len(activations[layer]))
         return ordering.channel_order(mode, ordering.activation_features(activations[layer]))
     except DeepVisError as error:
         return str(error)

@@ -42,6 +42,7 @@ KEY_TABLE = (
     ("next_weights_view", "g", "weights view: filters / histogram / correlation / gradient (from d's unit) / off"),
     ("previous_weights_view", "G", "weights view: previous"),
     ("next_channel_order", "p", "layers pane tile order: original / k-means clusters / first principal component"),
+    ("next_order_source", "P", "tile order computed from: this input / the dataset (find_maxes statistics)"),
     ("toggle_volume_view", "3", "aux pane: the layer's activation as a rotating 3-D volume (max projection)"),
     ("export_volume", "4", "write the layer's activation as a volume (.nrrd and .npy) to volume_dir"),
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),

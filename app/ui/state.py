@@ -13,6 +13,7 @@ ZOOMS = ("normal", "unit", "backprop")
 PATTERNS = ("off", "opt", "maxim", "deconv", "filters", "weights histogram", "weights correlation", "weight grads")
 WEIGHT_PATTERNS = ("filters", "weights histogram", "weights correlation", "weight grads")   # from the net, not disk
 CHANNEL_ORDERS = ("original", "kmeans", "pca")   # layers pane tile order (app.views.ordering)
+ORDER_SOURCES = ("input", "dataset")   # ordered by this input's activations or find_maxes's statistics
 SIAMESE_VIEWS = ("first", "second", "both")
 INPUT_OVERLAYS = ("off", "over active", "over inactive")
 DEBUG_LEVELS = (0, 1, 2)
@@ -49,6 +50,8 @@ class AppState:
     show_unit_jpgs: bool = True
     pattern: str = "off"
     channel_order: str = "original"
+    order_source: str = "input"
+    dataset_stats: Optional[str] = None  # find_maxes's output folder (maxes.json) for the dataset orders
     unit_order: Optional[Tuple[int, ...]] = None   # units in the layers pane's display order (None: unit order)
     volume_view: bool = False            # aux pane: the layer's activation as a rotating 3-D projection
     first_image_only: bool = False
@@ -111,7 +114,7 @@ def _freeze(state: AppState) -> AppState:
 
 def _reset(state: AppState) -> AppState:
     return AppState(layers=state.layers, indiv_boosts=state.indiv_boosts, gamma_boosts=state.gamma_boosts,
-                    fit_mode=state.fit_mode, occlusion=state.occlusion)
+                    fit_mode=state.fit_mode, occlusion=state.occlusion, dataset_stats=state.dataset_stats)
 
 
 def _toggle_occlusion(state: AppState) -> AppState:
@@ -168,6 +171,8 @@ TRANSITIONS = {
     "previous_weights_view": _weights_view(-1),
     "next_channel_order": lambda state: replace(state, channel_order=cycle(CHANNEL_ORDERS, state.channel_order),
                                                 unit_order=None),
+    "next_order_source": lambda state: replace(state, order_source=cycle(ORDER_SOURCES, state.order_source),
+                                               unit_order=None),
     "toggle_volume_view": _flip("volume_view"),
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),

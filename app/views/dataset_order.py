@@ -27,6 +27,8 @@ def maxes_path(folder) -> Path:
 def dataset_order(folder, layer: str, mode: str, units: int) -> ordering.ChannelOrder:
     """The ``mode`` order of ``layer``'s ``units`` channels over the dataset find_maxes scored
     into ``folder``; DeepVisError (one line) when there are no statistics for it."""
+    if folder is None:
+        raise DeepVisError("settings: dataset_stats_dir is not set (the --out folder of tools.find_maxes)")
     path = maxes_path(folder)
     try:
         stamp = path.stat().st_mtime_ns

@@ -8,6 +8,7 @@ image of the layer at once. A click on a tile selects its unit.
 import numpy as np
 
 from app.ui import draw as paint
+from app.ui.compute import order_request
 from app.ui.panes import aux, back, jpgvis
 from app.ui.state import WEIGHT_PATTERNS
 
@@ -71,7 +72,7 @@ def display_order(view, count: int):
     if state.channel_order == "original" or state.pattern != "off" or snapshot is None:
         return None
     order = snapshot.order
-    if snapshot.request.order != (view.layer_name, state.channel_order) or isinstance(order, str):
+    if snapshot.request.order != order_request(state) or isinstance(order, str):
         return None
     return order if order is not None and len(order.units) == count else None
 

@@ -2,6 +2,9 @@
 import numpy as np
 
 from app.ui import draw as paint
+from app.ui.compute import order_request
+
+ORDER_SOURCE_NAMES = {"input": "this input", "dataset": "dataset"}
 
 
 def lines(view) -> tuple:
@@ -32,7 +35,10 @@ def lines(view) -> tuple:
             source = f"unit {origin[1]}" if origin[1] is not None else "strongest / second / weakest (d: one)"
             second += f" | weight grads of {pretty_name(net, origin[0])} {source}"
     if state.channel_order != "original":
-        second += f" | order {state.channel_order}"
+        second += f" | order {state.channel_order} ({ORDER_SOURCE_NAMES[state.order_source]})"
+        snapshot = view.snapshot
+        if snapshot is not None and isinstance(snapshot.order, str) and snapshot.request.order == order_request(state):
+            second += f": {snapshot.order}"
     frame = view.frame
     if frame is not None:
         counter = f" ({frame.index + 1}/{frame.count})" if frame.count > 1 else ""
