@@ -1,10 +1,13 @@
-"""Net.load of a Caffe pair: the trained CIFAR-10 net classifies its samples, the conversion is
-cached by content, and Caffe mean files read back."""
+"""Net.load of a Caffe pair: the trained CIFAR-10 net classifies its samples, every Caffe layer is a
+layer under its own name, the conversion is cached by content, and Caffe mean files read back."""
 import numpy as np
+import onnx
 import pytest
 
-from app.net import Net
-from app.net.caffe import convert_cached, read_mean_binaryproto, schema
+from app.errors import DeepVisError
+from app.net import Net, onnx_graph
+from app.net.caffe import convert, convert_cached, read_mean_binaryproto, schema
+from app.net.caffe.reader import net_layers, read_prototxt
 from app.net.preprocess import read_image
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -25,6 +28,27 @@ def test_cifar10_quick_classifies_its_samples(cifar10_quick):
     probabilities = net.forward([read_image(folder / f"{name}10.png") for name in names])["prob"]
     assert [CIFAR10_CLASSES[i] for i in probabilities.argmax(axis=1)] == names
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("folder, prototxt", [("mtcnn_lnet", "det4.prototxt"), ("mtcnn_onet", "det3.prototxt"),
+                                              ("ultraface_slim320_caffe", "slim-320.prototxt")])
+def test_every_caffe_layer_is_a_layer(testdata, tmp_path, monkeypatch, folder, prototxt):
+    """Slice tops, Dropout, Reshape and Permute outputs too, in the prototxt's order."""
+    monkeypatch.setenv("DEEPVIS_CACHE", str(tmp_path / "cache"))
+    prototxt = testdata / folder / prototxt
+    expected = [top for layer in net_layers(read_prototxt(prototxt), {}) if layer.type != "Input"
+                for top in (layer.tops if len(layer.tops) > 1 else [layer.name])]
+    net = Net.load(prototxt, provider="cpu")
+    assert [layer.name for layer in net.layers] == expected
+    assert {"Split", "Identity", "Reshape", "Transpose"} & {layer.op_type for layer in net.layers}
+
+
+def test_layer_names_in_metadata_must_be_a_list(testdata):
+    model = convert(testdata / "mtcnn_pnet" / "det1.prototxt", None)
+    assert onnx_graph.declared_layers(model) >= {"conv1", "PReLU1", "prob1"}
+    onnx.helper.set_model_props(model, {onnx_graph.LAYERS_METADATA_KEY: "conv1"})
+    with pytest.raises(DeepVisError, match="not a JSON list"):
+        onnx_graph.declared_layers(model)
 
 
 def test_conversion_is_cached_by_content(cifar10_quick, tmp_path):

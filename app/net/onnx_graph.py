@@ -2,8 +2,11 @@
 
 A "layer" is the output tensor of a node whose op a researcher would want to look at (convolutions,
 activations, pooling, fully connected, merges, normalisation, softmax); plumbing ops (Reshape,
-Shape, Gather, Constant...) are not layers but their tensors are still computed and kept.
+Shape, Gather, Constant...) are not layers but their tensors are still computed and kept. A model
+may also name its layers itself in the metadata entry LAYERS_METADATA_KEY (a JSON list of tensor
+names): converted Caffe nets list every Caffe layer's output there, Flatten and Dropout included.
 """
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,7 @@ LAYER_OPS = frozenset("""
     BatchNormalization InstanceNormalization LayerNormalization GroupNormalization LRN
     Softmax LogSoftmax Upsample Resize DepthToSpace SpaceToDepth Dropout
 """.split())
+LAYERS_METADATA_KEY = "deepvis.layers"
 
 
 @dataclass(frozen=True)
@@ -131,19 +135,31 @@ def with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
+def declared_layers(model: onnx.ModelProto) -> set:
+    """The tensor names the model's metadata lists as layers (none for most ONNX files)."""
+    text = next((p.value for p in model.metadata_props if p.key == LAYERS_METADATA_KEY), "[]")
+    try:
+        names = json.loads(text)
+    except ValueError:
+        names = None
+    if not isinstance(names, list):
+        raise DeepVisError(f"model metadata {LAYERS_METADATA_KEY}: not a JSON list of tensor names")
+    return set(map(str, names))
+
+
 def find_layers(model: onnx.ModelProto, values: dict) -> list:
     """Layers in topological order; ``values`` maps tensor name -> a batch-1 array from a run.
 
     Only floating-point tensors with a batch axis count: integer tensors are shape arithmetic.
     """
-    final_outputs = {o.name for o in model.graph.output}
+    always = {o.name for o in model.graph.output} | declared_layers(model)  # whatever their op
     layers, seen = [], set()
     for node in model.graph.node:  # ONNX requires nodes in topological order
         for name in node.output:
             value = values.get(name)
             if name in seen or value is None or value.ndim == 0 or value.dtype.kind != "f":
                 continue
-            if node.op_type in LAYER_OPS or name in final_outputs:
+            if node.op_type in LAYER_OPS or name in always:
                 seen.add(name)
                 shape = tuple(int(d) for d in value.shape[1:])
                 layers.append(Layer(name, shape, kind_of(shape), node.op_type))

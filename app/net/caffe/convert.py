@@ -1,5 +1,6 @@
 """Caffe net (prototxt + caffemodel) to an ONNX model, layer by layer through the converter table."""
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from app.net.caffe import layers_activation, layers_conv, layers_norm, layers_po
 from app.net.caffe.graph import Graph
 from app.net.caffe.reader import DATA_TYPES, net_layers, read_caffemodel, read_prototxt
 from app.net.caffe.registry import CONVERTERS, LayerContext
+from app.net.onnx_graph import LAYERS_METADATA_KEY
 from app.paths import cache_dir
 
 
@@ -76,7 +78,7 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=(), make_blob=Non
         raise DeepVisError(f"{where}: input {input_name} has shape {shape}; N x C x H x W is needed")
     graph = Graph()
     blobs = {input_name: graph.add_input(input_name, (1,) + tuple(int(d) for d in shape[1:]))}
-    consumed = set()
+    consumed, layer_outputs = set(), []
     for layer in layers:
         converter = CONVERTERS.get(layer.type)
         if converter is None:
@@ -92,8 +94,15 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=(), make_blob=Non
         outputs = converter(LayerContext(graph, layer, inputs, where, make_blob))
         graph.infer_shapes(first_node)
         blobs.update(zip(layer.tops, outputs))
+        layer_outputs.extend(outputs)
     leaves = [name for name in dict.fromkeys(blobs.values()) if name not in consumed and name != input_name]
-    return graph.model(input_name, leaves)
+    model = graph.model(input_name, leaves)
+    # Plumbing layers (Flatten, Split, Dropout...) are layers too: users look for every Caffe name
+    onnx.helper.set_model_props(model, {LAYERS_METADATA_KEY: json.dumps(layer_outputs)})
+    return model
+
+
+_CACHE_FORMAT = "2"  # changed whenever converted files change, so older conversions are redone
 
 
 def _content_hash(*paths, extra: str = "") -> str:
@@ -110,7 +119,7 @@ def convert_cached(prototxt: Path, caffemodel: Path, **options) -> Path:
     for path in (prototxt, caffemodel):
         if not Path(path).is_file():
             raise DeepVisError(f"{path}: file not found")
-    key = _content_hash(prototxt, caffemodel, extra=repr(sorted(options.items())))
+    key = _content_hash(prototxt, caffemodel, extra=_CACHE_FORMAT + repr(sorted(options.items())))
     target = cache_dir() / "caffe" / f"{key}.onnx"
     if target.is_file():
         return target
