@@ -95,6 +95,9 @@ class Net:
     def _make_session(model, preference: str, path) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: a CPU-only machine must stay silent
+        # idle threads sleep instead of spinning: a spinning thread holds a core that the backward
+        # pass, the drawing or another program needs (the forward itself took 2x longer on 2 cores)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(model.SerializeToString(), options,
                                         providers=providers.choose_providers(preference))

@@ -8,6 +8,7 @@ import weakref
 from collections import ChainMap
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from app.errors import DeepVisError
 from app.net.autodiff.graph import GraphPlan
@@ -18,6 +19,9 @@ from app.net.autodiff.seeds import make_seed
 
 _PLANS = weakref.WeakKeyDictionary()
 WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+# The walk's matrix products are small (one image, one layer): a second BLAS thread mostly waits
+# for a core held by ONNX Runtime, the drawing or another program (4-8x slower on 2 busy cores).
+_BLAS = ThreadpoolController()
 
 
 def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=None, return_diffs: bool = False,
@@ -74,6 +78,11 @@ def weight_gradient(net, layer: str, unit, param_layer: str, seed="activation", 
 def walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict:
     """Visit the steps (reverse topological order) from the seed diffs; returns the diffs that reached
     the sources, plus those of the ``keep`` tensors on the way."""
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return _walk(steps, values, seeds, rules, keep)
+
+
+def _walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict:
     diffs, kept = dict(seeds), {}
     for step in steps:
         node = step.node
