@@ -232,6 +232,60 @@ def test_ground_truth_and_siamese_pairs(net, digits, tmp_path):
     assert _stroke_span(both["input"]) > _stroke_span(one["input"])
 
 
+def test_siamese_both_runs_the_pair_as_one_batch_and_every_pane_shows_both(net, digits, tmp_path):
+    from app.ui.compute import Computer, request_for
+    from app.ui.state import next_state
+
+    photos = sorted(digits.glob("*.png"))
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{photos[0]} {photos[2]}\n")
+    relu, both_view, grad = ("next_layer", "next_layer"), ("cycle_siamese_view",) * 2, ("next_backprop_mode",)
+    app, frame, both = _snapshot(net, pairs, relu + both_view + grad)
+    first = _snapshot(net, pairs, relu + grad)[2]
+    second = _snapshot(net, pairs, relu + both_view[:1] + grad)[2]
+    assert first.second is None and both.second is not None
+    for shown, alone in ((both, first), (both.second, second)):          # the batch of two = each image alone
+        for name, activation in alone.activations.items():
+            np.testing.assert_allclose(shown.activations[name], activation, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(shown.input_diff, alone.input_diff, atol=1e-4 * np.abs(alone.input_diff).max())
+        assert shown.predictions[0][0] == alone.predictions[0][0]
+    assert not np.allclose(both.input_diff, both.second.input_diff)
+
+    computer = Computer(net)                      # occlusion leaves one image in the net; the next backprop
+    occluded = computer(request_for(run_actions(app.state, "toggle_occlusion"), frame))   # runs the pair again
+    assert occluded.input_diff is not None and occluded.second.input_diff is not None
+    again = computer(request_for(app.state, frame))
+    np.testing.assert_allclose(again.second.input_diff, both.second.input_diff, atol=1e-6)
+
+    view = app.view(frame, both)
+    rect = app.rects["layers"]
+    layout = paint.grid_for(8, 28, 57, rect.height, rect.width)         # each tile: first | second
+    for unit in range(8):
+        top, left, height, width = layout.cell(unit)
+        assert app.click(view, rect.top + top + height // 2, rect.left + left + width * 3 // 4) == ("select_unit", unit)
+    app.adopt_layout(both)
+    assert app.state.pair_tiles and next_state(app.state, "down").unit == layout.columns
+    assert "pair: both, first | second" in status.lines(view)[1]
+
+    _, one = render(net, pairs, "oob", tmp_path, "first.png")
+    _, two = render(net, pairs, "oovvb", tmp_path, "both.png")
+    assert not np.array_equal(one["layers"], two["layers"])
+    for pane in ("back", "aux"):                 # each image's half drawn
+        halves = np.array_split(two[pane][:-30], 2, axis=1)
+        assert all(half.std() > 5 for half in halves) and not np.array_equal(*[h[:, :145] for h in halves])
+    _, labels = render(net, pairs, "vv<Up>", tmp_path, "labels.png")      # both images' predictions
+    bars = np.all(labels["aux"] == (200, 150, 60), axis=2)
+    assert all(half.sum() > 100 for half in np.array_split(bars, 2, axis=0))
+
+
+def run_actions(state, *actions):
+    from app.ui.state import next_state
+
+    for action in actions:
+        state = next_state(state, action)
+    return state
+
+
 def _stroke_span(pane) -> int:
     """How many columns lie between the leftmost and rightmost white stroke."""
     columns = np.flatnonzero(pane.max(axis=(0, 2)) > 100)
@@ -257,7 +311,7 @@ def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, d
         top, left, height, width = layout.cell(position)
         click = app.click(view, rect.top + top + height // 2, rect.left + left + width // 2)
         assert click == ("select_unit", unit)
-    app.adopt_order(snapshot)                           # the cursor keys follow the tiles as shown
+    app.adopt_layout(snapshot)                          # the cursor keys follow the tiles as shown
     assert app.state.unit_order == tuple(order.units)
     assert next_state(app.state, "right").unit == order.units[order.position_of(0) + 1]
 

@@ -16,6 +16,7 @@ from app.net.preprocess import read_image
 from app.ui import keys, panes, volume
 from app.ui.compute import compute, order_request, request_for
 from app.ui.panes.layers import map_shape
+from app.ui.panes.pairs import pair_width
 from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, AppState, LayerInfo, next_state
 
 REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
@@ -79,7 +80,8 @@ class App:
         for name, shape in zip(self.info.names, self.info.shapes):
             count, tile_h, tile_w = map_shape(shape)
             grid = panes.layers.paint.grid_for(count, tile_h, tile_w, rect.height, rect.width)
-            layers.append(LayerInfo(name, count, grid.columns))
+            pairs = panes.layers.paint.grid_for(count, tile_h, pair_width(tile_w), rect.height, rect.width)
+            layers.append(LayerInfo(name, count, grid.columns, pairs.columns))
         s = self.settings
         return AppState(layers=tuple(layers), indiv_boosts=tuple(s.boost_indiv_choices),
                         gamma_boosts=tuple(s.boost_gamma_choices), backprop_mode=s.backprop_mode,
@@ -93,14 +95,17 @@ class App:
                           request_for(self.state, frame) if frame is not None else None,
                           unit_image or read_unit_image, fps, message, volume_image)
 
-    def adopt_order(self, snapshot) -> None:
-        """Let the cursor keys follow the tile order of ``snapshot`` when it ordered the selected
-        layer the way the state asks."""
+    def adopt_layout(self, snapshot) -> None:
+        """Let the cursor keys follow the layers pane as ``snapshot`` has it drawn: its tile order
+        when it ordered the selected layer the way the state asks, and its siamese pair tiles."""
         units = None
         if snapshot is not None and snapshot.request.order == order_request(self.state):
             units = getattr(snapshot.order, "units", None)
         if units != self.state.unit_order:
             self.state = next_state(self.state, ("unit_order", units))
+        pairs = self.view(None, snapshot).pair_value(diff=self.state.show_diffs) is not None
+        if pairs != self.state.pair_tiles:
+            self.state = next_state(self.state, ("pair_tiles", pairs))
 
     def volume_job(self, snapshot, seconds: float):
         """The 3-D view's picture to render ``seconds`` after start, or None when it is not shown."""

@@ -52,6 +52,7 @@ class Snapshot:
     weights_view: object = None              # weights pattern: O x h x w x 3 tiles, one image, or a message
     order: object = None                     # the asked layer's ChannelOrder, or a message
     weight_grad_sets: tuple = ()             # weight grads: (title, tiles) per compared unit, one shared scale
+    second: Optional["Snapshot"] = None      # siamese "both": the pair's second image, run in the same batch
 
 
 def request_for(state: AppState, frame: Frame) -> Request:
@@ -79,12 +80,16 @@ def order_request(state: AppState) -> Optional[tuple]:
     return (state.layers[state.layer].name, state.channel_order, state.order_source, state.dataset_stats)
 
 
-def net_image(net, request: Request) -> np.ndarray:
-    """The frame's image fitted to the net's input size (second image of a pair when asked)."""
+def net_images(net, request: Request) -> list:
+    """The frame's images fitted to the net's input size: the first, the second of a pair when
+    asked, or both of a pair in the siamese view "both" (run as a batch of two)."""
     images = request.frame.images
-    image = images[1] if request.siamese_view == "second" and len(images) > 1 else images[0]
+    if len(images) > 1 and request.siamese_view == "second":
+        images = images[1:2]
+    elif request.siamese_view != "both":
+        images = images[:1]
     width, height = net.spec.input.image_size()
-    return fit_to_input(image, (height, width), request.fit_mode)
+    return [fit_to_input(image, (height, width), request.fit_mode) for image in images[:2]]
 
 
 class Computer:
@@ -99,23 +104,26 @@ class Computer:
         key = (request.frame, request.fit_mode, request.siamese_view)   # frames compare by identity
         reuse = self._forward if key == self._forward_key else None
         snapshot = compute(self.net, request, reuse)
-        self._forward_key, self._forward = key, (snapshot.net_image, snapshot.activations, snapshot.predictions)
+        shown = (snapshot, snapshot.second) if snapshot.second is not None else (snapshot,)
+        self._forward_key, self._forward = key, tuple((s.net_image, s.activations, s.predictions) for s in shown)
         return snapshot
 
 
 def compute(net, request: Request, forward=None) -> Snapshot:
     """Run ``net`` for ``request``: every layer forward, then the backward pass if one is asked.
 
-    forward: (net_image, activations, predictions) of the last run of ``net`` when it was on the
-    same input, so that only the backward pass runs."""
+    forward: (net_image, activations, predictions) per image of the last run of ``net`` when it was
+    on the same input, so that only the backward pass runs. A siamese pair shown "both" runs as a
+    batch of two; the snapshot holds the first image and its ``second`` the other."""
     seconds = {}
     start = time.perf_counter()
     if forward is None:
-        image = net_image(net, request)
-        outputs = net.forward([image])
-        forward = (image, {name: value[0] for name, value in outputs.items()}, top_predictions(net))
+        images = net_images(net, request)
+        outputs = net.forward(images)
+        forward = tuple((image, {name: value[i] for name, value in outputs.items()}, top_predictions(net, sample=i))
+                        for i, image in enumerate(images))
         seconds["forward"] = time.perf_counter() - start
-    image, activations, predictions = forward
+    (image, activations, predictions), *pair = forward
     grad_sets = ()
     if request.weight_origin is not None:
         grad_sets = weight_gradient_sets(net, image, activations, request.weights[0], request.weight_origin)
@@ -123,16 +131,18 @@ def compute(net, request: Request, forward=None) -> Snapshot:
         grad_sets = () if isinstance(grad_sets, str) else grad_sets
     else:
         weights = weights_view(net, *request.weights) if request.weights else None
-    order = channel_order(activations, *request.order) if request.order else None
+    order = channel_order([activations] + [p[1] for p in pair], *request.order) if request.order else None
     if request.backprop is None:
         return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights,
-                        order=order, weight_grad_sets=grad_sets)
+                        order=order, weight_grad_sets=grad_sets,
+                        second=Snapshot(request, *pair[0]) if pair else None)
     start = time.perf_counter()
-    input_diff, diffs, message = _backward(net, request, image)
+    (input_diff, diffs, message), *pair_backward = _backward(net, request, [image] + [p[0] for p in pair])
     seconds["backward"] = time.perf_counter() - start
+    second = Snapshot(request, *pair[0], *pair_backward[0]) if pair else None
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
                     backprop_message=message, seconds=seconds, weights_view=weights, order=order,
-                    weight_grad_sets=grad_sets)
+                    weight_grad_sets=grad_sets, second=second)
 
 
 def weights_view(net, layer: str, pattern: str):
@@ -181,38 +191,52 @@ def weight_gradient_sets(net, image, activations, layer: str, origin):
     return tuple(zip(titles, sets))
 
 
-def channel_order(activations: Dict[str, np.ndarray], layer: str, mode: str, source: str = "input",
-                  stats_folder=None):
-    """The ChannelOrder of ``layer``'s units by ``mode`` on this input's activation (or over the
-    dataset find_maxes scored into ``stats_folder``), or a message."""
+def channel_order(shown: list, layer: str, mode: str, source: str = "input", stats_folder=None):
+    """The ChannelOrder of ``layer``'s units by ``mode`` on the activations of the images shown
+    (one dict per image: a siamese pair orders by both), or over the dataset find_maxes scored
+    into ``stats_folder``; or a message."""
     from app.views import dataset_order, ordering
 
     try:
         if source == "dataset":
-            return dataset_order.dataset_order(stats_folder, layer, mode, len(activations[layer]))
-        return ordering.channel_order(mode, ordering.activation_features(activations[layer]))
+            return dataset_order.dataset_order(stats_folder, layer, mode, len(shown[0][layer]))
+        features = [ordering.activation_features(activations[layer]) for activations in shown]
+        return ordering.channel_order(mode, np.concatenate(features, axis=1))
     except DeepVisError as error:
         return str(error)
 
 
-def _backward(net, request: Request, image: np.ndarray):
+def _backward(net, request: Request, images: list) -> list:
+    """(input diff, layer diffs, message) per image, after the forward run of ``images``."""
     origin = request.backprop
     if origin.occlusion is not None:
-        return _occlusion(net, origin, image)
+        return [_occlusion(net, origin, image) for image in images]
+    if len(images) > 1:
+        _hold_forward(net, images)
     try:
         result = net.backward(origin.layer, origin.unit, mode=origin.mode, seed="activation",
                               return_diffs=request.want_diffs)
     except DeepVisError as error:
-        return None, None, f"no backprop: {error}"
+        return [(None, None, f"no backprop: {error}")] * len(images)
     input_diff, diffs = result if request.want_diffs else (result, None)
-    if diffs is not None:
-        diffs = {name: value[0] for name, value in diffs.items()}
-    image_diff = to_image_layout(net, input_diff[0])
-    message = ""
-    if not np.any(image_diff):
-        message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
-                   "(the unit is not active on this image, or nothing flows back)")
-    return image_diff, diffs, message
+    results = []
+    for sample in range(len(images)):
+        image_diff = to_image_layout(net, input_diff[sample])
+        message = ""
+        if not np.any(image_diff):
+            message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
+                       "(the unit is not active on this image, or nothing flows back)")
+        sample_diffs = {name: value[sample] for name, value in diffs.items()} if diffs is not None else None
+        results.append((image_diff, sample_diffs, message))
+    return results
+
+
+def _hold_forward(net, images: list) -> None:
+    """Run a pair forward again unless the net's last run was on it: the backward pass reads the
+    net's last run, and occlusion or weight gradients leave runs of one image there."""
+    batch = net.preprocess(images)
+    if net.last_input is None or not np.array_equal(net.last_input, batch):
+        net.forward(batch)
 
 
 def _occlusion(net, origin: Backprop, image: np.ndarray):
@@ -245,9 +269,12 @@ def to_image_layout(net, diff: np.ndarray) -> np.ndarray:
     return image
 
 
-def top_predictions(net, top: int = 5) -> Tuple[Tuple[str, float], ...]:
-    """The best classes of the last forward run (softmax applied when the outputs are logits)."""
-    scores = np.asarray(net.tensors[net.prob_layer()], np.float64).reshape(-1)
+def top_predictions(net, top: int = 5, sample: int = 0) -> Tuple[Tuple[str, float], ...]:
+    """The best classes of image ``sample`` of the last forward run (softmax applied when the
+    outputs are logits)."""
+    scores = np.asarray(net.tensors[net.prob_layer()], np.float64)
+    if scores.ndim > 1:   # the first axis is the batch
+        scores = scores.reshape(len(scores), -1)[sample]
     if scores.size == 0 or not np.all(np.isfinite(scores)):
         return ()
     if np.any(scores < 0) or not np.isclose(scores.sum(), 1.0, atol=1e-3):

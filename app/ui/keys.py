@@ -53,7 +53,7 @@ KEY_TABLE = (
     ("previous_backprop_view", "N", "backprop view: previous"),
     ("next_colormap", "m", "colormap: next"),
     ("previous_colormap", "M", "colormap: previous"),
-    ("cycle_siamese_view", "v", "siamese pairs: first / second / both"),
+    ("cycle_siamese_view", "v", "siamese pairs: first / second / both (a batch of two, shown side by side)"),
     ("toggle_score_overlay", "r", "score overlay: each tile's maximum on the tiles"),
     ("next_input_overlay", "y", "input overlay: off / over active / over inactive"),
     ("previous_input_overlay", "Y", "input overlay: previous"),

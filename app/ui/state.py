@@ -28,6 +28,7 @@ class LayerInfo:
     name: str
     units: int
     columns: int
+    pair_columns: Optional[int] = None   # tile columns when each tile shows a siamese pair (None: columns)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class AppState:
     order_source: str = "input"
     dataset_stats: Optional[str] = None  # find_maxes's output folder (maxes.json) for the dataset orders
     unit_order: Optional[Tuple[int, ...]] = None   # units in the layers pane's display order (None: unit order)
+    pair_tiles: bool = False             # the layers pane shows each unit as a siamese pair (wider tiles)
     volume_view: bool = False            # aux pane: the layer's activation as a rotating 3-D projection
     first_image_only: bool = False
     siamese_view: str = "first"
@@ -93,10 +95,11 @@ def _move(state: AppState, dx: int, dy: int) -> AppState:
         return _select_layer(state, state.layer + dx) if dx else state
     info = state.layer_info
     order = state.unit_order if state.unit_order and len(state.unit_order) == info.units else range(info.units)
+    columns = (info.pair_columns or info.columns) if state.pair_tiles else info.columns
     position = order.index(state.unit)
-    if dy < 0 and position < info.columns:
+    if dy < 0 and position < columns:
         return replace(state, cursor_on_layers=True)
-    position = max(0, min(info.units - 1, position + dx + dy * info.columns))
+    position = max(0, min(info.units - 1, position + dx + dy * columns))
     return replace(state, unit=order[position])
 
 
@@ -195,14 +198,17 @@ EXPORT_ACTIONS = ("export_volume",)
 
 def next_state(state: AppState, action) -> AppState:
     """The state after ``action``: an action name, ("select_layer", i) / ("select_unit", u) from
-    the mouse, or ("unit_order", units) when the layers pane shows the units reordered.
-    Input-source actions and unknown actions leave the state unchanged."""
+    the mouse, ("unit_order", units) when the layers pane shows the units reordered, or
+    ("pair_tiles", shown) when it shows siamese pairs. Input-source actions and unknown actions
+    leave the state unchanged."""
     if isinstance(action, tuple):
         name, value = action
         if name == "select_layer":
             return replace(_select_layer(state, value), cursor_on_layers=True)
         if name == "unit_order":
             return replace(state, unit_order=tuple(int(unit) for unit in value) if value is not None else None)
+        if name == "pair_tiles":
+            return replace(state, pair_tiles=bool(value))
         if name == "select_unit":
             return replace(state, unit=max(0, min(state.layer_info.units - 1, value)), cursor_on_layers=False)
         return state

@@ -60,7 +60,7 @@ class Session:
             frame = self.inputs.latest()
             self._submit(frame)
             self._collect()
-            self.app.adopt_order(self.snapshot)
+            self.app.adopt_layout(self.snapshot)
             self._turn_volume()
             key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image))
             if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:

@@ -1,9 +1,11 @@
 """The aux pane: the top-5 predictions while the cursor is on the layer list, else the selected
 unit enlarged (its activation, or its diff when the layers pane shows diffs), or the layer's
-activation as a turning 3-D volume (key 3)."""
+activation as a turning 3-D volume (key 3). A siamese pair shown "both" gets both images'
+predictions and the unit of both, side by side."""
 import numpy as np
 
 from app.ui import draw as paint
+from app.ui.panes import pairs
 
 
 def draw(view, height: int, width: int) -> np.ndarray:
@@ -27,15 +29,25 @@ def volume(view, height: int, width: int) -> np.ndarray:
 
 
 def predictions(view, height: int, width: int) -> np.ndarray:
+    if view.pair is None:
+        return _predictions(view, "Predictions", view.snapshot.predictions if view.snapshot else (), height, width)
+    top = height // 2
+    return np.vstack([_predictions(view, "Predictions: first image", view.snapshot.predictions, top, width),
+                      _predictions(view, "Predictions: second image", view.pair.predictions, height - top, width)])
+
+
+def _predictions(view, title: str, ranked, height: int, width: int) -> np.ndarray:
     pane = np.full((height, width, 3), 30, np.uint8)
     font = view.font
-    paint.text(pane, "Predictions", (8, paint.line_height(font)), font, view.color("title"))
-    if view.snapshot is None or not view.snapshot.predictions:
+    paint.text(pane, title, (8, paint.line_height(font)), font, view.color("title"))
+    if not ranked:
         paint.text(pane, "(none yet)", (8, 2 * paint.line_height(font)), font)
         return pane
-    row_h = max(paint.line_height(font) * 2, (height - 2 * paint.line_height(font)) // 6)
-    for rank, (label, probability) in enumerate(view.snapshot.predictions):
+    row_h = max(paint.line_height(font) + 8, (height - 2 * paint.line_height(font)) // 6)
+    for rank, (label, probability) in enumerate(ranked):
         top = paint.line_height(font) * 2 + rank * row_h
+        if top + row_h > height:
+            break
         bar = int((width - 16) * probability)
         pane[top:top + row_h // 3, 8:8 + bar] = view.color("bar")
         name = label if len(label) <= 34 else label[:33] + "~"
@@ -49,14 +61,22 @@ def unit(view, height: int, width: int) -> np.ndarray:
         return paint.message(height, width, ["no activation yet"], view.font)
     maps = paint.unit_maps(value)
     index = min(view.state.unit, len(maps) - 1)
+    shown = [maps[index]]
+    second = view.pair_value(diff=view.state.show_diffs)
+    if second is not None:
+        shown.append(paint.unit_maps(second)[index])
+    unit_maps = np.concatenate(shown, axis=1)[None]   # a pair side by side, on one scale
     if view.state.show_diffs:
-        image = paint.signed_colors(maps[index:index + 1])[0]
+        image = paint.signed_colors(unit_maps)[0]
     else:
-        image = paint.colorize(paint.boost(maps[index:index + 1], 0, view.state.gamma_boosts[view.state.gamma_boost])[0],
+        image = paint.colorize(paint.boost(unit_maps, 0, view.state.gamma_boosts[view.state.gamma_boost])[0],
                                view.state.colormap)
+    if len(shown) == 2:
+        image = pairs.separated(image, shown[0].shape[1])
     band = paint.line_height(view.font) + 8
     pane = np.full((height, width, 3), 30, np.uint8)
     pane[:height - band] = paint.fit_into(image, height - band, width, nearest=True, fill=30)
-    caption = f"{view.net.pretty_names[view.state.layer]}:{index}  max {float(maps[index].max()):.3g}"
+    peaks = " | ".join(f"{float(one.max()):.3g}" for one in shown)
+    caption = f"{view.net.pretty_names[view.state.layer]}:{index}  max {peaks}"
     paint.text(pane, caption, (6, height - 8), view.font, view.color("title"))
     return pane

@@ -14,20 +14,21 @@ def draw(view, height: int, width: int) -> np.ndarray:
     images = frame.images if view.state.siamese_view == "both" else (
         frame.images[1:2] if view.state.siamese_view == "second" and len(frame.images) > 1 else frame.images[:1])
     fitted = [fit_to_input(image, size, view.state.fit_mode) for image in images]
-    mask = _overlay_mask(view)
-    if mask is not None:
-        fitted = [paint.overlay(image, mask, view.state.input_overlay) for image in fitted]
+    masks = _overlay_masks(view)   # one per image shown, each from its own backward pass
+    fitted = [paint.overlay(image, mask, view.state.input_overlay) if mask is not None else image
+              for image, mask in zip(fitted, masks + [None] * (len(fitted) - len(masks)))]
     pane = paint.fit_into(np.hstack(fitted), height, width)
     if frame.message:
         _banner(pane, frame.message, view.font)
     return pane
 
 
-def _overlay_mask(view):
-    snapshot = view.snapshot
-    if view.state.input_overlay == "off" or snapshot is None or snapshot.input_diff is None:
-        return None
-    return paint.backprop_map(snapshot.input_diff, "normblur", view.settings.grad_blur_radius)
+def _overlay_masks(view) -> list:
+    if view.state.input_overlay == "off" or view.snapshot is None:
+        return []
+    shown = [view.snapshot] + ([view.pair] if view.pair is not None else [])
+    return [paint.backprop_map(s.input_diff, "normblur", view.settings.grad_blur_radius)
+            if s.input_diff is not None else None for s in shown]
 
 
 def _banner(pane: np.ndarray, message: str, font: float) -> None:

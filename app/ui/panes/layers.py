@@ -3,13 +3,14 @@ forward activations (boosted, in the colormap) or backward diffs (red negative, 
 
 The selected unit is outlined in green and a frozen backprop origin in blue. Zoom shows the
 selected unit, or the back pane, over the whole pane; pattern mode shows every unit's precomputed
-image of the layer at once. A click on a tile selects its unit.
+image of the layer at once. A click on a tile selects its unit. A siamese pair shown "both" draws
+each unit's tile as the pair, first image left, on one scale.
 """
 import numpy as np
 
 from app.ui import draw as paint
 from app.ui.compute import order_request
-from app.ui.panes import aux, back, jpgvis
+from app.ui.panes import aux, back, jpgvis, pairs
 from app.ui.state import WEIGHT_PATTERNS
 
 PATTERN_TILE = 64   # pattern mode: each unit's image drawn in a square of this many pixels (before scaling)
@@ -25,6 +26,8 @@ def grid(view, height: int, width: int) -> paint.Grid:
     count, tile_h, tile_w = map_shape(view.net.shapes[view.state.layer])
     if view.state.pattern != "off":
         tile_h = tile_w = PATTERN_TILE
+    elif view.pair_value(diff=view.state.show_diffs) is not None:
+        tile_w = pairs.pair_width(tile_w)
     return paint.grid_for(count, tile_h, tile_w, height, width)
 
 
@@ -48,21 +51,31 @@ def draw(view, height: int, width: int) -> np.ndarray:
     if value is None:
         why = _no_value_reason(state)
         return paint.message(height, width, [why], view.font)
-    maps = paint.unit_maps(value)
-    if state.show_diffs:
-        tiles = paint.signed_colors(maps)
-    else:
-        boosted = paint.boost(maps, state.indiv_boosts[state.indiv_boost], state.gamma_boosts[state.gamma_boost])
-        tiles = paint.colorize(boosted, state.colormap)
-    order = display_order(view, len(maps))
+    shown = [paint.unit_maps(value)]   # C x H x W per image shown: one, or a siamese pair
+    second = view.pair_value(diff=state.show_diffs)
+    if second is not None:
+        shown.append(paint.unit_maps(second))
+    tiles = _colored(state, np.concatenate(shown, axis=2))   # side by side: one scale for the pair
+    if len(shown) == 2:
+        tiles = pairs.separated(tiles, shown[0].shape[2])
+    peaks = np.stack([maps.reshape(len(maps), -1).max(axis=1) for maps in shown], axis=1)   # C x images
+    order = display_order(view, len(tiles))
     if order is not None:
-        tiles, maps = order.arrange(tiles), order.arrange(maps)
+        tiles, peaks = order.arrange(tiles), order.arrange(peaks)
     layout = grid(view, height, width)
     pane = paint.tile(tiles, layout, height, width)
     if state.score_overlay:
-        _scores(pane, layout, maps, view.font * 0.8)
+        _scores(pane, layout, peaks, view.font * 0.8)
     _outlines(view, pane, layout, order)
     return pane
+
+
+def _colored(state, maps: np.ndarray) -> np.ndarray:
+    """C x H x W values -> C x H x W x 3 tiles: diffs red / green, activations boosted in the colormap."""
+    if state.show_diffs:
+        return paint.signed_colors(maps)
+    boosted = paint.boost(maps, state.indiv_boosts[state.indiv_boost], state.gamma_boosts[state.gamma_boost])
+    return paint.colorize(boosted, state.colormap)
 
 
 def display_order(view, count: int):
@@ -86,14 +99,15 @@ def _outlines(view, pane: np.ndarray, layout: paint.Grid, order=None) -> None:
         paint.outline(pane, layout, place(min(state.unit, layout.count - 1)), view.color("unit"))
 
 
-def _scores(pane: np.ndarray, layout: paint.Grid, maps: np.ndarray, font: float) -> None:
-    """Each tile's maximum written on it, where the tiles are big enough to read."""
-    if layout.cell(0)[3] < paint.text_width("-0.00", font):
+def _scores(pane: np.ndarray, layout: paint.Grid, peaks: np.ndarray, font: float) -> None:
+    """Each tile's maximum (per image of a pair: "first|second") written on it, where the tiles
+    are big enough to read; ``peaks`` is tiles x images."""
+    if layout.cell(0)[3] < paint.text_width("|".join(["-0.00"] * peaks.shape[1]), font):
         return
-    peaks = maps.reshape(len(maps), -1).max(axis=1)
-    for index, peak in enumerate(peaks):
+    for index, tile_peaks in enumerate(peaks):
         top, left, height, _ = layout.cell(index)
-        paint.text(pane, f"{peak:.2g}", (left + 2, top + height - 3), font, (80, 255, 255))
+        label = "|".join(f"{peak:.2g}" for peak in tile_peaks)
+        paint.text(pane, label, (left + 2, top + height - 3), font, (80, 255, 255))
 
 
 def pattern(view, height: int, width: int) -> np.ndarray:

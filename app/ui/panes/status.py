@@ -43,6 +43,8 @@ def lines(view) -> tuple:
     if frame is not None:
         counter = f" ({frame.index + 1}/{frame.count})" if frame.count > 1 else ""
         second += f" | {frame.name}{counter}"
+        if len(frame.images) > 1:
+            second += " | pair: both, first | second" if view.pair is not None else f" | pair: {state.siamese_view}"
         if frame.label is not None:
             second += f" | truth: {_label_name(frame.label, net.labels)}"
     if view.message:

@@ -61,6 +61,22 @@ class View:
         return self.snapshot.diffs.get(name or self.layer_name)
 
     @property
+    def pair(self) -> Optional[Snapshot]:
+        """The second image's results while a siamese pair is shown "both" (else None): the panes
+        draw it beside the first image's."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.second is None or self.state.siamese_view != "both":
+            return None
+        return snapshot.second
+
+    def pair_value(self, name: str = None, diff: bool = False) -> Optional[np.ndarray]:
+        """The second image's activation (or diff) of ``name`` (default: the selected layer) while
+        a siamese pair is shown "both"; else None."""
+        pair = self.pair
+        values = None if pair is None else (pair.diffs if diff else pair.activations)
+        return values.get(name or self.layer_name) if values is not None else None
+
+    @property
     def back_stale(self) -> bool:
         """The back pane shows another frame or origin than the one asked for now."""
         if self.snapshot is None or self.current is None:

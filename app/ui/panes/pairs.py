@@ -1,0 +1,20 @@
+"""A siamese pair shown "both": the two images' pictures side by side in one tile or pane."""
+import numpy as np
+
+SEPARATOR = (20, 20, 20)   # between a pair's two maps: darker than the gray (50) between tiles
+
+
+def pair_width(width: int) -> int:
+    """Width of a picture holding a pair's two ``width`` wide maps (a separator between maps,
+    none between two 1 x 1 units)."""
+    return 2 * width + (1 if width > 1 else 0)
+
+
+def separated(pictures: np.ndarray, first_width: int) -> np.ndarray:
+    """Pictures (... x H x 2W x 3) of the two maps drawn side by side, with the separator line
+    put between them (not between two 1 x 1 units)."""
+    if first_width == 1:
+        return pictures
+    line = np.empty(pictures.shape[:-2] + (1, 3), np.uint8)
+    line[:] = SEPARATOR
+    return np.concatenate([pictures[..., :first_width, :], line, pictures[..., first_width:, :]], axis=-2)
