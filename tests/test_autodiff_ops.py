@@ -30,6 +30,10 @@ CASES = {
                                                          attrs=dict(group=4, pads=[2, 2, 1, 1])),
     "conv depthwise, wide map (channels-first path)": lambda: check_op(
         "Conv", rand(1, 3, 4, 40), rand(3, 1, 3, 3), attrs=dict(group=3, pads=[1, 1, 1, 1])),
+    "conv depthwise, large map (filtered path)": lambda: check_op(
+        "Conv", rand(2, 3, 56, 60), rand(3, 1, 3, 3), attrs=dict(group=3, pads=[1, 0, 2, 1])),
+    "conv depthwise, large map, stride 2, 5x4 (filtered path)": lambda: check_op(
+        "Conv", rand(1, 2, 61, 58), rand(2, 1, 5, 4), attrs=dict(group=2, pads=[2, 1, 1, 2], strides=[2, 2])),
     "conv depthwise, 128 channels (gathered)": lambda: check_op(
         "Conv", rand(2, 128, 6, 7), rand(128, 1, 3, 3), attrs=dict(group=128, pads=[1, 0, 1, 1])),
     "conv depthwise, 128 channels, stride 2, 5x5, SAME pads": lambda: check_op(

@@ -1,24 +1,56 @@
 """The diff of a depthwise convolution's input (one input channel per group), without a matrix product.
 
-Many channels: channels-last gathers. The transposed convolution is split into stride^rank phases
-(output pixels y = r (mod stride) are reached by their own subset of taps, at consecutive positions
-of dy), and each phase is one einsum over a strided view: a single fused pass whose inner loop runs
-along contiguous channels. Few channels: each tap adds weight * dy where it read (long pixel rows).
+Large 2-D maps: per channel, dy spread out by the stride is filtered with the flipped kernel by
+OpenCV (one vectorised pass per plane). Many channels: channels-last gathers. The transposed
+convolution is split into stride^rank phases (output pixels y = r (mod stride) are reached by their
+own subset of taps, at consecutive positions of dy), and each phase is one einsum over a strided
+view: a single fused pass whose inner loop runs along contiguous channels. Otherwise each tap adds
+weight * dy where it read (long pixel rows).
 """
 from itertools import product
 from string import ascii_letters
 
+import cv2
 import numpy as np
 
 from app.net.autodiff.geometry import Windows
 
 GATHER_MIN_CHANNELS = 128  # below this, channel rows are too short for the gather to win (measured)
+FILTER_MIN_PIXELS = 56 * 56  # from this padded plane size on, OpenCV's filter wins (measured; at stride 2
+#                              the gather still wins over many channels)
 
 
 def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int) -> np.ndarray:
-    if dy.shape[1] == group and group >= GATHER_MIN_CHANNELS:
+    one_per_group = dy.shape[1] == group
+    if one_per_group and _filterable(windows) and (group < GATHER_MIN_CHANNELS or set(windows.strides) == {1}):
+        return _filtered(dy, w, x_shape, windows)
+    if one_per_group and group >= GATHER_MIN_CHANNELS:
         return _gather(dy, w, x_shape, windows)
     return _scatter(dy, w, x_shape, windows, group)
+
+
+def _filterable(windows: Windows) -> bool:
+    return (len(windows.kernel) == 2 and set(windows.dilations) == {1}
+            and int(np.prod(windows.extent)) >= FILTER_MIN_PIXELS)
+
+
+def _filtered(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> np.ndarray:
+    """Per plane: dy placed every stride-th pixel of the padded input, correlated with the flipped
+    kernel (padded position q gathers w[t] * dy at q - t), the padding cut off."""
+    n, channels = dy.shape[:2]
+    (out_h, out_w), (stride_h, stride_w), (k_h, k_w) = windows.out, windows.strides, windows.kernel
+    spread = np.zeros((n, channels) + windows.extent, dy.dtype)
+    spread[:, :, :(out_h - 1) * stride_h + 1:stride_h, :(out_w - 1) * stride_w + 1:stride_w] = dy
+    flipped = w[:, 0, ::-1, ::-1].astype(dy.dtype)
+    top, left = windows.begins
+    height, width = x_shape[2:]
+    dx = np.empty((n, channels, height, width), dy.dtype)
+    for image in range(n):
+        for channel in range(channels):
+            full = cv2.filter2D(spread[image, channel], -1, flipped[channel], anchor=(k_w - 1, k_h - 1),
+                                borderType=cv2.BORDER_CONSTANT)
+            dx[image, channel] = full[top:top + height, left:left + width]
+    return dx
 
 
 def _scatter(dy, w, x_shape, windows: Windows, group: int) -> np.ndarray:
