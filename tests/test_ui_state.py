@@ -93,6 +93,15 @@ def test_cursor_steps_through_reordered_tiles_as_shown():
     assert run(state, "next_layer").unit_order is None
 
 
+def test_cursor_rows_follow_siamese_pair_tiles_when_shown():
+    layers = (LayerInfo("conv1", 8, 3, pair_columns=2),)
+    state = AppState(layers=layers)
+    assert run(state, "down").unit == 3
+    paired = run(state, ("pair_tiles", True))
+    assert run(paired, "down").unit == 2 and run(paired, "right", "down", "up").unit == 1
+    assert run(paired, ("pair_tiles", False), "down").unit == 3
+
+
 def test_order_source_cycles_and_reset_keeps_the_statistics_folder():
     state = make_state(dataset_stats="/runs/maxes")
     assert run(state, "next_order_source").order_source == "dataset"
