@@ -61,7 +61,8 @@ def read_maxes(maxes_path) -> tuple:
     return maxes, maxes_path.parent / maxes["stats"]["folder"]
 
 
-def _chunks(folder: Path, names: list, key: str):
+def channel_maxima_chunks(folder: Path, names: list, key: str):
+    """One layer's channel maxima (images x channels, float64), chunk by chunk, as find_maxes wrote them."""
     for name in names:
         with np.load(folder / name, allow_pickle=False) as data:
             yield data[key].astype(np.float64)
@@ -108,7 +109,7 @@ def compute_layer(folder: Path, chunks: list, index: int, layer: str, bins: int,
     """Both passes over one layer's maxima (key ``l<index>`` of every chunk)."""
     key, images = f"l{index}", 0
     minimum = maximum = total = dead = None
-    for values in _chunks(folder, chunks, key):
+    for values in channel_maxima_chunks(folder, chunks, key):
         if minimum is None:
             minimum, maximum = np.full(values.shape[1], np.inf), np.full(values.shape[1], -np.inf)
             total, dead = np.zeros(values.shape[1]), np.zeros(values.shape[1], np.int64)
@@ -120,7 +121,7 @@ def compute_layer(folder: Path, chunks: list, index: int, layer: str, bins: int,
             bar.update(1)
     mean, edges = total / images, histogram_edges(minimum, maximum, bins)
     counts, products = np.zeros((len(mean), bins), np.int64), np.zeros((len(mean), len(mean)))
-    for values in _chunks(folder, chunks, key):
+    for values in channel_maxima_chunks(folder, chunks, key):
         counts += channel_counts(values, edges)
         centred = values - mean
         products += centred.T @ centred

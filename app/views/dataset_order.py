@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.layer_stats import _chunks, read_maxes
+from app.offline.layer_stats import channel_maxima_chunks, read_maxes
 from app.offline.maxes import MAXES_FILE
 from app.views import ordering
 
@@ -55,7 +55,7 @@ def _points(path: str, stamp: int, layer: str) -> np.ndarray:
         raise DeepVisError(f"{path}: layer {layer}: not scored by find_maxes (it has {', '.join(stored)})")
     gram = None
     try:
-        for maxima in _chunks(folder, maxes["stats"]["chunks"], f"l{stored.index(layer)}"):
+        for maxima in channel_maxima_chunks(folder, maxes["stats"]["chunks"], f"l{stored.index(layer)}"):
             gram = maxima.T @ maxima if gram is None else gram + maxima.T @ maxima
     except (OSError, KeyError, ValueError) as error:
         raise DeepVisError(f"{folder}: unreadable channel maxima of {layer} ({error})") from None
