@@ -1,12 +1,20 @@
 """Frames per second of the app's whole loop: forward of every layer + guided backprop + drawing.
 
-    python bench/bench_app.py [--model M] [--frames 30] [--layer NAME]
+    python bench/bench_app.py [--model M] [--seconds 5] [--layer NAME]
 
-Runs what the compute thread and the main thread do for each new frame, one after the other, on
-the sample photos (a new image every frame), and prints the share of each stage. The live app
-overlaps computing and drawing in two threads, so its rate is at least this one.
+Two figures on the sample photos, a new image every frame (as from a camera):
+- live: the app's own threads. The compute thread (forward, then backward) runs on the newest
+  frame while the main thread draws each snapshot that comes back, as the window does; its rate
+  is the fps the status line shows.
+- one after the other: the same three stages run in turn on one thread, to give each stage's
+  time and share.
+The cores may be shared with other programs (the load average is printed), so each frame of the
+second measurement also times a reference, interleaved: a bare forward of the model as ONNX Runtime
+runs it for classification alone (output only, fused), with the same session options.
 """
 import argparse
+import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,10 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.inputs import default_input_dir, open_source  # noqa: E402
 from app.net import Net  # noqa: E402
+from app.net.onnx_graph import runnable  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from app.ui.app import App  # noqa: E402
-from app.ui.compute import compute, request_for  # noqa: E402
+from app.ui.compute import Computer, compute, request_for  # noqa: E402
 from app.ui.state import next_state  # noqa: E402
+from app.ui.workers import ComputeWorker  # noqa: E402
 
 
 def frames(source, count: int) -> list:
@@ -32,10 +42,58 @@ def frames(source, count: int) -> list:
     return found
 
 
+def camera_like(frame):
+    """The same picture as a new frame with new pixel arrays, as a camera gives: nothing computed for
+    the last frame (requests compare frames by identity) can be reused."""
+    return dataclasses.replace(frame, images=tuple(image.copy() for image in frame.images))
+
+
+def live(app: App, net, inputs: list, seconds: float):
+    """(frames computed per second, frames drawn per second) with the compute thread and the drawing
+    overlapped, from the median time between two snapshots. Like the window's loop, the main thread
+    submits the newest frame, draws each new snapshot and waits key_wait_ms for a key."""
+    worker = ComputeWorker(Computer(net)).start()
+    finished, drawn, last = [], [], None
+    start = time.perf_counter()
+    try:
+        while time.perf_counter() - start < seconds:
+            done = worker.latest()
+            if done is not None and done is not last:
+                last = done
+                finished.append(time.perf_counter())
+                app.render(app.view(done.job.frame, done.result, 1.0 / worker.seconds_per_job))
+                drawn.append(time.perf_counter())
+            worker.submit(request_for(app.state, camera_like(inputs[len(finished) % len(inputs)])))
+            time.sleep(app.settings.key_wait_ms / 1000)
+    finally:
+        worker.stop()
+    return 1 / float(np.median(np.diff(finished))), 1 / float(np.median(np.diff(drawn)))
+
+
+def serial(app: App, net, inputs: list, count: int) -> dict:
+    """Median seconds of each stage per frame, the stages run one after the other, and of the
+    reference (a bare forward)."""
+    bare = Net._make_session(runnable(net.model), "cpu", net.path)
+    batch = net.preprocess([inputs[0].images[0]])
+    stages = {"forward": [], "backward": [], "draw": [], "reference": []}
+    for index in range(count):
+        start = time.perf_counter()
+        bare.run(None, {net.input_name: batch})
+        stages["reference"].append(time.perf_counter() - start)
+        frame = camera_like(inputs[index % len(inputs)])
+        snapshot = compute(net, request_for(app.state, frame))
+        drawn = time.perf_counter()
+        app.render(app.view(frame, snapshot, 0.0))
+        stages["draw"].append(time.perf_counter() - drawn)
+        stages["forward"].append(snapshot.seconds["forward"])
+        stages["backward"].append(snapshot.seconds.get("backward", 0.0))
+    return {name: float(np.median(seconds)) for name, seconds in stages.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs")
     parser.add_argument("--layer", default=None, help="layer the backprop starts from (default: a middle one)")
     args = parser.parse_args()
     settings = load_settings(provider="cpu")
@@ -47,24 +105,19 @@ def main() -> None:
         state = next_state(state, action)
     app.state = state
     inputs = frames(open_source(str(default_input_dir())), 8)
-    compute(net, request_for(state, inputs[0]))   # warm-up
-    stages = {"forward": [], "backward": [], "draw": []}
-    start = time.perf_counter()
-    for index in range(args.frames):
-        frame = inputs[index % len(inputs)]
-        snapshot = compute(net, request_for(state, frame))
-        drawn = time.perf_counter()
-        app.render(app.view(frame, snapshot, 0.0))
-        stages["draw"].append(time.perf_counter() - drawn)
-        stages["forward"].append(snapshot.seconds["forward"])
-        stages["backward"].append(snapshot.seconds.get("backward", 0.0))
-    total = time.perf_counter() - start
+    app.render(app.view(inputs[0], compute(net, request_for(state, inputs[0])), 0.0))   # warm-up
+    load_before = os.getloadavg()[0]
+    computed, drawn = live(app, net, inputs, args.seconds)
+    median = serial(app, net, inputs, max(10, int(args.seconds * 10)))
+    reference = median.pop("reference")
+    frame_seconds = sum(median.values())
     print(f"model {net.spec.name} ({len(net.layers)} layers), guided backprop from {net.layers[layer].name}, "
-          f"{net.provider}")
-    print(f"whole loop: {args.frames / total:.1f} frames/s ({total / args.frames * 1000:.1f} ms a frame)")
-    for name, seconds in stages.items():
-        mean = float(np.mean(seconds))
-        print(f"  {name:<9} {mean * 1000:7.1f} ms  {mean / (total / args.frames):6.1%}")
+          f"{net.provider}, {os.cpu_count()} cores, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+    print(f"live (compute thread + drawing): {computed:.1f} frames/s computed, {drawn:.1f} drawn")
+    print(f"one after the other: {1 / frame_seconds:.1f} frames/s ({frame_seconds * 1000:.1f} ms a frame, "
+          f"{frame_seconds / reference:.1f}x the reference's {reference * 1000:.1f} ms)")
+    for name, seconds in median.items():
+        print(f"  {name:<9} {seconds * 1000:7.1f} ms  {seconds / frame_seconds:6.1%}")
 
 
 if __name__ == "__main__":
