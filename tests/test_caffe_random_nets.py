@@ -1,10 +1,10 @@
 """Deploy-only Caffe nets with random He-init weights: every layer agrees with OpenCV's importer."""
-import numpy as np
 import pytest
 
 from app.net.caffe import convert
 from app.net.caffe.random_weights import convert_random
-from tests.test_caffe_opencv import compare_with_opencv
+from app.net.onnx_graph import declared_layers
+from tests.test_caffe_opencv import compare_with_opencv, random_input
 
 DEPLOY = {
     "caffenet": "caffenet_deploy/deploy.prototxt",
@@ -17,27 +17,26 @@ DEPLOY = {
     "mobilenet_v1": "mobilenet_v1_deploy/mobilenet_deploy.prototxt",
     "mobilenet_v2": "mobilenet_v2_deploy/mobilenet_v2_deploy.prototxt",
     "vgg16": "vgg16_deploy/VGG_ILSVRC_16_layers_deploy.prototxt",
+    "fcn8s": "fcn8s_voc_deploy/deploy.prototxt",
 }
+# FCN-8s declares 500 x 500 but takes any size (its Crop layers follow the input); a small one is fast
+INPUT_SHAPE = {"fcn8s": (1, 3, 48, 80)}
 
 
-@pytest.fixture(scope="session")
-def random_weights(testdata, tmp_path_factory):
-    """Per net name: (prototxt, caffemodel with random weights), each made once per session."""
-    folder, cache = tmp_path_factory.mktemp("caffe_random"), {}
-
-    def make(name: str):
-        if name not in cache:
-            prototxt, caffemodel = testdata / DEPLOY[name], folder / f"{name}.caffemodel"
-            convert_random(prototxt, 0, caffemodel)
-            cache[name] = (prototxt, caffemodel)
-        return cache[name]
-    return make
+@pytest.fixture
+def caffemodel(tmp_path):
+    """Where a test writes its random weights, removed afterwards (VGG's weigh half a gigabyte)."""
+    path = tmp_path / "random.caffemodel"
+    yield path
+    path.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("name", sorted(DEPLOY))
-def test_random_weight_net_matches_opencv(random_weights, name):
-    prototxt, caffemodel = random_weights(name)
-    model = convert(prototxt, caffemodel)
-    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
-    x = np.random.default_rng(1).uniform(-1, 1, [1] + shape).astype(np.float32)
-    assert compare_with_opencv(prototxt, caffemodel, x) >= 5
+def test_random_weight_net_matches_opencv(testdata, caffemodel, name):
+    prototxt, input_shape = testdata / DEPLOY[name], INPUT_SHAPE.get(name)
+    convert_random(prototxt, 0, caffemodel, input_shape=input_shape)
+    model = convert(prototxt, caffemodel, input_shape=input_shape)
+    compared = compare_with_opencv(model, prototxt, caffemodel, random_input(model, 1))
+    assert set(compared) == declared_layers(model)
+    if input_shape:  # the output follows the input size
+        assert compared[model.graph.output[0].name][2:] == input_shape[2:]

@@ -26,10 +26,11 @@ class RandomBlobs:
             array = (self.rng.uniform(-0.5, 0.5, shape) if index == 0
                      else self.rng.uniform(0.5, 2, shape) if index == 1 else np.ones(shape))
         elif len(shape) > 1:  # filters and matrices: He init over the fan-in
-            array = self.rng.standard_normal(shape) * np.sqrt(2.0 / int(np.prod(shape[1:])))
+            array = self.rng.standard_normal(shape, np.float32)
+            array *= np.float32(np.sqrt(2.0 / int(np.prod(shape[1:]))))
         else:  # biases, slopes, scales (a Scale's factor about 1)
             array = self.rng.uniform(-0.1, 0.1, shape) + (1.0 if layer.type == "Scale" and index == 0 else 0.0)
-        array = array.astype(np.float32)
+        array = array.astype(np.float32, copy=False)
         self.made.setdefault(layer.name, {})[index] = array
         return array
 
