@@ -50,8 +50,8 @@ def camera_like(frame):
 
 def live(app: App, net, inputs: list, seconds: float):
     """(frames computed per second, frames drawn per second) with the compute thread and the drawing
-    overlapped, from the median time between two snapshots. Like the window's loop, the main thread
-    submits the newest frame, draws each new snapshot and waits key_wait_ms for a key."""
+    overlapped. Like the window's loop, the main thread submits the newest frame, draws each new
+    snapshot and waits key_wait_ms for a key."""
     worker = ComputeWorker(Computer(net)).start()
     finished, drawn, last = [], [], None
     start = time.perf_counter()
@@ -67,7 +67,13 @@ def live(app: App, net, inputs: list, seconds: float):
             time.sleep(app.settings.key_wait_ms / 1000)
     finally:
         worker.stop()
-    return 1 / float(np.median(np.diff(finished))), 1 / float(np.median(np.diff(drawn)))
+    return rate(finished), rate(drawn)
+
+
+def rate(times: list) -> float:
+    """Events per second from their times (the loop sees each one up to a loop turn late, which
+    evens out over many)."""
+    return (len(times) - 1) / (times[-1] - times[0])
 
 
 def serial(app: App, net, inputs: list, count: int) -> dict:
