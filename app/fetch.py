@@ -1,8 +1,16 @@
 """Downloads into the user cache: resumable (HTTP Range), checked against a published digest.
 
-A model_zoo entry's `files:` list names what to fetch: `{name, url, sha256}` or `{name, url, sha1}`
-(the BVLC model zoo publishes SHA-1). Files land in <cache>/models/<entry>/, where model.yaml paths
-are looked up. A half-finished download is kept as NAME.part and continued on the next try.
+A model_zoo entry's fetch.py lists its files, each a dict with `name` and one of:
+- `url` and a digest: `sha256`, `sha1` (what the BVLC model zoo publishes) or `git_blob` (the object
+  id GitHub shows for a file at a commit: SHA-1 of "blob <size>\\0" + the bytes);
+- `url` and `unverified`: why no digest can be checked (none is published); the file is fetched
+  unchecked and a line says so;
+- `page` and `unverified`: no direct download exists (e.g. a OneDrive folder); the user saves the
+  file by hand into the entry's folder, and fetch says where.
+
+Files land in <cache>/models/<entry>/, where model.yaml names are looked up. A half-finished download
+is kept as NAME.part and continued on the next try. DEEPVIS_MODEL_MIRROR=URL fetches every file from
+URL/<entry>/<name> instead (an offline copy, a local server), still checked against its digest.
 """
 import hashlib
 import os
@@ -10,11 +18,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from app.errors import DeepVisError
+from app.errors import DeepVisError, exit_with_message
 from app.paths import cache_dir
 
 _CHUNK = 1 << 20
-_DIGESTS = ("sha256", "sha1")
+_DIGESTS = ("sha256", "sha1", "git_blob")
+MIRROR_VARIABLE = "DEEPVIS_MODEL_MIRROR"
 
 
 def model_files_dir(entry: str) -> Path:
@@ -23,7 +32,10 @@ def model_files_dir(entry: str) -> Path:
 
 
 def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
+    path = Path(path)
+    digest = hashlib.new("sha1" if algorithm == "git_blob" else algorithm)
+    if algorithm == "git_blob":
+        digest.update(f"blob {path.stat().st_size}\0".encode())
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):
             digest.update(chunk)
@@ -34,7 +46,8 @@ def _expected_digest(entry: dict) -> tuple:
     for algorithm in _DIGESTS:
         if entry.get(algorithm):
             return algorithm, str(entry[algorithm]).lower()
-    raise DeepVisError(f"{entry.get('name', entry.get('url'))}: no sha256 or sha1 given to check the download")
+    raise DeepVisError(f"{entry.get('name', entry.get('url'))}: no sha256, sha1 or git_blob given to check "
+                       "the download (say why with unverified=...)")
 
 
 def _open(url: str, offset: int):
@@ -67,31 +80,62 @@ def _download(url: str, partial: Path) -> None:
                 raise DeepVisError(f"{url}: download broke off ({error}); run again to resume") from None
 
 
-def fetch(url: str, target: Path, **digest) -> Path:
+def fetch(url: str, target: Path, unverified: str = "", **digest) -> Path:
     """Download `url` to `target` unless a copy with the right digest is there; returns `target`.
 
-    digest: sha256="..." or sha1="...". A wrong digest removes the download and raises.
+    digest: sha256=, sha1= or git_blob=. A wrong digest removes the download and raises. Without a
+    digest, `unverified` must say why; a file already at `target` is then taken as it is.
     """
     target = Path(target)
-    algorithm, expected = _expected_digest(dict(digest, url=url))
-    if target.is_file() and file_digest(target, algorithm) == expected:
+    algorithm, expected = (None, None) if unverified and not digest else _expected_digest(dict(digest, url=url))
+    if target.is_file() and (algorithm is None or file_digest(target, algorithm) == expected):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     _download(url, partial)
-    found = file_digest(partial, algorithm)
-    if found != expected:
-        partial.unlink()
-        raise DeepVisError(f"{url}: {algorithm} of the download is {found}, expected {expected} (removed)")
+    if algorithm is not None:
+        found = file_digest(partial, algorithm)
+        if found != expected:
+            partial.unlink()
+            raise DeepVisError(f"{url}: {algorithm} of the download is {found}, expected {expected} (removed)")
     os.replace(partial, target)
     return target
 
 
-def fetch_model_files(entry: str, files: list) -> list:
-    """Fetch every `{name, url, sha256|sha1}` of a model_zoo entry into its cache folder."""
-    folder = model_files_dir(entry)
-    paths = []
+def fetch_model_files(entry: str, files: list, say=print) -> list:
+    """Fetch every file of a model_zoo entry (see the module docstring) into its cache folder.
+
+    `say` gets one line per file that is not checked or must be saved by hand; files without a
+    direct download that are not there yet raise one error naming them, after the others are in.
+    """
+    folder, mirror = model_files_dir(entry), os.environ.get(MIRROR_VARIABLE, "").rstrip("/")
+    folder.mkdir(parents=True, exist_ok=True)  # ready for files saved by hand
+    paths, missing = [], []
     for item in files:
+        target = folder / item["name"]
         digest = {key: item[key] for key in _DIGESTS if item.get(key)}
-        paths.append(fetch(item["url"], folder / item["name"], **digest))
+        url = f"{mirror}/{entry}/{item['name']}" if mirror else item.get("url")
+        if url is None:
+            if not target.is_file():
+                say(f"{item['name']}: no direct download ({item['unverified']}); save it from {item['page']} "
+                    f"into {folder}")
+                missing.append(item["name"])
+                continue
+        else:
+            fetch(url, target, unverified=item.get("unverified", ""), **digest)
+        if not digest:
+            say(f"{item['name']}: not checked ({item['unverified']})")
+        paths.append(target)
+    if missing:
+        raise DeepVisError(f"{entry}: {', '.join(missing)} not in {folder} yet (download by hand, see above)")
     return paths
+
+
+def fetch_entry(entry: str, files: list) -> None:
+    """What each model_zoo/<entry>/fetch.py runs: fetch, print where the files are, one line on errors."""
+    try:
+        paths = fetch_model_files(entry, files)
+    except DeepVisError as error:
+        exit_with_message(error)
+    print(f"{entry}: {len(paths)} files in {model_files_dir(entry)}; load it with Net.load({entry!r}) "
+          f"or python run_toolbox.py --model {entry}")

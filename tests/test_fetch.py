@@ -81,5 +81,5 @@ def test_unreachable_server_is_one_line(tmp_path):
 
 
 def test_a_digest_is_required(tmp_path):
-    with pytest.raises(DeepVisError, match="sha256 or sha1"):
+    with pytest.raises(DeepVisError, match="no sha256, sha1 or git_blob"):
         fetch("file:///nowhere", tmp_path / "w")

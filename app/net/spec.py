@@ -123,6 +123,8 @@ def _locate(folder: Path, name) -> Path:
     if beside.exists():
         return beside
     cached = cache_dir() / "models" / folder.name / path
+    if not cached.exists() and (folder / "fetch.py").is_file():
+        raise DeepVisError(f"{folder.name}: {path} is not downloaded yet; run python {folder / 'fetch.py'}")
     return cached if cached.exists() else beside
 
 
