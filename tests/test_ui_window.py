@@ -89,9 +89,19 @@ class Window:
         time.sleep(0.1)   # the pointer has arrived before the button goes down
         self._xdotool("click", "--window", self.window, "1")
 
-    def grab(self, settle: float = 1.0) -> np.ndarray:
+    def grab(self, settle: float = 0.5) -> np.ndarray:
         """The window's pixels once they stop changing (the compute thread has caught up)."""
         time.sleep(settle)
+        image, deadline = self._snap(), time.monotonic() + 15
+        while time.monotonic() < deadline:   # a loaded machine can take longer than settle
+            time.sleep(0.5)
+            later = self._snap()
+            if np.array_equal(later[:STATUS[0]], image[:STATUS[0]]):   # the status line's FPS keeps moving
+                return later
+            image = later
+        return image
+
+    def _snap(self) -> np.ndarray:
         out = self.tmp_path / "grab.png"
         subprocess.run(["import", "-window", self.window, str(out)], env=self.env, check=True, timeout=20)
         return cv2.imread(str(out))
