@@ -71,3 +71,17 @@ def test_trained_net_matches_opencv(testdata, folder):
     model = convert(prototxt, caffemodel)
     compared = compare_with_opencv(model, prototxt, caffemodel, random_input(model, 0))
     assert set(compared) == declared_layers(model) - NOT_IN_OPENCV.get(folder, set())
+
+
+def test_lrn_k_follows_caffe_where_opencv_does_not(tmp_path):
+    """OpenCV takes k = 1 whatever the file says: Caffe's formula is the oracle here."""
+    prototxt = tmp_path / "lrn.prototxt"
+    prototxt.write_text('input: "data" input_shape { dim: 1 dim: 7 dim: 3 dim: 4 }\n'
+                        'layer { name: "norm" type: "LRN" bottom: "data" top: "norm"\n'
+                        '        lrn_param { local_size: 3 alpha: 0.5 beta: 0.75 k: 2 } }\n')
+    model = convert(prototxt, None)
+    x = random_input(model, 3) * 4
+    padded = np.pad(x ** 2, ((0, 0), (1, 1), (0, 0), (0, 0)))
+    window_sums = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
+    expected = x / (2 + 0.5 / 3 * window_sums) ** 0.75
+    np.testing.assert_allclose(every_tensor(model, x)["norm"], expected, rtol=1e-5)
