@@ -1,56 +1,30 @@
 """The diff of a depthwise convolution's input (one input channel per group), without a matrix product.
 
-Large 2-D maps: per channel, dy spread out by the stride is filtered with the flipped kernel by
-OpenCV (one vectorised pass per plane). Many channels: channels-last gathers. The transposed
-convolution is split into stride^rank phases (output pixels y = r (mod stride) are reached by their
-own subset of taps, at consecutive positions of dy), and each phase is one einsum over a strided
-view: a single fused pass whose inner loop runs along contiguous channels. Otherwise each tap adds
-weight * dy where it read (long pixel rows).
+The transposed convolution splits into stride^rank phases: input pixels y = r (mod stride) are
+reached by their own subset of taps, at consecutive positions of dy, so each phase is a small
+correlation of (padded) dy. In float32 ONNX Runtime's depthwise Conv runs every phase in one call
+(ort_conv.py). In float64 (the finite-difference tests), with many channels, each phase is one
+channels-last einsum over a strided view (a single fused pass whose inner loop runs along contiguous
+channels); with few, each tap adds weight * dy where it read (long pixel rows).
 """
 from itertools import product
 from string import ascii_letters
 
-import cv2
 import numpy as np
 
+from app.net.autodiff import ort_conv
 from app.net.autodiff.geometry import Windows
 
 GATHER_MIN_CHANNELS = 128  # below this, channel rows are too short for the gather to win (measured)
-FILTER_MIN_PIXELS = 56 * 56  # from this padded plane size on, OpenCV's filter wins (measured; at stride 2
-#                              the gather still wins over many channels)
 
 
 def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int) -> np.ndarray:
     one_per_group = dy.shape[1] == group
-    if one_per_group and _filterable(windows) and (group < GATHER_MIN_CHANNELS or set(windows.strides) == {1}):
-        return _filtered(dy, w, x_shape, windows)
+    if one_per_group and dy.dtype == np.float32:
+        return _onnx_runtime(dy, w, x_shape, windows)
     if one_per_group and group >= GATHER_MIN_CHANNELS:
         return _gather(dy, w, x_shape, windows)
     return _scatter(dy, w, x_shape, windows, group)
-
-
-def _filterable(windows: Windows) -> bool:
-    return (len(windows.kernel) == 2 and set(windows.dilations) == {1}
-            and int(np.prod(windows.extent)) >= FILTER_MIN_PIXELS)
-
-
-def _filtered(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> np.ndarray:
-    """Per plane: dy placed every stride-th pixel of the padded input, correlated with the flipped
-    kernel (padded position q gathers w[t] * dy at q - t), the padding cut off."""
-    n, channels = dy.shape[:2]
-    (out_h, out_w), (stride_h, stride_w), (k_h, k_w) = windows.out, windows.strides, windows.kernel
-    spread = np.zeros((n, channels) + windows.extent, dy.dtype)
-    spread[:, :, :(out_h - 1) * stride_h + 1:stride_h, :(out_w - 1) * stride_w + 1:stride_w] = dy
-    flipped = w[:, 0, ::-1, ::-1].astype(dy.dtype)
-    top, left = windows.begins
-    height, width = x_shape[2:]
-    dx = np.empty((n, channels, height, width), dy.dtype)
-    for image in range(n):
-        for channel in range(channels):
-            full = cv2.filter2D(spread[image, channel], -1, flipped[channel], anchor=(k_w - 1, k_h - 1),
-                                borderType=cv2.BORDER_CONSTANT)
-            dx[image, channel] = full[top:top + height, left:left + width]
-    return dx
 
 
 def _scatter(dy, w, x_shape, windows: Windows, group: int) -> np.ndarray:
@@ -80,14 +54,45 @@ def _phases(size: int, kernel: int, stride: int, dilation: int, begin: int) -> l
     return phases
 
 
-def _gather(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> np.ndarray:
-    n, channels = dy.shape[:2]
-    rank = len(windows.kernel)
+def _phase_plan(x_shape: tuple, windows: Windows) -> tuple:
+    """(the phases with taps and pixels, each a tuple of per-axis phases; the padding dy needs before
+    and after, per axis, so that every phase reads inside it)."""
     per_dim = [_phases(*args) for args in zip(x_shape[2:], windows.kernel, windows.strides, windows.dilations,
                                               windows.begins)]
     low = [max([0] + [-o for _, _, _, offs in phases for o in offs]) for phases in per_dim]
     high = [max([0] + [count - 1 + o - (out - 1) for _, count, _, offs in phases for o in offs])
             for phases, out in zip(per_dim, windows.out)]
+    phases = [phase for phase in product(*per_dim) if all(taps and count for _, count, taps, _ in phase)]
+    return phases, low, high
+
+
+def _phase_target(phase: tuple, windows: Windows) -> tuple:
+    """The input pixels of a phase: every stride-th from its residue, per axis."""
+    return tuple(slice(r, None, s) for (r, _, _, _), s in zip(phase, windows.strides))
+
+
+def _onnx_runtime(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> np.ndarray:
+    """Every phase as a valid correlation of padded dy with the phase's taps (in the order that makes
+    dy's offsets grow, by their constant step), from dy at low + its first offset."""
+    n, channels = dy.shape[:2]
+    phases, low, high = _phase_plan(x_shape, windows)
+    padded = np.zeros((n, channels) + tuple(o + lo + hi for o, lo, hi in zip(windows.out, low, high)), dy.dtype)
+    padded[(slice(None), slice(None)) + tuple(slice(lo, lo + o) for lo, o in zip(low, windows.out))] = dy
+    kernels = [w[(slice(None), slice(None)) + np.ix_(*[taps for _, _, taps, _ in phase])] for phase in phases]
+    steps = [tuple(offsets[1] - offsets[0] if len(offsets) > 1 else 1 for _, _, _, offsets in phase)
+             for phase in phases]
+    outputs = ort_conv.correlations(padded, kernels, steps, w, windows)
+    dx = np.zeros((n, channels) + tuple(x_shape[2:]), dy.dtype)
+    for phase, out in zip(phases, outputs):
+        window = tuple(slice(lo + offsets[0], lo + offsets[0] + count) for (_, count, _, offsets), lo in zip(phase, low))
+        dx[(slice(None), slice(None)) + _phase_target(phase, windows)] = out[(slice(None), slice(None)) + window]
+    return dx
+
+
+def _gather(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> np.ndarray:
+    n, channels = dy.shape[:2]
+    rank = len(windows.kernel)
+    phases, low, high = _phase_plan(x_shape, windows)
     padded = np.zeros((n,) + tuple(o + lo + hi for o, lo, hi in zip(windows.out, low, high)) + (channels,),
                       dy.dtype)
     padded[(slice(None),) + tuple(slice(lo, lo + o) for lo, o in zip(low, windows.out))] = np.moveaxis(dy, 1, -1)
@@ -95,13 +100,10 @@ def _gather(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> 
     dx = np.zeros((n,) + tuple(x_shape[2:]) + (channels,), dy.dtype)
     letters = ascii_letters[:2 * rank]  # lower case: positions then taps; N and C: batch and channels
     subscripts = f"N{letters}C,{letters[rank:]}C->N{letters[:rank]}C"
-    for phase in product(*per_dim):
-        if any(not taps or not count for _, count, taps, _ in phase):
-            continue
+    for phase in phases:
         view = _phase_view(padded, phase, low)
         kernel = weights[np.ix_(*[taps for _, _, taps, _ in phase])]
-        target = (slice(None),) + tuple(slice(r, None, s) for (r, _, _, _), s in zip(phase, windows.strides))
-        np.einsum(subscripts, view, kernel, out=dx[target])
+        np.einsum(subscripts, view, kernel, out=dx[(slice(None),) + _phase_target(phase, windows)])
     return np.ascontiguousarray(np.moveaxis(dx, -1, 1))
 
 
