@@ -1,7 +1,6 @@
 """Deploy-only Caffe nets with random He-init weights: every layer agrees with OpenCV's importer."""
 import pytest
 
-from app.net.caffe import convert
 from app.net.caffe.random_weights import convert_random
 from app.net.onnx_graph import declared_layers
 from tests.test_caffe_opencv import compare_with_opencv, random_input
@@ -34,8 +33,7 @@ def caffemodel(tmp_path):
 @pytest.mark.parametrize("name", sorted(DEPLOY))
 def test_random_weight_net_matches_opencv(testdata, caffemodel, name):
     prototxt, input_shape = testdata / DEPLOY[name], INPUT_SHAPE.get(name)
-    convert_random(prototxt, 0, caffemodel, input_shape=input_shape)
-    model = convert(prototxt, caffemodel, input_shape=input_shape)
+    model = convert_random(prototxt, 0, caffemodel, input_shape=input_shape)  # OpenCV reads the caffemodel
     compared = compare_with_opencv(model, prototxt, caffemodel, random_input(model, 1))
     assert set(compared) == declared_layers(model)
     if input_shape:  # the output follows the input size
