@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     except DeepVisError as error:
         exit_with_message(error)
     scored = len(maxes["images"]) - maxes["skipped_count"]
-    print(f"{Path(args.out) / find.MAXES_FILE}: {len(maxes['layers'])} layers, {scored} images scored, "
+    print(f"{Path(args.out) / find.MAXES_FILE}: {len(maxes['shapes'])} layers, {scored} images scored, "
           f"{maxes['skipped_count']} unreadable skipped")
     for path in maxes["skipped"][:5]:
         print(f"  skipped {path}")

@@ -105,6 +105,10 @@ class Net:
             reason = str(error).splitlines()[0].split(" : ")[-1][:300]
             raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {reason}") from None
 
+    def make_session(self, model) -> ort.InferenceSession:
+        """A session for a variant of this net's model (other outputs, say) on the same provider."""
+        return self._make_session(model, "cuda" if self.provider == providers.CUDA else "cpu", self.path)
+
     def preprocess(self, images) -> np.ndarray:
         """Images (list of H x W x 3 uint8 BGR) -> N x C x H x W float32 input."""
         return preprocess.preprocess(images, self.spec.input)

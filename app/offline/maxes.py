@@ -1,7 +1,7 @@
 """One pass over a dataset keeping, for every channel of chosen layers, its top-k images.
 
 A channel's score on an image is its spatial max (a vector layer's value itself), found at the first
-position in C order when tied. The top-k are kept streaming, ordered by value (descending; ascending
+position in C order when tied; app.net.spatial_max computes both inside the ONNX graph. The top-k are kept streaming, ordered by value (descending; ascending
 for the bottom-k of ``--min``) then by image index, so the result does not depend on the batching.
 Alongside, every image's channel maxima are appended, one file per checkpoint, to
 ``OUT/channel_maxima/chunk_NNNNNN.npz`` (keys ``image`` and ``l0``, ``l1``, ... in the order of the
@@ -13,6 +13,7 @@ a restarted run goes on from there and ends with the same maxes.json as an unint
 """
 import hashlib
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +22,8 @@ import numpy as np
 from app.errors import DeepVisError
 from app.inputs.files import load_image, natural_key
 from app.inputs.lists import ImageListSource
-from app.offline.progress import progress_bar, read_npz, write_json_atomic, write_npz_atomic
+from app.net.spatial_max import SpatialMax
+from app.offline.progress import progress_bar, read_npz, write_bytes_atomic, write_npz_atomic
 
 STATE_FILE = "find_maxes.state.npz"
 MAXES_FILE = "maxes.json"
@@ -57,19 +59,6 @@ def choose_layers(net, names=None) -> list:
     return names
 
 
-def spatial_max(value: np.ndarray) -> tuple:
-    """(maxima N x C float32, y N x C, x N x C): the max over positions and where it first occurs
-    (C order); y and x are None for a vector layer (N x C)."""
-    if value.ndim == 2:
-        return value.astype(np.float32, copy=False), None, None
-    n, c, h, w = value.shape
-    flat = value.reshape(n, c, h * w)
-    where = flat.argmax(axis=2)
-    maxima = np.take_along_axis(flat, where[..., None], axis=2)[..., 0].astype(np.float32, copy=False)
-    y, x = np.divmod(where, w)
-    return maxima, y, x
-
-
 class TopK:
     """The k best (value, image, y, x) of every channel, best first; ties go to the lower image index."""
 
@@ -78,18 +67,36 @@ class TopK:
     def __init__(self, channels: int, k: int, descending: bool = True):
         self.k, self.descending = k, descending
         self.value = np.zeros((channels, 0), np.float32)
-        self.image = self.y = self.x = np.zeros((channels, 0), np.int64)
+        self.image, self.y, self.x = (np.zeros((channels, 0), np.int64) for _ in range(3))
 
     def add(self, maxima: np.ndarray, images: np.ndarray, y=None, x=None) -> None:
         """Offer one batch: maxima N x C, images (N,) dataset indices, y / x N x C or None."""
+        images = np.asarray(images, np.int64)
+        channels = self._channels_improved(maxima, images)
+        if channels is not None and not len(channels):
+            return
+        pick = slice(None) if channels is None else channels
         none = np.full(maxima.shape, -1, np.int64)
-        offered = {"value": maxima.T, "image": np.broadcast_to(np.asarray(images, np.int64)[None], maxima.T.shape),
-                   "y": none.T if y is None else y.T, "x": none.T if x is None else x.T}
-        joined = {f: np.concatenate([getattr(self, f), offered[f]], axis=1) for f in self.FIELDS}
+        offered = {"value": maxima.T[pick], "image": np.broadcast_to(images[None], maxima.T.shape)[pick],
+                   "y": (none if y is None else y).T[pick], "x": (none if x is None else x).T[pick]}
+        joined = {f: np.concatenate([getattr(self, f)[pick], offered[f]], axis=1) for f in self.FIELDS}
         key = -joined["value"] if self.descending else joined["value"]
         order = np.lexsort((joined["image"], key), axis=1)[:, :self.k]
         for field in self.FIELDS:
-            setattr(self, field, np.take_along_axis(joined[field], order, axis=1))
+            best = np.take_along_axis(joined[field], order, axis=1)
+            if channels is None:
+                setattr(self, field, best)
+            else:
+                getattr(self, field)[channels] = best
+
+    def _channels_improved(self, maxima: np.ndarray, images: np.ndarray):
+        """Channels where some offer ranks before the last kept entry (None: not k kept yet, all)."""
+        if self.value.shape[1] < self.k:
+            return None
+        last_value, last_image = self.value[:, -1], self.image[:, -1]
+        better = maxima > last_value if self.descending else maxima < last_value
+        better |= (maxima == last_value) & (images[:, None] < last_image)
+        return np.flatnonzero(better.any(axis=0))
 
     def arrays(self, prefix: str) -> dict:
         return {f"{prefix}.{field}": getattr(self, field) for field in self.FIELDS}
@@ -98,18 +105,25 @@ class TopK:
         for field in self.FIELDS:
             setattr(self, field, arrays[f"{prefix}.{field}"])
 
-    def as_json(self, vector: bool) -> list:
-        """Per channel, [{"value", "image", "y", "x"}, ...] best first (y, x null for vector layers)."""
-        units = []
-        for value, image, y, x in zip(self.value.tolist(), self.image.tolist(), self.y.tolist(), self.x.tolist()):
-            units.append([{"value": v if np.isfinite(v) else None, "image": i,
-                           "y": None if vector else yy, "x": None if vector else xx}
-                          for v, i, yy, xx in zip(value, image, y, x)])
-        return units
+    ENTRY = '{"value": %s, "image": %d, "y": %s, "x": %s}'
+
+    def json_text(self, vector: bool) -> str:
+        """Per channel, [{"value", "image", "y", "x"}, ...] best first (y, x null for vector layers), as
+        the JSON text json.dumps would write; formatted directly, as a layer may hold 100 000 entries."""
+        channels, kept = self.value.shape
+        if not kept:
+            return "[" + ", ".join(["[]"] * channels) + "]"
+        values = [repr(v) if math.isfinite(v) else "null" for v in self.value.ravel().tolist()]
+        y, x = (["null"] * len(values),) * 2 if vector else (map(str, self.y.ravel().tolist()),
+                                                             map(str, self.x.ravel().tolist()))
+        entries = [self.ENTRY % entry for entry in zip(values, self.image.ravel().tolist(), y, x)]
+        return "[" + ", ".join("[" + ", ".join(entries[i:i + kept]) + "]"
+                               for i in range(0, len(entries), kept)) + "]"
 
 
 class FindMaxes:
-    """The pass itself: ``run()`` goes on from the last checkpoint under ``out`` and returns maxes.json."""
+    """The pass itself: ``run()`` goes on from the last checkpoint under ``out``, writes maxes.json and
+    returns its fields but the rankings (read those from the file)."""
 
     def __init__(self, net, paths: list, layers: list, out, labels=None, model=None, top: int = 9,
                  minima: bool = False, batch: int = 32, checkpoint_every: int = 20, stats: bool = True):
@@ -126,6 +140,7 @@ class FindMaxes:
         self.signature = hashlib.sha256(json.dumps(settings).encode()).hexdigest()
         self.next, self.skipped, self.chunks = 0, [], []
         self._rows, self._row_images = {layer: [] for layer in self.layers}, []
+        self._spatial_max = SpatialMax(net, self.layers)
         self._resume()
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -175,9 +190,9 @@ class FindMaxes:
         return (self.net.preprocess(images) if images else None), indices, skipped
 
     def _score(self, batch: np.ndarray, indices: list) -> None:
-        outputs = self.net.forward(batch)
+        scores = self._spatial_max.run(batch)
         for layer in self.layers:
-            maxima, y, x = spatial_max(outputs[layer])
+            maxima, y, x = scores[layer]
             self.tops[layer].add(maxima, indices, y, x)
             if self.bottoms:
                 self.bottoms[layer].add(maxima, indices, y, x)
@@ -203,23 +218,28 @@ class FindMaxes:
                 bar.update(self.next - start)
                 if (start // self.batch + 1) % self.checkpoint_every == 0 or self.next == len(self.paths):
                     self._checkpoint()
-        maxes = self.result()
-        write_json_atomic(self.out / MAXES_FILE, maxes)
-        return maxes
+        summary = self.summary()
+        write_bytes_atomic(self.out / MAXES_FILE, self.result_text(summary).encode("utf-8"))
+        return summary
 
-    def result(self) -> dict:
-        """maxes.json's content (see docs/offline_stats.md)."""
-        vector = {layer: self.net.layer(layer).kind == "vector" for layer in self.layers}
-        maxes = {"model": self.model, "images": self.paths,
-                 "layers": {layer: self.tops[layer].as_json(vector[layer]) for layer in self.layers}}
-        if self.bottoms:
-            maxes["layers_min"] = {layer: self.bottoms[layer].as_json(vector[layer]) for layer in self.layers}
+    def summary(self) -> dict:
+        """maxes.json's fields but the rankings (see docs/offline_stats.md)."""
+        summary = {"model": self.model, "images": self.paths}
         if self.labels:
-            maxes["labels"] = self.labels
-        maxes["shapes"] = {layer: list(self.net.layer(layer).shape) for layer in self.layers}
-        maxes["skipped"] = [self.paths[index] for index in self.skipped]
-        maxes["skipped_count"] = len(self.skipped)
+            summary["labels"] = self.labels
+        summary["shapes"] = {layer: list(self.net.layer(layer).shape) for layer in self.layers}
+        summary["skipped"] = [self.paths[index] for index in self.skipped]
+        summary["skipped_count"] = len(self.skipped)
         if self.stats:
-            maxes["stats"] = {"folder": CHUNK_DIR, "chunks": self.chunks, "layers": self.layers,
-                              "images": len(self.paths) - len(self.skipped)}
-        return maxes
+            summary["stats"] = {"folder": CHUNK_DIR, "chunks": self.chunks, "layers": self.layers,
+                                "images": len(self.paths) - len(self.skipped)}
+        return summary
+
+    def result_text(self, summary: dict) -> str:
+        """maxes.json's text: the summary, then "layers" (and "layers_min") with every channel's ranking."""
+        vector = {layer: self.net.layer(layer).kind == "vector" for layer in self.layers}
+        rankings = {"layers": self.tops, "layers_min": self.bottoms} if self.bottoms else {"layers": self.tops}
+        texts = [f'"{key}": {{' + ", ".join(f"{json.dumps(layer)}: {tops[layer].json_text(vector[layer])}"
+                                             for layer in self.layers) + "}"
+                 for key, tops in rankings.items()]
+        return json.dumps(summary)[:-1] + ", " + ", ".join(texts) + "}"
