@@ -1,5 +1,5 @@
 """Model settings: where a model's files are and how to feed it (model_zoo/<name>/model.yaml)."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,6 @@ class ModelSpec:
     labels: object = None          # "imagenet", a labels file path, or None
     prob_layer: object = None
     description: str = ""
-    files: list = field(default_factory=list)
     size_given: bool = False       # True when input.size came from the yaml, not a default
 
 
@@ -108,7 +107,7 @@ def from_yaml(path: Path, onnx_file=None) -> ModelSpec:
     return ModelSpec(name=data.get("name", path.parent.name), folder=path.parent,
                      source=_locate_source(path.parent, source), input=_input_spec(input_fields, path),
                      labels=labels, prob_layer=data.get("prob_layer"),
-                     description=data.get("description", ""), files=list(data.get("files") or []),
+                     description=data.get("description", ""),
                      size_given="size" in input_fields)
 
 
