@@ -1,4 +1,6 @@
 """The buttons pane: a row of buttons for the mouse, each running a key's action."""
+from functools import lru_cache
+
 import numpy as np
 
 from app.ui import draw as paint
@@ -20,12 +22,18 @@ def _bounds(width: int):
 
 
 def draw(view, height: int, width: int) -> np.ndarray:
+    return _drawn(height, width, view.font * 0.9, view.color("button"))
+
+
+@lru_cache(maxsize=4)
+def _drawn(height: int, width: int, font: float, color: tuple) -> np.ndarray:
+    """The pane never changes with the frame: drawn once per size and look (read-only)."""
     pane = np.full((height, width, 3), 25, np.uint8)
-    font = view.font * 0.9
     for (label, _), (left, right) in zip(BUTTONS, _bounds(width)):
-        pane[3:height - 3, left + 2:right - 2] = view.color("button")
+        pane[3:height - 3, left + 2:right - 2] = color
         text_left = left + max(2, (right - left - paint.text_width(label, font)) // 2)
         paint.text(pane, label, (text_left, (height + paint.line_height(font) // 2) // 2 + 1), font)
+    pane.flags.writeable = False
     return pane
 
 
