@@ -50,10 +50,11 @@ def camera_like(frame):
 
 def live(app: App, net, inputs: list, seconds: float):
     """(frames computed per second, frames drawn per second) with the compute thread and the drawing
-    overlapped. Like the window's loop, the main thread submits the newest frame, draws each new
-    snapshot and waits key_wait_ms for a key."""
+    overlapped. Like the window's loop, the main thread submits the newest frame, draws it with each
+    new snapshot and waits key_wait_ms for a key."""
     worker = ComputeWorker(Computer(net)).start()
     finished, drawn, last = [], [], None
+    frame = camera_like(inputs[0])
     start = time.perf_counter()
     try:
         while time.perf_counter() - start < seconds:
@@ -61,9 +62,10 @@ def live(app: App, net, inputs: list, seconds: float):
             if done is not None and done is not last:
                 last = done
                 finished.append(time.perf_counter())
-                app.render(app.view(done.job.frame, done.result, 1.0 / worker.seconds_per_job))
+                app.render(app.view(frame, done.result, 1.0 / worker.seconds_per_job))
                 drawn.append(time.perf_counter())
-            worker.submit(request_for(app.state, camera_like(inputs[len(finished) % len(inputs)])))
+            frame = camera_like(inputs[len(finished) % len(inputs)])
+            worker.submit(request_for(app.state, frame))
             time.sleep(app.settings.key_wait_ms / 1000)
     finally:
         worker.stop()
