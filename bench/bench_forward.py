@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.net import Net  # noqa: E402
@@ -33,10 +32,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     net = Net.load(args.model, provider="cpu")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    output_only = ort.InferenceSession(runnable(net.model).SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
+    output_only = net.make_session(runnable(net.model))   # the same session options, the model's outputs only
     print(f"model {net.spec.name}, {len(net.layers)} layers, {len(net.tensors)} tensors kept, {net.provider}")
     for batch_size in (1, 32):
         batch = np.random.default_rng(0).standard_normal((batch_size,) + net.input_shape).astype(np.float32)
