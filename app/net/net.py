@@ -92,9 +92,11 @@ class Net:
 
     # -- running ----------------------------------------------------------------------------
     @staticmethod
-    def _make_session(model, preference: str, path) -> ort.InferenceSession:
+    def _make_session(model, preference: str, path,
+                      order: ort.ExecutionOrder = ort.ExecutionOrder.DEFAULT) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: a CPU-only machine must stay silent
+        options.execution_order = order
         # idle threads sleep instead of spinning: a spinning thread holds a core that the backward
         # pass, the drawing or another program needs (the forward itself took 2x longer on 2 cores)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -105,9 +107,10 @@ class Net:
             reason = str(error).splitlines()[0].split(" : ")[-1][:300]
             raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {reason}") from None
 
-    def make_session(self, model) -> ort.InferenceSession:
+    def make_session(self, model, order=ort.ExecutionOrder.DEFAULT) -> ort.InferenceSession:
         """A session for a variant of this net's model (other outputs, say) on the same provider."""
-        return self._make_session(model, "cuda" if self.provider == providers.CUDA else "cpu", self.path)
+        preference = "cuda" if self.provider == providers.CUDA else "cpu"
+        return self._make_session(model, preference, self.path, order)
 
     def preprocess(self, images) -> np.ndarray:
         """Images (list of H x W x 3 uint8 BGR) -> N x C x H x W float32 input."""

@@ -1,8 +1,9 @@
 """One pass over a dataset keeping, for every channel of chosen layers, its top-k images.
 
 A channel's score on an image is its spatial max (a vector layer's value itself), found at the first
-position in C order when tied; app.net.spatial_max computes both inside the ONNX graph. The top-k are kept streaming, ordered by value (descending; ascending
-for the bottom-k of ``--min``) then by image index, so the result does not depend on the batching.
+position in C order when tied; app.net.spatial_max computes both inside the ONNX graph. The top-k
+are kept streaming, ordered by value (descending; ascending for the bottom-k of ``--min``) then by
+image index, so the result does not depend on the batching.
 Alongside, every image's channel maxima are appended, one file per checkpoint, to
 ``OUT/channel_maxima/chunk_NNNNNN.npz`` (keys ``image`` and ``l0``, ``l1``, ... in the order of the
 layers) for app.offline.layer_stats: disk grows with the dataset (4 bytes per image and channel),
