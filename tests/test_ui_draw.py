@@ -73,3 +73,12 @@ def test_layout_scales_and_rejects_unknown_panes():
     assert panes.window_size(rects) == (165, 300)
     with pytest.raises(DeepVisError, match="unknown pane 'graph'"):
         panes.layout({"graph": (0, 0, 1, 1)})
+
+
+def test_text_is_cut_short_to_its_width():
+    line = "blocks.4.0.dw:17  max -3.23e+03 | -336 and more words than fit"
+    short, full = np.zeros((30, 150, 3), np.uint8), np.zeros((30, 800, 3), np.uint8)
+    draw.text(short, line, (0, 20), max_width=100)
+    draw.text(full, line, (0, 20), max_width=800)
+    assert np.any(short[:, 90:100]) and not np.any(short[:, 101:])   # written up to the limit, not past it
+    assert np.any(full[:, 300:])                                      # a line that fits is left whole

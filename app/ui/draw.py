@@ -12,8 +12,14 @@ MAX_CELL_FOR_POINTS = 40   # a 1 x 1 unit (a vector layer's) is drawn at most th
 
 
 # -- text ------------------------------------------------------------------------------------
-def text(image, line: str, origin, scale: float = 0.5, color=(230, 230, 230), thickness: int = 1):
-    """Write one line (origin = left end of the baseline); returns the image."""
+def text(image, line: str, origin, scale: float = 0.5, color=(230, 230, 230), thickness: int = 1,
+         max_width: int = None):
+    """Write one line (origin = left end of the baseline), cut short with ".." where it would pass
+    max_width pixels; returns the image."""
+    if max_width is not None and text_width(line, scale, thickness) > max_width:
+        while line and text_width(line + "..", scale, thickness) > max_width:
+            line = line[:-1]
+        line += ".."
     cv2.putText(image, line, (int(origin[0]), int(origin[1])), FONT, scale, color, thickness, cv2.LINE_AA)
     return image
 

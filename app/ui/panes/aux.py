@@ -78,5 +78,5 @@ def unit(view, height: int, width: int) -> np.ndarray:
     pane[:height - band] = paint.fit_into(image, height - band, width, nearest=True, fill=30)
     peaks = " | ".join(f"{float(one.max()):.3g}" for one in shown)
     caption = f"{view.net.pretty_names[view.state.layer]}:{index}  max {peaks}"
-    paint.text(pane, caption, (6, height - 8), view.font, view.color("title"))
+    paint.text(pane, caption, (6, height - 8), view.font, view.color("title"), max_width=width - 12)
     return pane
