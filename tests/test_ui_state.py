@@ -106,5 +106,7 @@ def test_order_source_cycles_and_reset_keeps_the_statistics_folder():
     state = make_state(dataset_stats="/runs/maxes")
     assert run(state, "next_order_source").order_source == "dataset"
     assert run(state, "next_order_source", "next_order_source").order_source == "input"
+    assert run(state, "next_order_source").channel_order == "kmeans"                   # visible at once
+    assert run(state, "next_channel_order", "next_channel_order", "next_order_source").channel_order == "pca"
     reset = run(state, "next_order_source", "next_channel_order", "reset")
     assert (reset.order_source, reset.channel_order, reset.dataset_stats) == ("input", "original", "/runs/maxes")

@@ -174,8 +174,10 @@ TRANSITIONS = {
     "previous_weights_view": _weights_view(-1),
     "next_channel_order": lambda state: replace(state, channel_order=cycle(CHANNEL_ORDERS, state.channel_order),
                                                 unit_order=None),
+    # a new source shows at once: from the original order it also switches to k-means
     "next_order_source": lambda state: replace(state, order_source=cycle(ORDER_SOURCES, state.order_source),
-                                               unit_order=None),
+                                               channel_order="kmeans" if state.channel_order == "original"
+                                               else state.channel_order, unit_order=None),
     "toggle_volume_view": _flip("volume_view"),
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
