@@ -13,8 +13,8 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.net.preprocess import read_image
-from app.offline.montage import unit_montage, write_png, write_sprite
-from app.offline.progress import progress_bar, write_json_atomic
+from app.offline.montage import unit_montage, write_sprite
+from app.offline.progress import progress_bar, write_json_atomic, write_png_atomic
 from app.unit_images import crop_path, montage_path, unit_dir
 
 BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> net.backward mode
@@ -177,9 +177,9 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
 def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:
     for kind, images in crops.items():
         for entry, image in zip(entries, images):
-            write_png(crop_path(root, layer, unit, kind, entry.rank), image)
+            write_png_atomic(crop_path(root, layer, unit, kind, entry.rank), image)
         if images:
-            write_png(montage_path(root, layer, unit, kind), unit_montage(images))
+            write_png_atomic(montage_path(root, layer, unit, kind), unit_montage(images))
     size = net.input_shape[1:]
     record = {"model": maxes.get("model"), "layer": layer, "unit": unit,
               "kinds": [kind for kind in KINDS if kind in crops],

@@ -19,7 +19,7 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
 from app.errors import DeepVisError
-from app.offline.progress import progress_bar, read_json, write_bytes_atomic, write_npz_atomic
+from app.offline.progress import progress_bar, read_json, write_npz_atomic, write_png_atomic
 from app.unit_images import folder_name
 
 STATS_DIR = "stats"
@@ -187,23 +187,16 @@ def correlation_image(correlation: np.ndarray, order: np.ndarray, title: str = "
     return _figure_image(figure)
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise DeepVisError(f"{path}: could not encode the PNG")
-    write_bytes_atomic(path, data.tobytes())
-
-
 def write_layer(out: Path, stats: LayerStats) -> Path:
     """stats.npz and the three PNGs under ``out/stats/<layer folder>/``; returns that folder."""
     folder = Path(out) / STATS_DIR / folder_name(stats.layer)
     write_npz_atomic(folder / "stats.npz", **stats.arrays())
-    _write_png(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
-                                                            title=f"{stats.layer}: spatial max per channel"))
-    _write_png(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
-                                                            title=f"{stats.layer}: inactivity"))
-    _write_png(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
-                                                              title=f"{stats.layer}: correlation"))
+    write_png_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
+                                                                  title=f"{stats.layer}: spatial max per channel"))
+    write_png_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
+                                                                  title=f"{stats.layer}: inactivity"))
+    write_png_atomic(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
+                                                                    title=f"{stats.layer}: correlation"))
     return folder
 
 

@@ -10,18 +10,10 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.progress import write_bytes_atomic
+from app.offline.progress import write_png_atomic
 from app.unit_images import montage_path, sprite_path
 
 PAD = 2  # pixels of background between tiles
-
-
-def write_png(path, image: np.ndarray) -> Path:
-    """Write an image whole or not at all (parent folders created)."""
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise DeepVisError(f"{path}: cannot encode a {image.shape} image as PNG")
-    return write_bytes_atomic(path, data.tobytes())
 
 
 def grid(images: list, columns: int = None, tile: tuple = None, cells: int = None) -> np.ndarray:
@@ -60,4 +52,4 @@ def write_sprite(root, layer: str, kind: str, units: int, tile: int) -> Path:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
         # shrunk as read: a thousand full-size montages would not fit in memory
         images.append(None if image is None else cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA))
-    return write_png(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))
+    return write_png_atomic(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))

@@ -9,8 +9,11 @@ import os
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
+
+from app.errors import DeepVisError
 
 
 def progress_bar(total: int, desc: str, unit: str = "image", enabled: bool = True, initial: int = 0) -> tqdm:
@@ -48,8 +51,16 @@ def write_npz_atomic(path, **arrays) -> Path:
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:
-    """Raw bytes (an encoded PNG, say), written whole or not at all."""
+    """Raw bytes, written whole or not at all."""
     return _write_atomic(path, lambda stream: stream.write(data))
+
+
+def write_png_atomic(path, image: np.ndarray) -> Path:
+    """An image (H x W x 3 uint8 BGR, or gray) as PNG, written whole or not at all."""
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise DeepVisError(f"{path}: cannot encode a {image.shape} image as PNG")
+    return write_bytes_atomic(path, data.tobytes())
 
 
 def read_json(path, default=None):
