@@ -129,14 +129,17 @@ def test_equals_brute_force_with_ties_minima_and_skipped_images(tiny, tmp_path):
     assert summary == {key: value for key, value in maxes.items() if not key.startswith("layers")}
 
 
-def test_channel_maxima_chunks_hold_every_readable_image(tiny, tmp_path):
+@pytest.mark.parametrize("checkpoint_every, budget_images, chunks", [(1, 1000, 4), (100, 5, 2)])
+def test_channel_maxima_chunks_hold_every_readable_image(tiny, tmp_path, monkeypatch, checkpoint_every,
+                                                         budget_images, chunks):
     paths = write_images(tmp_path / "images", 11)
     paths[2].write_bytes(b"")
     layers = ["relu2", "fc"]
+    monkeypatch.setattr(find, "ROWS_BUDGET", budget_images * 4 * (16 + 10))  # float32 per channel
     maxes = find.FindMaxes(tiny, [str(p) for p in paths], layers, tmp_path / "out", batch=3,
-                           checkpoint_every=1).run(progress=False)
+                           checkpoint_every=checkpoint_every).run(progress=False)
     stats = maxes["stats"]
-    assert stats["layers"] == layers and stats["images"] == 10 and len(stats["chunks"]) == 4
+    assert stats["layers"] == layers and stats["images"] == 10 and len(stats["chunks"]) == chunks
     chunks = [read_npz(tmp_path / "out" / stats["folder"] / name) for name in stats["chunks"]]
     images = np.concatenate([chunk["image"] for chunk in chunks])
     assert images.tolist() == [i for i in range(11) if i != 2]

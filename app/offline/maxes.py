@@ -7,7 +7,7 @@ image index, so the result does not depend on the batching.
 Alongside, every image's channel maxima are appended, one file per checkpoint, to
 ``OUT/channel_maxima/chunk_NNNNNN.npz`` (keys ``image`` and ``l0``, ``l1``, ... in the order of the
 layers) for app.offline.layer_stats: disk grows with the dataset (4 bytes per image and channel),
-memory does not.
+memory does not (at most ROWS_BUDGET of them are held).
 
 Checkpoints (``OUT/find_maxes.state.npz``, written whole) hold the top-k so far and the next image;
 a restarted run goes on from there and ends with the same maxes.json as an uninterrupted one.
@@ -29,6 +29,7 @@ from app.offline.progress import progress_bar, read_npz, write_bytes_atomic, wri
 STATE_FILE = "find_maxes.state.npz"
 MAXES_FILE = "maxes.json"
 CHUNK_DIR = "channel_maxima"
+ROWS_BUDGET = 32 * 2 ** 20  # bytes of channel maxima held before a checkpoint writes them out
 
 
 def list_images(source) -> tuple:
@@ -142,6 +143,7 @@ class FindMaxes:
         self.next, self.skipped, self.chunks = 0, [], []
         self._rows, self._row_images = {layer: [] for layer in self.layers}, []
         self._spatial_max = SpatialMax(net, self.layers)
+        self._row_bytes = 4 * sum(channels.values()) if stats else 0
         self._resume()
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -203,7 +205,8 @@ class FindMaxes:
             self._row_images.extend(indices)
 
     def run(self, progress: bool = True) -> dict:
-        """Score every image not yet done, checkpointing every ``checkpoint_every`` batches; write maxes.json."""
+        """Score every image not yet done, checkpointing every ``checkpoint_every`` batches (sooner when
+        the channel maxima held reach ROWS_BUDGET); write maxes.json."""
         starts = list(range(self.next, len(self.paths), self.batch))
         with ThreadPoolExecutor(max_workers=1) as reader, \
                 progress_bar(len(self.paths), "find_maxes", enabled=progress, initial=self.next) as bar:
@@ -217,7 +220,8 @@ class FindMaxes:
                 self.skipped.extend(skipped)
                 self.next = min(start + self.batch, len(self.paths))
                 bar.update(self.next - start)
-                if (start // self.batch + 1) % self.checkpoint_every == 0 or self.next == len(self.paths):
+                if (start // self.batch + 1) % self.checkpoint_every == 0 or self.next == len(self.paths) \
+                        or len(self._row_images) * self._row_bytes >= ROWS_BUDGET:
                     self._checkpoint()
         summary = self.summary()
         write_bytes_atomic(self.out / MAXES_FILE, self.result_text(summary).encode("utf-8"))
