@@ -1,5 +1,6 @@
 """Small composite graphs the autodiff tests share (no tests here): a CaffeNet-shaped miniature with
-LRN and ceil-mode pooling, a residual block, an inception block and a depthwise-separable block."""
+LRN and ceil-mode pooling, a residual block, an inception block, a depthwise-separable block and an
+encoder-decoder that upsamples."""
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -123,5 +124,21 @@ def depthwise_separable() -> onnx.ModelProto:
     return b.model(b.gemm(x, "fc", 8 * 16, 4))
 
 
+def upsampling() -> onnx.ModelProto:
+    """An encoder-decoder (FPN / U-Net style): a strided conv with instance normalisation, nearest
+    Resize x2 onto a skip connection, then a bilinear Resize back to the input's size."""
+    b = GraphBuilder((3, 8, 8), seed=4)
+    skip = b.node("Relu", [b.conv("data", "stem", 3, 4, 3, pads=[1] * 4)], "stem_relu")
+    x = b.conv(skip, "down", 4, 6, 3, strides=[2, 2], pads=[1] * 4)
+    gain = b.constant("down_in_scale", b.rng.uniform(0.5, 1.5, 6).astype(np.float32))
+    shift = b.constant("down_in_bias", b.rng.normal(0, 0.2, 6).astype(np.float32))
+    x = b.node("Relu", [b.node("InstanceNormalization", [x, gain, shift], "down_in")], "down_relu")
+    twice = b.constant("twice", np.array([1, 1, 2, 2], np.float32))
+    x = b.node("Resize", [x, "", twice], "up", mode="nearest")
+    x = b.node("Relu", [b.node("Add", [b.conv(x, "lateral", 6, 4, 1), skip], "merge")], "merge_relu")
+    x = b.conv(x, "head", 4, 2, 3, strides=[2, 2], pads=[1] * 4)
+    return b.model(b.node("Resize", [x, "", twice], "logits", mode="linear"))
+
+
 COMPOSITES = {"caffenet_mini": caffenet_mini, "residual": residual_block, "inception": inception_block,
-              "depthwise_separable": depthwise_separable}
+              "depthwise_separable": depthwise_separable, "upsampling": upsampling}

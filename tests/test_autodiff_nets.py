@@ -13,7 +13,8 @@ from test_autodiff_graphs import COMPOSITES, GraphBuilder
 from test_autodiff_support import DoubleGraph, assert_matches_finite_differences
 
 PLAIN_INPUT = dict(mean=0.0, input_scale=1.0, raw_scale=255.0, channel_swap=[2, 1, 0])
-MIDDLE = {"caffenet_mini": "relu2", "residual": "a_relu", "inception": "mixed", "depthwise_separable": "dw2_relu6"}
+MIDDLE = {"caffenet_mini": "relu2", "residual": "a_relu", "inception": "mixed", "depthwise_separable": "dw2_relu6",
+          "upsampling": "merge_relu"}
 
 
 def input_shape(model) -> tuple:

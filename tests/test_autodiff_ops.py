@@ -1,7 +1,10 @@
 """Every backward rule's vanilla gradient against float64 central finite differences, one node each."""
 import numpy as np
 import pytest
+from onnx import helper
 
+from app.net.autodiff.op import Op
+from app.net.autodiff.rules import RULES
 from test_autodiff_support import check_op
 
 R = np.random.default_rng(7)
@@ -75,6 +78,18 @@ CASES = {
     "LRN size 4": lambda: check_op("LRN", rand(1, 6, 2, 3), attrs=dict(size=4, alpha=0.3, beta=0.6, bias=1.0)),
     "batch normalization": lambda: check_op("BatchNormalization", rand(2, 3, 4, 4), rand(3), rand(3), rand(3),
                                             rand(3, low=0.1), attrs=dict(epsilon=1e-3)),
+    "instance normalization": lambda: check_op("InstanceNormalization", rand(2, 3, 4, 5), rand(3), rand(3),
+                                               data=(0, 1, 2), attrs=dict(epsilon=1e-3)),
+    "layer normalization, last axis": lambda: check_op("LayerNormalization", rand(2, 3, 6), rand(6), rand(6),
+                                                       data=(0, 1, 2)),
+    "layer normalization axis 1, no bias": lambda: check_op("LayerNormalization", rand(2, 3, 4, 2), rand(4, 1),
+                                                            data=(0, 1), attrs=dict(axis=1, epsilon=1e-3)),
+    "group normalization opset 21 (per channel)": lambda: check_op(
+        "GroupNormalization", rand(2, 6, 3, 4), rand(6), rand(6), data=(0, 1, 2),
+        attrs=dict(num_groups=3, stash_type=11), opset=21),  # statistics in float64 (default: float32)
+    "group normalization opset 18 (per group)": lambda: check_op(
+        "GroupNormalization", rand(2, 6, 5), rand(2), rand(2), data=(0, 1, 2), attrs=dict(num_groups=2, epsilon=0.1),
+        opset=18),
     # fully connected
     "gemm transA transB alpha beta": lambda: check_op("Gemm", rand(4, 3), rand(5, 4), rand(5), data=(0, 1, 2),
                                                       attrs=dict(transA=1, transB=1, alpha=0.7, beta=1.3)),
@@ -106,6 +121,10 @@ CASES = {
     "tanh": lambda: check_op("Tanh", rand(2, 3, 4)),
     "softplus": lambda: check_op("Softplus", rand(2, 3, 4)),
     "softsign": lambda: check_op("Softsign", rand(2, 3, 4)),
+    "gelu": lambda: check_op("Gelu", 2 * rand(2, 3, 4), opset=20, runtime="ort"),  # reference: float32 constants
+    "gelu tanh": lambda: check_op("Gelu", 2 * rand(2, 3, 4), attrs=dict(approximate="tanh"), opset=20),
+    "erf": lambda: check_op("Erf", rand(2, 3, 4)),
+    "mish": lambda: check_op("Mish", 3 * rand(2, 3, 4), opset=18),
     # arithmetic
     "add broadcast": lambda: check_op("Add", rand(2, 3, 4), rand(3, 1), data=(0, 1)),
     "sub broadcast": lambda: check_op("Sub", rand(3, 1), rand(2, 3, 4), data=(0, 1)),
@@ -144,6 +163,9 @@ CASES = {
     "pad constant, negative": lambda: check_op("Pad", rand(2, 3, 5), i64(0, 1, -1, 0, 2, 2), runtime="ort"),
     "pad reflect": lambda: check_op("Pad", rand(1, 2, 4, 5), i64(0, 0, 3, 1, 0, 0, 2, 4), attrs=dict(mode="reflect")),
     "pad edge": lambda: check_op("Pad", rand(1, 2, 3, 3), i64(0, 0, 2, 1, 0, 0, 1, 3), attrs=dict(mode="edge")),
+    "depth to space DCR": lambda: check_op("DepthToSpace", rand(2, 8, 2, 3), attrs=dict(blocksize=2)),
+    "depth to space CRD": lambda: check_op("DepthToSpace", rand(1, 18, 2, 2), attrs=dict(blocksize=3, mode="CRD")),
+    "space to depth": lambda: check_op("SpaceToDepth", rand(2, 3, 4, 6), attrs=dict(blocksize=2)),
     "pad wrap with axes": lambda: check_op("Pad", rand(2, 3, 4), i64(2, 5), None, i64(-1), attrs=dict(mode="wrap"),
                                            opset=19),
 }
@@ -152,6 +174,14 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_gradient_matches_finite_differences(case):
     CASES[case]()
+
+
+@pytest.mark.parametrize("op_type, attrs", [("Gelu", {}), ("Gelu", dict(approximate="tanh")), ("Erf", {}),
+                                             ("Mish", {})])
+def test_activations_keep_float32(op_type, attrs):
+    x = rand(2, 3).astype(np.float32)
+    op = Op(helper.make_node(op_type, ["x"], ["y"]), attrs, 20, [x], [x], [np.ones_like(x)], (True,))
+    assert RULES[op_type](op)[0].dtype == np.float32
 
 
 DEPTHWISE_GEOMETRIES = {   # x shape, kernel, Conv attributes

@@ -2,7 +2,7 @@
 
 Backward rules are checked against central finite differences of a float64 forward pass: ONNX
 Runtime computes in float32 only, so the forward is onnx's reference evaluator on the model
-converted to float64 (with a corrected LRN, see ``ChannelLRN``).
+converted to float64 (with a few reference ops corrected, see ``ORACLE_OPS``).
 """
 import types
 
@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 from onnx.reference.ops.op_conv_transpose import ConvTranspose as ReferenceConvTranspose
+from scipy import special
 
 from app.net.autodiff.backward import walk
 from app.net.autodiff.graph import GraphPlan
@@ -55,7 +56,16 @@ class ConvTranspose(ReferenceConvTranspose):
         return (np.concatenate(parts, axis=1),)
 
 
-ORACLE_OPS = [LRN, ConvTranspose]  # the reference evaluator's ops replaced
+class Erf(OpRun):
+    """NOTE: onnx 1.23's reference Erf returns float32 whatever its input (so does Gelu, made of it)."""
+
+    op_domain = ""
+
+    def _run(self, x):
+        return (special.erf(x),)
+
+
+ORACLE_OPS = [LRN, ConvTranspose, Erf]  # the reference evaluator's ops replaced
 
 
 def to_double(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -1,5 +1,8 @@
 """Backward rules of element-wise ops: activations and broadcasting arithmetic."""
+import math
+
 import numpy as np
+from scipy import special
 
 from app.net.autodiff.op import Op, unbroadcast
 
@@ -91,6 +94,29 @@ def softplus(op: Op):
 
 def softsign(op: Op):
     return [op.dy / np.square(1 + np.abs(op.x))]
+
+
+def gelu(op: Op):
+    """y = x * Phi(x), Phi the normal CDF, or with approximate="tanh" x/2 * (1 + tanh(u)),
+    u = sqrt(2/pi) * (x + 0.044715 x^3)."""
+    x = op.x
+    if op.attrs.get("approximate", "none") == "tanh":
+        t = np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))
+        slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+    else:
+        slope = 0.5 * (1 + special.erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return [op.dy * slope]
+
+
+def erf(op: Op):
+    return [op.dy * (2 / math.sqrt(math.pi)) * np.exp(-op.x * op.x)]
+
+
+def mish(op: Op):
+    """y = x * tanh(softplus(x)): y' = tanh(sp) + x * (1 - tanh(sp)^2) * sigmoid(x)."""
+    x = op.x
+    t = np.tanh(np.logaddexp(0, x))
+    return [op.dy * (t + x * (1 - t * t) * special.expit(x))]
 
 
 def exp(op: Op):

@@ -4,7 +4,7 @@ A rule takes an ``Op`` (the node, its attributes, forward inputs and outputs, ou
 returns the diffs of its inputs (see op.py). Backprop modes override a few rows (modes.py).
 Ops absent here stop a backward pass that crosses them with an error naming the op and node.
 """
-from app.net.autodiff import conv, elementwise as ew, linear, pooling, shapes
+from app.net.autodiff import conv, elementwise as ew, linear, normalization, pooling, resize, shapes
 
 RULES = {
     # convolution and pooling
@@ -19,6 +19,9 @@ RULES = {
     "Gemm": linear.gemm,
     "MatMul": linear.matmul,
     "BatchNormalization": linear.batch_normalization,
+    "InstanceNormalization": normalization.instance_normalization,
+    "LayerNormalization": normalization.layer_normalization,
+    "GroupNormalization": normalization.group_normalization,
     "Softmax": linear.softmax,
     "LogSoftmax": linear.log_softmax,
     "ReduceMean": linear.reduce_mean,
@@ -40,6 +43,9 @@ RULES = {
     "Tanh": ew.tanh,
     "Softplus": ew.softplus,
     "Softsign": ew.softsign,
+    "Gelu": ew.gelu,
+    "Erf": ew.erf,
+    "Mish": ew.mish,
     # arithmetic
     "Add": ew.add,
     "Sum": ew.add,
@@ -77,4 +83,9 @@ RULES = {
     "Expand": shapes.expand,
     "Tile": shapes.tile,
     "Pad": shapes.pad,
+    "DepthToSpace": shapes.depth_to_space,
+    "SpaceToDepth": shapes.space_to_depth,
+    # resampling
+    "Resize": resize.resize,
+    "Upsample": resize.resize,
 }

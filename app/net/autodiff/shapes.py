@@ -1,5 +1,5 @@
 """Backward rules of ops that move values without computing on them: reshapes, transposes,
-concatenation, splitting, slicing, padding, gathering and broadcasting."""
+concatenation, splitting, slicing, padding, gathering, broadcasting and depth/space shuffles."""
 import numpy as np
 
 from app.net.autodiff.op import Op, ints, unbroadcast
@@ -13,6 +13,26 @@ def reshape(op: Op):
 def transpose(op: Op):
     perm = op.attrs.get("perm") or list(range(op.x.ndim))[::-1]
     return [op.dy.transpose(np.argsort(perm))]
+
+
+def depth_to_space(op: Op):
+    n, c, h, w = op.x.shape
+    b = op.attrs["blocksize"]
+    if op.attrs.get("mode", "DCR") == "DCR":
+        return [_unshuffle(op, (n, b, b, c // (b * b), h, w), (0, 3, 4, 1, 5, 2))]
+    return [_unshuffle(op, (n, c // (b * b), b, b, h, w), (0, 1, 4, 2, 5, 3))]
+
+
+def space_to_depth(op: Op):
+    n, c, h, w = op.x.shape
+    b = op.attrs["blocksize"]
+    return [_unshuffle(op, (n, c, h // b, b, w // b, b), (0, 3, 5, 1, 2, 4))]
+
+
+def _unshuffle(op: Op, blocks: tuple, perm: tuple) -> np.ndarray:
+    """The diff of y = x.reshape(blocks).transpose(perm).reshape(y.shape): the steps undone in reverse."""
+    moved = tuple(blocks[p] for p in perm)
+    return op.dy.reshape(moved).transpose(np.argsort(perm)).reshape(op.x.shape)
 
 
 def concat(op: Op):
