@@ -106,6 +106,8 @@ OTHER_FORMS = {  # op type, inputs, attributes, opset
     "5-D linear (trilinear)": ("Resize", [R.standard_normal((1, 1, 3, 4, 5)), NO_VALUE, floats(1, 1, 2, 1.5, 0.7)],
                                dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel"), 13),
     "5-D nearest": ("Resize", [R.standard_normal((1, 1, 3, 4, 5)), NO_VALUE, floats(1, 1, 2, 1.5, 0.7)], {}, 13),
+    "no length changes, scales not 1": ("Resize", [R.standard_normal((1, 2, 3, 2)), NO_VALUE, floats(1, 1, 1.3, 1.4)],
+                                        dict(mode="linear"), 13),
     "nearest on batch and channels": ("Resize", [R.standard_normal((2, 3, 5, 4)), NO_VALUE, floats(1.5, 2, 2, 1)],
                                       dict(nearest_mode="floor"), 13),
 }
