@@ -41,7 +41,7 @@ def main() -> None:
     single = seconds_per_unit(net, layer, 1, args.iters, args.preset)
     many = seconds_per_unit(net, layer, batch, args.iters, args.preset)
     print(f"batch  1: {single:7.3f} s/unit")
-    print(f"batch {batch:2d}: {many:7.3f} s/unit | {single / many:.2f}x faster per unit")
+    print(f"batch {batch:2d}: {many:7.3f} s/unit | batching {single / many:.2f}x as fast per unit (below 1: slower)")
 
 
 if __name__ == "__main__":
