@@ -113,6 +113,14 @@ def test_spatial_max_in_the_graph_equals_numpy_on_every_tensor(tmp_path, opset):
     assert (scores["relu1"][0][:, 0] == 0).all() and (scores["relu1"][1][:, 0] == 0).all()  # dead: all tied
 
 
+def test_top_k_ranks_nan_last_and_ties_by_image_across_batches():
+    top = find.TopK(channels=2, k=2)
+    top.add(np.array([[np.nan, 1.0], [0.5, 1.0]], np.float32), [0, 1])
+    top.add(np.array([[0.75, 1.0], [0.25, 2.0]], np.float32), [2, 3])
+    assert top.value[0].tolist() == [0.75, 0.5] and top.image[0].tolist() == [2, 1]
+    assert top.value[1].tolist() == [2.0, 1.0] and top.image[1].tolist() == [3, 0]
+
+
 def test_equals_brute_force_with_ties_minima_and_skipped_images(tiny, tmp_path):
     paths = write_images(tmp_path / "images", 23)
     (tmp_path / "images" / "img0005.png").write_bytes(b"not a png")

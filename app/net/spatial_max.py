@@ -6,11 +6,12 @@ this appends, for each chosen C x H x W layer, Reshape to N x C x HW, ReduceMax 
 index on ties, i.e. the first position in C order) and asks the session for those N x C outputs
 only; vector layers (N x C) are returned as they are.
 
-The values equal Net.forward's to the last bit. ORT fuses an op into its single consumer (a conv with
-its activation, a conv accumulating into the residual Add), which changes rounding; Net.forward's
-tensors are all outputs, so nothing there is fused. Each tensor that the chosen layers depend on and
-that has one consumer therefore gets a cheap second one (GlobalMaxPool, which reads it in ORT's
-blocked layout) so that the same kernels run.
+The values equal Net.forward's to the last bit. ORT fuses an op with its single consumer (a conv
+with its activation, a conv accumulating into the residual Add) and then runs other kernels, which
+round differently; Net.forward's tensors are all outputs, so nothing there is fused. Each tensor
+that the chosen layers depend on and that has one consumer therefore gets a second one (a
+GlobalMaxPool, which reads it in ORT's blocked layout, or the tensor itself as an output when it has
+no spatial axes) so that the same kernels run.
 """
 from collections import Counter
 

@@ -98,7 +98,7 @@ class TopK:
         last_value, last_image = self.value[:, -1], self.image[:, -1]
         better = maxima > last_value if self.descending else maxima < last_value
         better |= (maxima == last_value) & (images[:, None] < last_image)
-        return np.flatnonzero(better.any(axis=0))
+        return np.flatnonzero(better.any(axis=0) | np.isnan(last_value))  # NaN ranks last
 
     def arrays(self, prefix: str) -> dict:
         return {f"{prefix}.{field}": getattr(self, field) for field in self.FIELDS}
