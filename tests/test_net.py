@@ -1,4 +1,6 @@
 """The net runtime: every layer in one run, any rank, any batch, preprocessing, bad input."""
+import os
+import platform
 import subprocess
 import sys
 
@@ -88,6 +90,32 @@ def test_tensors_hold_every_intermediate(mnist):
     node_outputs = {name for node in mnist.model.graph.node for name in node.output}
     assert node_outputs <= set(mnist.tensors)
     assert mnist.tensors["Input3"] is mnist.last_input
+
+
+def test_arrays_a_caller_holds_survive_later_runs(mnist):
+    held = mnist.forward([mnist_digit(2)])
+    expected = {name: value.copy() for name, value in held.items()}
+    for digit in (5, 7):
+        mnist.forward([mnist_digit(digit)])
+    for name, value in held.items():
+        np.testing.assert_array_equal(value, expected[name])
+
+
+REALLOCATION_FAULTS = (
+    "import resource; import numpy as np; import app.net; "
+    "a = np.ones(1 << 25, np.float32); del a; before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt; "
+    "a = np.ones(1 << 25, np.float32); print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc settings are glibc's")
+def test_big_arrays_reuse_freed_memory_unless_the_user_tuned_malloc():
+    def faults(**env):
+        result = subprocess.run([sys.executable, "-c", REALLOCATION_FAULTS], capture_output=True, text=True,
+                                check=True, env={**os.environ, **env})
+        return int(result.stdout)
+
+    assert faults() < 16                                 # 128 MB again from the heap: no fresh pages
+    assert faults(MALLOC_TOP_PAD_="131072") >= 60        # glibc's default: fresh pages (2 MB at most each)
 
 
 def test_preprocessed_batch_passes_through(mnist):
