@@ -101,6 +101,21 @@ def test_arrays_a_caller_holds_survive_later_runs(mnist):
         np.testing.assert_array_equal(value, expected[name])
 
 
+def test_forward_up_to_a_layer_runs_only_what_it_needs(mnist):
+    digits = [mnist_digit(6), mnist_digit(9)]
+    mnist.forward(digits)
+    full, full_diff = dict(mnist.tensors), mnist.backward("ReLU114_Output_0", 3, mode="guided")
+    acts = mnist.forward(digits, up_to="ReLU114_Output_0")
+    assert list(acts) == ["Convolution28_Output_0", "Plus30_Output_0", "ReLU32_Output_0", "Pooling66_Output_0",
+                          "Convolution110_Output_0", "Plus112_Output_0", "ReLU114_Output_0"]
+    assert "Pooling160_Output_0" not in mnist.tensors and "Parameter193_reshape1" not in mnist.tensors
+    for name, value in mnist.tensors.items():
+        np.testing.assert_array_equal(value, full[name])
+    np.testing.assert_array_equal(mnist.backward("ReLU114_Output_0", 3, mode="guided"), full_diff)
+    with pytest.raises(DeepVisError, match="no layer named 'nope'"):
+        mnist.forward(digits, up_to="nope")
+
+
 REALLOCATION_FAULTS = (
     "import resource; import numpy as np; import app.net; "
     "a = np.ones(1 << 25, np.float32); del a; before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt; "

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from app.errors import DeepVisError
@@ -26,6 +27,7 @@ class Net:
         self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
         self.provider = self._session.get_providers()[0]
         self._output_names = [o.name for o in self._session.get_outputs()]
+        self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
         self.tensors, self.last_input = {}, None
         self._run(np.zeros((1,) + self.input_shape, np.float32))
         self.layers = onnx_graph.find_layers(model, self.tensors)
@@ -132,24 +134,36 @@ class Net:
             images = [images]
         return self.preprocess(list(images))
 
-    def _run(self, batch: np.ndarray) -> None:
+    def _run(self, batch: np.ndarray, up_to: str = None) -> None:
+        session, names = (self._session, self._output_names) if up_to is None else self._session_up_to(up_to)
         # the last run's arrays go first (those a caller still holds stay theirs): ONNX Runtime then
         # reuses their memory instead of growing by another batch's worth (1.7 GB at batch 32)
         self.tensors, self.last_input = {}, None
-        values = self._session.run(None, {self.input_name: batch})
-        self.tensors = dict(zip(self._output_names, values))
+        values = session.run(None, {self.input_name: batch})
+        self.tensors = dict(zip(names, values))
         self.tensors[self.input_name] = batch
         self.last_input = batch
 
-    def forward(self, images) -> dict:
+    def forward(self, images, up_to: str = None) -> dict:
         """Every layer's activation for a batch: dict layer name -> array with the batch axis.
 
         images: a list of H x W x 3 uint8 BGR images (any size; preprocessing applied) or an
         N x C x H x W float32 array (used as is). Afterwards ``tensors`` holds every intermediate
-        tensor of the graph from the same run (what the backward passes need).
+        tensor of the graph from the same run (what the backward passes need). up_to: a layer name;
+        only what that layer depends on is computed, returned and kept (enough to backprop from it).
         """
-        self._run(self._as_batch(images))
-        return {layer.name: self.tensors[layer.name] for layer in self.layers}
+        self._run(self._as_batch(images), up_to)
+        return {layer.name: self.tensors[layer.name] for layer in self.layers if layer.name in self.tensors}
+
+    def _session_up_to(self, layer: str) -> tuple:
+        """(session, output names) computing only what ``layer`` depends on, kept for the next call
+        (activation maximization runs thousands of steps on one layer)."""
+        self.layer(layer)
+        if self._partial is None or self._partial[0] != layer:
+            every_output = onnx_graph.with_all_outputs(onnx_graph.runnable(self.model))
+            session = self.make_session(_needed_for(every_output, layer))
+            self._partial = (layer, session, [o.name for o in session.get_outputs()])
+        return self._partial[1:]
 
     # -- classification ---------------------------------------------------------------------
     @property
@@ -191,3 +205,29 @@ class Net:
         from app.net.autodiff import weight_gradient
 
         return weight_gradient(self, layer, unit, param_layer, seed=seed, at=at)
+
+
+def _needed_for(model, name: str):
+    """A copy of an every-output model with only the nodes that tensor ``name`` depends on, and their
+    outputs. A model with subgraphs (If, Loop, Scan: their outer-scope inputs go unlisted) stays whole."""
+    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    if any(attribute.type in graph_types for node in model.graph.node for attribute in node.attribute):
+        return model
+    producer = {output: index for index, node in enumerate(model.graph.node) for output in node.output}
+    needed, pending = set(), [name]
+    while pending:
+        index = producer.get(pending.pop())
+        if index is not None and index not in needed:
+            needed.add(index)
+            pending.extend(model.graph.node[index].input)
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    nodes = [node for index, node in enumerate(copy.graph.node) if index in needed]
+    read = {name for node in nodes for name in node.input}
+    outputs = [output for output in copy.graph.output if producer.get(output.name) in needed]
+    weights = [weight for weight in copy.graph.initializer if weight.name in read]  # ORT refuses orphans
+    del copy.graph.node[:], copy.graph.output[:], copy.graph.initializer[:]
+    copy.graph.node.extend(nodes)
+    copy.graph.output.extend(outputs)
+    copy.graph.initializer.extend(weights)
+    return copy

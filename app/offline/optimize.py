@@ -107,7 +107,7 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
     for step in range(steps):
         x = space.clip(x)
         warp = transforms.random_warps(preset, streams, x.shape[2:])
-        value = net.forward(space.to_net(transforms.apply(x, warp)))[layer]
+        value = net.forward(space.to_net(transforms.apply(x, warp)), up_to=layer)[layer]
         diff, index = objective_seed(value, units, position)
         scores = value[index].astype(np.float64)
         start_value = scores if start_value is None else start_value
