@@ -7,14 +7,33 @@ from scipy import special
 from app.net.autodiff.op import Op, unbroadcast
 
 
+BLOCK_ELEMENTS = 1 << 20  # a block of images this big keeps its mask in cache (32 x 96 x 112 x 112: 1.3x)
+
+
 # NOTE: masks multiply rather than np.where(mask, dy, 0), which is several times slower on large maps.
+def gated(dy: np.ndarray, x: np.ndarray, mask) -> np.ndarray:
+    """dy * mask(x), a block of images at a time when the batch is big."""
+    if dy.ndim == 0 or x.shape != dy.shape or dy.size <= BLOCK_ELEMENTS:
+        return dy * mask(x)
+    out = np.empty_like(dy)
+    per = max(1, BLOCK_ELEMENTS // dy[0].size)
+    for start in range(0, len(dy), per):
+        block = slice(start, start + per)
+        np.multiply(dy[block], mask(x[block]), out=out[block])
+    return out
+
+
+def positive(x: np.ndarray) -> np.ndarray:
+    return x > 0
+
+
 def relu_gate(op: Op) -> np.ndarray:
     """Where Relu passes its diff: x > 0, so the diff at exactly 0 is 0 (as Caffe and PyTorch do)."""
-    return op.x > 0
+    return positive(op.x)
 
 
 def relu(op: Op):
-    return [op.dy * relu_gate(op)]
+    return [gated(op.dy, op.x, positive)]
 
 
 def leaky_relu(op: Op):
@@ -36,16 +55,20 @@ def clip_bounds(op: Op) -> tuple:
     return op.input(1, -np.inf), op.input(2, np.inf)
 
 
-def clip_gate(op: Op) -> np.ndarray:
-    """Where Clip passes its diff: strictly inside the bounds (ReLU6 at 0 or 6 passes none, as in PyTorch)."""
-    low, high = clip_bounds(op)
-    gate = op.x > low
-    np.logical_and(gate, op.x < high, out=gate)
+def inside(x: np.ndarray, low, high) -> np.ndarray:
+    gate = x > low
+    np.logical_and(gate, x < high, out=gate)
     return gate
 
 
+def clip_gate(op: Op) -> np.ndarray:
+    """Where Clip passes its diff: strictly inside the bounds (ReLU6 at 0 or 6 passes none, as in PyTorch)."""
+    return inside(op.x, *clip_bounds(op))
+
+
 def clip(op: Op):
-    return [op.dy * clip_gate(op)]
+    low, high = clip_bounds(op)
+    return [gated(op.dy, op.x, lambda x: inside(x, low, high))]
 
 
 def elu(op: Op):
