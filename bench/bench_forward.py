@@ -2,9 +2,11 @@
 
     python bench/bench_forward.py [--model M] [--repeats 20]
 
-Both sessions run in this process on the same provider and inputs; the ratio is what matters.
+Both sessions run in this process on the same provider and inputs; the ratio is what matters. The
+slowest and fastest runs show how steady each is; the peak memory is the whole process's.
 """
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -16,14 +18,15 @@ from app.net import Net  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 
 
-def seconds_per_run(run, repeats: int) -> float:
-    run()  # warm-up: first runs allocate
+def seconds_per_run(run, repeats: int) -> np.ndarray:
+    """(median, fastest, slowest) seconds of a run after one warm-up run (the first run allocates)."""
+    run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return np.array([np.median(times), min(times), max(times)])
 
 
 def main() -> None:
@@ -37,11 +40,14 @@ def main() -> None:
     for batch_size in (1, 32):
         batch = np.random.default_rng(0).standard_normal((batch_size,) + net.input_shape).astype(np.float32)
         repeats = args.repeats if batch_size == 1 else max(3, args.repeats // 4)
-        every = seconds_per_run(lambda: net.forward(batch), repeats)
-        output = seconds_per_run(lambda: output_only.run(None, {net.input_name: batch}), repeats)
-        print(f"batch {batch_size:2d}: every layer {every * 1000:8.1f} ms ({batch_size / every:6.1f} images/s)"
-              f" | output only {output * 1000:8.1f} ms ({batch_size / output:6.1f} images/s)"
-              f" | ratio {every / output:.2f}x")
+        every, every_low, every_high = seconds_per_run(lambda: net.forward(batch), repeats) * 1000
+        output, output_low, output_high = seconds_per_run(lambda: output_only.run(None, {net.input_name: batch}),
+                                                          repeats) * 1000
+        print(f"batch {batch_size:2d}: every layer {every:8.1f} ms ({batch_size * 1000 / every:6.1f} images/s, "
+              f"runs {every_low:.0f}-{every_high:.0f})"
+              f" | output only {output:8.1f} ms ({batch_size * 1000 / output:6.1f} images/s, "
+              f"runs {output_low:.0f}-{output_high:.0f}) | ratio {every / output:.2f}x")
+    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
