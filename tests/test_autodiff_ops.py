@@ -221,3 +221,12 @@ def conv_output_size(x_shape, kernel, attrs) -> tuple:
     pads = attrs.get("pads", [0] * 2 * rank)
     return tuple((size + pads[i] + pads[i + rank] - dilations[i] * (k - 1) - 1) // strides[i] + 1
                  for i, (size, k) in enumerate(zip(x_shape[2:], kernel)))
+
+
+def test_gated_blocks_of_a_big_batch_equal_one_pass(monkeypatch):
+    from app.net.autodiff import elementwise
+    dy, x = R.standard_normal((7, 3, 5, 4)), R.standard_normal((7, 3, 5, 4))
+    whole = elementwise.gated(dy, x, elementwise.positive)
+    monkeypatch.setattr(elementwise, "BLOCK_ELEMENTS", 2 * 3 * 5 * 4)   # blocks of two images, a short last one
+    blocked = elementwise.gated(dy, x, elementwise.positive)
+    assert np.array_equal(whole, dy * (x > 0)) and np.array_equal(blocked, whole)
