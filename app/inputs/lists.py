@@ -16,26 +16,27 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 _SNIFF_LINES = 20
 
 
-class ImageListSource(FileSequence):
+class _ListSource(FileSequence):
+    """A list file read into entries of ``PATHS`` images each."""
+
+    PATHS, KIND, ITEMS = 1, "image list", "images"
+
+    def __init__(self, list_file):
+        list_file = Path(list_file).expanduser()
+        entries = [_entry(list_file, number, line, paths=self.PATHS) for number, line in _lines(list_file)]
+        if not entries:
+            raise DeepVisError(f"{list_file}: no {self.ITEMS} in the list")
+        super().__init__(entries, f"{self.KIND} {list_file} ({len(entries)} {self.ITEMS})")
+
+
+class ImageListSource(_ListSource):
     """One image per line, with an optional ground-truth label shown in the status line."""
 
-    def __init__(self, list_file):
-        list_file = Path(list_file).expanduser()
-        entries = [_entry(list_file, number, line, paths=1) for number, line in _lines(list_file)]
-        if not entries:
-            raise DeepVisError(f"{list_file}: no image paths in the list")
-        super().__init__(entries, f"image list {list_file} ({len(entries)} images)")
 
-
-class SiameseListSource(FileSequence):
+class SiameseListSource(_ListSource):
     """Two images per line; each frame holds both (the app shows first, second or both)."""
 
-    def __init__(self, list_file):
-        list_file = Path(list_file).expanduser()
-        entries = [_entry(list_file, number, line, paths=2) for number, line in _lines(list_file)]
-        if not entries:
-            raise DeepVisError(f"{list_file}: no image pairs in the list")
-        super().__init__(entries, f"siamese list {list_file} ({len(entries)} pairs)")
+    PATHS, KIND, ITEMS = 2, "siamese list", "image pairs"
 
 
 def is_siamese_list(list_file) -> bool:
