@@ -52,7 +52,10 @@ def main() -> None:
     ours = seconds_per_run(lambda: session.run(None, {name: x}), args.repeats)
     theirs = seconds_per_run(opencv_forward, args.repeats)
     print(f"{args.prototxt.name}: conversion {converted:.2f} s (weights {weight_bytes / 1e6:.0f} MB)")
-    print(f"forward, batch 1: ONNX Runtime {ours * 1000:.1f} ms | OpenCV {theirs * 1000:.1f} ms | ratio {ours / theirs:.2f}x")
+    ours_ms, theirs_ms = ours * 1000, theirs * 1000   # (median, fastest, slowest)
+    print(f"forward, batch 1: ONNX Runtime {ours_ms[0]:.1f} ms (runs {ours_ms[1]:.1f}-{ours_ms[2]:.1f}) | "
+          f"OpenCV {theirs_ms[0]:.1f} ms (runs {theirs_ms[1]:.1f}-{theirs_ms[2]:.1f}) | "
+          f"ratio of medians {ours[0] / theirs[0]:.2f}x")
 
 
 if __name__ == "__main__":
