@@ -1,0 +1,35 @@
+"""Every benchmark script runs to its report on a small model (the figures themselves are not
+checked here: speed is measured by running the scripts, never in tests)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import ui_support
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = str(ui_support.MNIST)
+LENET = str(ui_support.TESTDATA / "lenet_mnist" / "lenet.prototxt")
+
+RUNS = {
+    "bench_forward.py": (["--model", MNIST, "--repeats", "1"], "ratio"),
+    "bench_caffe.py": (["--prototxt", LENET, "--repeats", "1"], "ratio of medians"),
+    "bench_backward.py": (["--nets", "default", "--repeats", "1"], "numpy"),
+    "bench_app.py": (["--model", MNIST, "--seconds", "0.3"], "frames/s"),
+    "bench_optimize.py": (["--model", MNIST, "--iters", "1", "--batch", "2", "--cpu"], "s/unit"),
+    "bench_find_maxes.py": (["--model", MNIST, "--images", "8", "--batch", "4", "--memory", "4,8"], "peak memory"),
+}
+
+
+def test_every_bench_script_is_covered():
+    assert sorted(RUNS) == sorted(path.name for path in (ROOT / "bench").glob("bench_*.py"))
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_bench_runs_to_its_report(script):
+    arguments, expected = RUNS[script]
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *arguments], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expected in done.stdout, done.stdout[-2000:]
