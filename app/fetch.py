@@ -42,12 +42,15 @@ def file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def _expected_digest(entry: dict) -> tuple:
+def _expected_digest(url: str, digest: dict, unverified: str) -> tuple:
+    """(algorithm, hex digest) to check the download of `url` against; (None, None) if unverified."""
     for algorithm in _DIGESTS:
-        if entry.get(algorithm):
-            return algorithm, str(entry[algorithm]).lower()
-    raise DeepVisError(f"{entry.get('name', entry.get('url'))}: no sha256, sha1 or git_blob given to check "
-                       "the download (say why with unverified=...)")
+        if digest.get(algorithm):
+            return algorithm, str(digest[algorithm]).lower()
+    if unverified:
+        return None, None
+    raise DeepVisError(f"{url}: no sha256, sha1 or git_blob given to check the download "
+                       "(say why with unverified=...)")
 
 
 def _open(url: str, offset: int):
@@ -87,7 +90,7 @@ def fetch(url: str, target: Path, unverified: str = "", **digest) -> Path:
     digest, `unverified` must say why; a file already at `target` is then taken as it is.
     """
     target = Path(target)
-    algorithm, expected = (None, None) if unverified and not digest else _expected_digest(dict(digest, url=url))
+    algorithm, expected = _expected_digest(url, digest, unverified)
     if target.is_file() and (algorithm is None or file_digest(target, algorithm) == expected):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
