@@ -80,16 +80,20 @@ def order_request(state: AppState) -> Optional[tuple]:
     return (state.layers[state.layer].name, state.channel_order, state.order_source, state.dataset_stats)
 
 
+def shown_images(images: tuple, siamese_view: str) -> tuple:
+    """The images of a frame that ``siamese_view`` shows: the first, the second of a pair, or
+    both of a pair ("both")."""
+    if siamese_view == "both":
+        return images[:2]
+    return images[1:2] if siamese_view == "second" and len(images) > 1 else images[:1]
+
+
 def net_images(net, request: Request) -> list:
-    """The frame's images fitted to the net's input size: the first, the second of a pair when
-    asked, or both of a pair in the siamese view "both" (run as a batch of two)."""
-    images = request.frame.images
-    if len(images) > 1 and request.siamese_view == "second":
-        images = images[1:2]
-    elif request.siamese_view != "both":
-        images = images[:1]
+    """The frame's shown images fitted to the net's input size (a pair shown "both" runs as a
+    batch of two)."""
     width, height = net.spec.input.image_size()
-    return [fit_to_input(image, (height, width), request.fit_mode) for image in images[:2]]
+    return [fit_to_input(image, (height, width), request.fit_mode)
+            for image in shown_images(request.frame.images, request.siamese_view)]
 
 
 class Computer:

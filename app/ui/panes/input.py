@@ -4,6 +4,7 @@ import numpy as np
 
 from app.inputs import fit_to_input
 from app.ui import draw as paint
+from app.ui.compute import shown_images
 
 
 def draw(view, height: int, width: int) -> np.ndarray:
@@ -11,9 +12,8 @@ def draw(view, height: int, width: int) -> np.ndarray:
     if frame is None:
         return paint.message(height, width, ["waiting for input ..."], view.font)
     size = view.net.input_size
-    images = frame.images if view.state.siamese_view == "both" else (
-        frame.images[1:2] if view.state.siamese_view == "second" and len(frame.images) > 1 else frame.images[:1])
-    fitted = [fit_to_input(image, size, view.state.fit_mode) for image in images]
+    fitted = [fit_to_input(image, size, view.state.fit_mode)
+              for image in shown_images(frame.images, view.state.siamese_view)]
     masks = _overlay_masks(view)   # one per image shown, each from its own backward pass
     fitted = [paint.overlay(image, mask, view.state.input_overlay) if mask is not None else image
               for image, mask in zip(fitted, masks + [None] * (len(fitted) - len(masks)))]
