@@ -19,16 +19,11 @@ import urllib.request
 from pathlib import Path
 
 from app.errors import DeepVisError, exit_with_message
-from app.paths import cache_dir
+from app.paths import feed_file, model_files_dir
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 20   # bytes read from a download at a time
 _DIGESTS = ("sha256", "sha1", "git_blob")
 MIRROR_VARIABLE = "DEEPVIS_MODEL_MIRROR"
-
-
-def model_files_dir(entry: str) -> Path:
-    """Where a model_zoo entry's downloaded files live."""
-    return cache_dir() / "models" / entry
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -36,10 +31,7 @@ def file_digest(path: Path, algorithm: str) -> str:
     digest = hashlib.new("sha1" if algorithm == "git_blob" else algorithm)
     if algorithm == "git_blob":
         digest.update(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return feed_file(digest, path).hexdigest()
 
 
 def _expected_digest(url: str, digest: dict, unverified: str) -> tuple:

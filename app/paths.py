@@ -1,4 +1,5 @@
-"""Where the toolbox keeps what it builds or downloads: converted models, sample images, weights."""
+"""Where the toolbox keeps what it builds or downloads (converted models, sample images, weights),
+and the content digests that name and check those files."""
 import os
 from pathlib import Path
 
@@ -8,3 +9,17 @@ def cache_dir() -> Path:
     folder = Path(os.environ.get("DEEPVIS_CACHE") or Path.home() / ".cache" / "deepvis").expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def model_files_dir(entry: str) -> Path:
+    """Where a model_zoo entry's downloaded files live."""
+    return cache_dir() / "models" / entry
+
+
+def feed_file(digest, path):
+    """Feed a file's bytes to a hashlib object a megabyte at a time (big weights stay out of memory);
+    returns the object."""
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest

@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 
 from app.errors import DeepVisError
-from app.paths import cache_dir
+from app.paths import cache_dir, feed_file
 
 # Bump when the graph the builder writes changes, so cached files are rebuilt.
 BUILDER_VERSION = 1
@@ -36,14 +36,6 @@ def _build_efficientnet_lite0(weights: Path) -> onnx.ModelProto:
 
 
 BUILTINS = {"efficientnet_lite0": (_efficientnet_lite0_weights, _build_efficientnet_lite0)}
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_atomically(model: onnx.ModelProto, target: Path) -> None:
@@ -69,7 +61,7 @@ def build(name: str) -> Path:
         raise DeepVisError(f"{weights}: weights of built-in model {name} are missing; reinstall its package")
     folder = cache_dir() / "models"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}-{file_hash(weights)[:16]}-v{BUILDER_VERSION}.onnx"
+    target = folder / f"{name}-{feed_file(hashlib.sha256(), weights).hexdigest()[:16]}-v{BUILDER_VERSION}.onnx"
     if not target.is_file():
         _write_atomically(convert(weights), target)
     return target

@@ -113,7 +113,7 @@ def from_yaml(path: Path, onnx_file=None) -> ModelSpec:
 
 def _locate(folder: Path, name) -> Path:
     """A file named in a model.yaml: absolute, beside the yaml, or in the user cache."""
-    from app.paths import cache_dir
+    from app.paths import model_files_dir
 
     path = Path(str(name)).expanduser()
     if path.is_absolute():
@@ -121,7 +121,7 @@ def _locate(folder: Path, name) -> Path:
     beside = folder / path
     if beside.exists():
         return beside
-    cached = cache_dir() / "models" / folder.name / path
+    cached = model_files_dir(folder.name) / path
     if not cached.exists() and (folder / "fetch.py").is_file():
         raise DeepVisError(f"{folder.name}: {path} is not downloaded yet; run python {folder / 'fetch.py'}")
     return cached if cached.exists() else beside

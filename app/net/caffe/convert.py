@@ -14,7 +14,7 @@ from app.net.caffe.graph import Graph
 from app.net.caffe.reader import DATA_TYPES, net_layers, read_caffemodel, read_prototxt
 from app.net.caffe.registry import CONVERTERS, LayerContext
 from app.net.onnx_graph import LAYERS_METADATA_KEY
-from app.paths import cache_dir
+from app.paths import cache_dir, feed_file
 
 
 def _declared_input(net, layers: list, input_shape, where: str) -> tuple:
@@ -108,9 +108,7 @@ _CACHE_FORMAT = "2"  # changed whenever converted files change, so older convers
 def _content_hash(*paths, extra: str = "") -> str:
     digest = hashlib.sha256(extra.encode())
     for path in paths:
-        with open(path, "rb") as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
+        feed_file(digest, path)
     return digest.hexdigest()[:24]
 
 
