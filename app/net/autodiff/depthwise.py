@@ -7,6 +7,8 @@ correlation of (padded) dy. In float32 ONNX Runtime's depthwise Conv runs every 
 channels-last einsum over a strided view (a single fused pass whose inner loop runs along contiguous
 channels); with few, each tap adds weight * dy where it read (long pixel rows).
 """
+from dataclasses import dataclass
+from functools import lru_cache
 from itertools import product
 from string import ascii_letters
 
@@ -21,9 +23,9 @@ GATHER_MIN_CHANNELS = 128  # below this, channel rows are too short for the gath
 def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int) -> np.ndarray:
     one_per_group = dy.shape[1] == group
     if one_per_group and dy.dtype == np.float32:
-        return _onnx_runtime(dy, w, x_shape, windows)
+        return _onnx_runtime(dy, w, windows)
     if one_per_group and group >= GATHER_MIN_CHANNELS:
-        return _gather(dy, w, x_shape, windows)
+        return _gather(dy, w, windows)
     return _scatter(dy, w, x_shape, windows, group)
 
 
@@ -54,66 +56,80 @@ def _phases(size: int, kernel: int, stride: int, dilation: int, begin: int) -> l
     return phases
 
 
-def _phase_plan(x_shape: tuple, windows: Windows) -> tuple:
-    """(the phases with taps and pixels, each a tuple of per-axis phases; the padding dy needs before
-    and after, per axis, so that every phase reads inside it)."""
-    per_dim = [_phases(*args) for args in zip(x_shape[2:], windows.kernel, windows.strides, windows.dilations,
+@dataclass(frozen=True)
+class _Phase:
+    """The input pixels of one stride phase and where they read padded dy, per spatial axis."""
+
+    target: tuple   # slices of dx: every stride-th pixel from the phase's residue
+    taps: tuple     # the kernel taps reaching them, in the order that makes dy's offsets grow
+    step: tuple     # dy's offset step from one of those taps to the next
+    window: tuple   # slices of padded dy where the taps' first reads lie (one per pixel)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    phases: tuple
+    padded: tuple    # spatial size of padded dy, so that every phase reads inside it
+    dy_slices: tuple  # where dy sits in it
+
+
+@lru_cache(maxsize=256)
+def _plan(windows: Windows) -> _Plan:
+    """The phases with taps and pixels (made once per geometry: every backward pass reuses them)."""
+    per_dim = [_phases(*args) for args in zip(windows.size, windows.kernel, windows.strides, windows.dilations,
                                               windows.begins)]
     low = [max([0] + [-o for _, _, _, offs in phases for o in offs]) for phases in per_dim]
     high = [max([0] + [count - 1 + o - (out - 1) for _, count, _, offs in phases for o in offs])
             for phases, out in zip(per_dim, windows.out)]
-    phases = [phase for phase in product(*per_dim) if all(taps and count for _, count, taps, _ in phase)]
-    return phases, low, high
+    phases = []
+    for phase in product(*per_dim):
+        if all(taps and count for _, count, taps, _ in phase):
+            phases.append(_Phase(
+                tuple(slice(r, None, s) for (r, _, _, _), s in zip(phase, windows.strides)),
+                tuple(tuple(taps) for _, _, taps, _ in phase),
+                tuple(offs[1] - offs[0] if len(offs) > 1 else 1 for _, _, _, offs in phase),
+                tuple(slice(lo + offs[0], lo + offs[0] + count) for (_, count, _, offs), lo in zip(phase, low))))
+    return _Plan(tuple(phases), tuple(o + lo + hi for o, lo, hi in zip(windows.out, low, high)),
+                 tuple(slice(lo, lo + o) for lo, o in zip(low, windows.out)))
 
 
-def _phase_target(phase: tuple, windows: Windows) -> tuple:
-    """The input pixels of a phase: every stride-th from its residue, per axis."""
-    return tuple(slice(r, None, s) for (r, _, _, _), s in zip(phase, windows.strides))
-
-
-def _onnx_runtime(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> np.ndarray:
-    """Every phase as a valid correlation of padded dy with the phase's taps (in the order that makes
-    dy's offsets grow, by their constant step), from dy at low + its first offset."""
-    n, channels = dy.shape[:2]
-    phases, low, high = _phase_plan(x_shape, windows)
-    padded = np.zeros((n, channels) + tuple(o + lo + hi for o, lo, hi in zip(windows.out, low, high)), dy.dtype)
-    padded[(slice(None), slice(None)) + tuple(slice(lo, lo + o) for lo, o in zip(low, windows.out))] = dy
-    kernels = [w[(slice(None), slice(None)) + np.ix_(*[taps for _, _, taps, _ in phase])] for phase in phases]
-    steps = [tuple(offsets[1] - offsets[0] if len(offsets) > 1 else 1 for _, _, _, offsets in phase)
-             for phase in phases]
-    outputs = ort_conv.correlations(padded, kernels, steps, w, windows)
-    dx = np.zeros((n, channels) + tuple(x_shape[2:]), dy.dtype)
-    for phase, out in zip(phases, outputs):
-        window = tuple(slice(lo + offsets[0], lo + offsets[0] + count) for (_, count, _, offsets), lo in zip(phase, low))
-        dx[(slice(None), slice(None)) + _phase_target(phase, windows)] = out[(slice(None), slice(None)) + window]
+def _onnx_runtime(dy: np.ndarray, w: np.ndarray, windows: Windows) -> np.ndarray:
+    """Every phase as a valid correlation of padded dy with the phase's taps (by their constant step);
+    the phase's pixels are its outputs in the phase's window."""
+    everything = (slice(None), slice(None))
+    plan = _plan(windows)
+    padded = np.zeros(dy.shape[:2] + plan.padded, dy.dtype)
+    padded[everything + plan.dy_slices] = dy
+    outputs = ort_conv.correlations(padded, [p.taps for p in plan.phases], [p.step for p in plan.phases], w, windows)
+    dx = np.zeros(dy.shape[:2] + windows.size, dy.dtype)
+    for phase, out in zip(plan.phases, outputs):
+        dx[everything + phase.target] = out[everything + phase.window]
     return dx
 
 
-def _gather(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows) -> np.ndarray:
+def _gather(dy: np.ndarray, w: np.ndarray, windows: Windows) -> np.ndarray:
     n, channels = dy.shape[:2]
     rank = len(windows.kernel)
-    phases, low, high = _phase_plan(x_shape, windows)
-    padded = np.zeros((n,) + tuple(o + lo + hi for o, lo, hi in zip(windows.out, low, high)) + (channels,),
-                      dy.dtype)
-    padded[(slice(None),) + tuple(slice(lo, lo + o) for lo, o in zip(low, windows.out))] = np.moveaxis(dy, 1, -1)
+    plan = _plan(windows)
+    padded = np.zeros((n,) + plan.padded + (channels,), dy.dtype)
+    padded[(slice(None),) + plan.dy_slices] = np.moveaxis(dy, 1, -1)
     weights = np.moveaxis(w[:, 0], 0, -1)  # kernel... x C
-    dx = np.zeros((n,) + tuple(x_shape[2:]) + (channels,), dy.dtype)
+    dx = np.zeros((n,) + windows.size + (channels,), dy.dtype)
     letters = ascii_letters[:2 * rank]  # lower case: positions then taps; N and C: batch and channels
     subscripts = f"N{letters}C,{letters[rank:]}C->N{letters[:rank]}C"
-    for phase in phases:
-        view = _phase_view(padded, phase, low)
-        kernel = weights[np.ix_(*[taps for _, _, taps, _ in phase])]
-        np.einsum(subscripts, view, kernel, out=dx[(slice(None),) + _phase_target(phase, windows)])
+    for phase in plan.phases:
+        np.einsum(subscripts, _phase_view(padded, phase), weights[np.ix_(*phase.taps)],
+                  out=dx[(slice(None),) + phase.target])
     return np.ascontiguousarray(np.moveaxis(dx, -1, 1))
 
 
-def _phase_view(padded: np.ndarray, phase: tuple, low: list) -> np.ndarray:
-    """N x count... x taps... x C view: element (m, q) is padded dy at m + offsets[q] (shifted by low)."""
+def _phase_view(padded: np.ndarray, phase: _Phase) -> np.ndarray:
+    """N x count... x taps... x C view: element (m, q) is padded dy at the phase's window start + m + q * step."""
     spatial = padded.strides[1:-1]
-    start = sum((lo + offsets[0]) * st for (_, _, _, offsets), lo, st in zip(phase, low, spatial))
-    steps = [(offsets[1] - offsets[0]) if len(offsets) > 1 else 1 for _, _, _, offsets in phase]
-    shape = (padded.shape[0],) + tuple(c for _, c, _, _ in phase) + tuple(len(t) for _, _, t, _ in phase) \
+    start = sum(w.start * st for w, st in zip(phase.window, spatial))
+    shape = (padded.shape[0],) + tuple(w.stop - w.start for w in phase.window) + tuple(len(t) for t in phase.taps) \
         + (padded.shape[-1],)
-    strides = (padded.strides[0],) + spatial + tuple(st * k for st, k in zip(spatial, steps)) + (padded.strides[-1],)
+    strides = (padded.strides[0],) + spatial + tuple(st * k for st, k in zip(spatial, phase.step)) \
+        + (padded.strides[-1],)
     base = padded.reshape(-1)[start // padded.itemsize:]
     return np.lib.stride_tricks.as_strided(base, shape, strides, writeable=False)
