@@ -11,6 +11,18 @@ from app.net import heap, onnx_graph, preprocess, providers, spec as model_spec
 heap.keep_freed_memory()
 
 
+def session_options(threads: int = 0, order: ort.ExecutionOrder = ort.ExecutionOrder.DEFAULT) -> ort.SessionOptions:
+    """Options of every ONNX Runtime session the toolbox makes; threads: 0 lets ORT choose."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: a CPU-only machine must stay silent
+    options.intra_op_num_threads = threads
+    options.execution_order = order
+    # idle threads sleep instead of spinning: a spinning thread holds a core that the backward
+    # pass, the drawing or another program needs (the forward itself took 2x longer on 2 cores)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class Net:
     """A trained CNN run by ONNX Runtime, every intermediate tensor returned by one run.
 
@@ -98,14 +110,8 @@ class Net:
     @staticmethod
     def _make_session(model, preference: str, path,
                       order: ort.ExecutionOrder = ort.ExecutionOrder.DEFAULT) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: a CPU-only machine must stay silent
-        options.execution_order = order
-        # idle threads sleep instead of spinning: a spinning thread holds a core that the backward
-        # pass, the drawing or another program needs (the forward itself took 2x longer on 2 cores)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            return ort.InferenceSession(model.SerializeToString(), options,
+            return ort.InferenceSession(model.SerializeToString(), session_options(order=order),
                                         providers=providers.choose_providers(preference))
         except Exception as error:  # ORT raises its own untyped Fail / InvalidGraph errors
             reason = str(error).splitlines()[0].split(" : ")[-1][:300]

@@ -12,21 +12,21 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from app.net.net import session_options
+
 MAX_SESSIONS = 256   # a net's depthwise layers times the batch sizes in use; the oldest go first
 _SESSIONS = OrderedDict()   # (id of the weights, key, input shape) -> (weights, session)
 _LOCK = threading.Lock()    # backward passes may run on several threads
 
 
-def correlations(x: np.ndarray, taps: list, dilations: list, weights: np.ndarray, key) -> list:
-    """Per (taps, dilation): the valid correlation of each channel of ``x`` with its own kernel, the
-    weights at those taps (one index tuple per spatial axis): kernel = weights[:, :][np.ix_(*taps)],
-    out[:, c] at m = sum over t of kernel[c, 0][t] * x[:, c] at m + t * dilation. All in one run.
-    (weights, key, x's shape) name the session; the taps and dilations must follow from them."""
+def correlations(x: np.ndarray, kernels: list, dilations: list, weights: np.ndarray, key) -> list:
+    """Per (kernel, dilation): the valid correlation of each channel of ``x`` with its own kernel,
+    out[:, c] at m = sum over taps t of kernel[c, 0][t] * x[:, c] at m + t * dilation. All in one
+    run. ``kernels`` are derived from ``weights``; (weights, key, x's shape) name the session."""
     name = (id(weights), key, x.shape)
     with _LOCK:
         entry = _SESSIONS.get(name)
         if entry is None or entry[0] is not weights:   # an id may come back for new weights
-            kernels = [weights[(slice(None), slice(None)) + np.ix_(*axes)] for axes in taps]
             entry = (weights, _session(x.shape, kernels, dilations))
             _SESSIONS[name] = entry
             while len(_SESSIONS) > MAX_SESSIONS:
@@ -46,8 +46,5 @@ def _session(shape: tuple, kernels: list, dilations: list) -> ort.InferenceSessi
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))], outputs,
                               initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), session_options(threads=1),
+                                providers=["CPUExecutionProvider"])
