@@ -26,15 +26,9 @@ def _wants(op: Op, index: int) -> bool:
 
 
 def instance_normalization(op: Op):
-    """Per image and channel over the spatial axes; scale and bias per channel."""
-    x, scale = op.inputs[:2]
-    axes = tuple(range(2, x.ndim))
-    xhat, inv_std = _standardised(x, axes, op.attrs.get("epsilon", 1e-5))
-    dy = op.dy
-    outside = (0,) + axes
-    return [_standardisation_diff(dy * channel_shaped(scale, x.ndim), xhat, inv_std, axes) if op.wants[0] else None,
-            (dy * xhat).sum(axis=outside) if _wants(op, 1) else None,
-            dy.sum(axis=outside) if _wants(op, 2) else None]
+    """Group normalisation with one channel per group: per image and channel over the spatial axes;
+    scale and bias per channel."""
+    return _grouped(op, op.x.shape[1], per_group=False)
 
 
 def layer_normalization(op: Op):
@@ -51,14 +45,18 @@ def layer_normalization(op: Op):
 def group_normalization(op: Op):
     """Per image over each group of channels and the spatial axes; scale and bias per channel
     (opset 21) or per group (opset 18)."""
+    return _grouped(op, op.attrs["num_groups"], per_group=op.opset < 21)
+
+
+def _grouped(op: Op, groups: int, per_group: bool):
+    """Statistics per image over each group of channels and the spatial axes; scale and bias per group
+    (per_group) or per channel."""
     x, scale = op.inputs[:2]
     n, channels = x.shape[:2]
-    groups = op.attrs["num_groups"]
     grouped = (n, groups, channels // groups) + x.shape[2:]
     axes = tuple(range(2, len(grouped)))
     xhat, inv_std = _standardised(x.reshape(grouped), axes, op.attrs.get("epsilon", 1e-5))
     xhat = xhat.reshape(x.shape)
-    per_group = op.opset < 21
     gain = np.repeat(scale, channels // groups) if per_group else scale
     dy = op.dy
     dx = None
