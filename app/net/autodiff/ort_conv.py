@@ -19,14 +19,16 @@ _SESSIONS = OrderedDict()   # (id of the weights, key, input shape) -> (weights,
 _LOCK = threading.Lock()    # backward passes may run on several threads
 
 
-def correlations(x: np.ndarray, kernels: list, dilations: list, weights: np.ndarray, key) -> list:
-    """Per (kernel, dilation): the valid correlation of each channel of ``x`` with its own kernel,
-    out[:, c] at m = sum over taps t of kernel[c, 0][t] * x[:, c] at m + t * dilation. All in one
-    run. ``kernels`` are derived from ``weights``; (weights, key, x's shape) name the session."""
+def correlations(x: np.ndarray, taps: list, dilations: list, weights: np.ndarray, key) -> list:
+    """Per (taps, dilation): the valid correlation of each channel of ``x`` with its own kernel, the
+    weights at those taps (one index tuple per spatial axis): kernel = weights[:, :][np.ix_(*taps)],
+    out[:, c] at m = sum over t of kernel[c, 0][t] * x[:, c] at m + t * dilation. All in one run.
+    (weights, key, x's shape) name the session; the taps and dilations must follow from them."""
     name = (id(weights), key, x.shape)
     with _LOCK:
         entry = _SESSIONS.get(name)
         if entry is None or entry[0] is not weights:   # an id may come back for new weights
+            kernels = [weights[(slice(None), slice(None)) + np.ix_(*axes)] for axes in taps]
             entry = (weights, _session(x.shape, kernels, dilations))
             _SESSIONS[name] = entry
             while len(_SESSIONS) > MAX_SESSIONS:
