@@ -219,18 +219,12 @@ def _needed_for(model, name: str):
     graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
     if any(attribute.type in graph_types for node in model.graph.node for attribute in node.attribute):
         return model
-    producer = {output: index for index, node in enumerate(model.graph.node) for output in node.output}
-    needed, pending = set(), [name]
-    while pending:
-        index = producer.get(pending.pop())
-        if index is not None and index not in needed:
-            needed.add(index)
-            pending.extend(model.graph.node[index].input)
+    needed = onnx_graph.ancestors(model.graph, [name])
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-    nodes = [node for index, node in enumerate(copy.graph.node) if index in needed]
-    read = {name for node in nodes for name in node.input}
-    outputs = [output for output in copy.graph.output if producer.get(output.name) in needed]
+    nodes = [node for node in copy.graph.node if needed.intersection(node.output)]
+    read, made = {name for node in nodes for name in node.input}, {name for node in nodes for name in node.output}
+    outputs = [output for output in copy.graph.output if output.name in made]
     weights = [weight for weight in copy.graph.initializer if weight.name in read]  # ORT refuses orphans
     del copy.graph.node[:], copy.graph.output[:], copy.graph.initializer[:]
     copy.graph.node.extend(nodes)

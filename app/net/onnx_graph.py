@@ -135,6 +135,19 @@ def with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
+def ancestors(graph: onnx.GraphProto, names) -> set:
+    """Every tensor the named tensors are computed from, themselves included."""
+    producer = {output: node for node in graph.node for output in node.output if output}
+    found, stack = set(), list(names)
+    while stack:
+        name = stack.pop()
+        if name in found:
+            continue
+        found.add(name)
+        stack.extend(producer[name].input if name in producer else [])
+    return found
+
+
 def declared_layers(model: onnx.ModelProto) -> set:
     """The tensor names the model's metadata lists as layers (none for most ONNX files)."""
     text = next((p.value for p in model.metadata_props if p.key == LAYERS_METADATA_KEY), "[]")

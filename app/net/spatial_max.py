@@ -29,19 +29,6 @@ def opset_version(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
-def ancestors(graph, names) -> set:
-    """Every tensor the named tensors are computed from, themselves included."""
-    producer = {output: node for node in graph.node for output in node.output}
-    found, stack = set(), list(names)
-    while stack:
-        name = stack.pop()
-        if name in found:
-            continue
-        found.add(name)
-        stack.extend(producer[name].input if name in producer else [])
-    return found
-
-
 def reductions(layer: str, opset: int) -> tuple:
     """(nodes, outputs): N x C max and argmax over H x W of ``layer``."""
     flat, maxima, where = (f"{layer}{SUFFIX}.{part}" for part in ("flat", "max", "argmax"))
@@ -59,7 +46,7 @@ def reduction_model(net, layers: list):
     model = onnx_graph.runnable(net.model)
     graph, opset = model.graph, opset_version(model)
     consumers = Counter(name for node in graph.node for name in node.input)
-    needed, chosen = ancestors(graph, layers), set(layers)
+    needed, chosen = onnx_graph.ancestors(graph, layers), set(layers)
     graph.initializer.append(helper.make_tensor(FLAT_SHAPE, TensorProto.INT64, [3], [0, 0, -1]))
     if opset >= 18:
         graph.initializer.append(helper.make_tensor(AXES, TensorProto.INT64, [1], [2]))
