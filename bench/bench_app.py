@@ -81,7 +81,7 @@ def rate(times: list) -> float:
 def serial(app: App, net, inputs: list, count: int) -> dict:
     """Median seconds of each stage per frame, the stages run one after the other, and of the
     reference (a bare forward)."""
-    bare = Net._make_session(runnable(net.model), "cpu", net.path)
+    bare = net.make_session(runnable(net.model))
     batch = net.preprocess([inputs[0].images[0]])
     stages = {"forward": [], "backward": [], "draw": [], "reference": []}
     for index in range(count):
