@@ -166,8 +166,9 @@ class Net:
         (activation maximization runs thousands of steps on one layer)."""
         self.layer(layer)
         if self._partial is None or self._partial[0] != layer:
-            every_output = onnx_graph.with_all_outputs(onnx_graph.runnable(self.model))
-            session = self.make_session(_needed_for(every_output, layer))
+            # pruned first: shape inference then reads only the kept nodes
+            needed = _needed_for(onnx_graph.runnable(self.model), layer)
+            session = self.make_session(onnx_graph.with_all_outputs(needed))
             self._partial = (layer, session, [o.name for o in session.get_outputs()])
         return self._partial[1:]
 
@@ -214,8 +215,8 @@ class Net:
 
 
 def _needed_for(model, name: str):
-    """A copy of an every-output model with only the nodes that tensor ``name`` depends on, and their
-    outputs. A model with subgraphs (If, Loop, Scan: their outer-scope inputs go unlisted) stays whole."""
+    """A copy of the model with only the nodes that tensor ``name`` depends on, and those of its
+    outputs they make. A model with subgraphs (If, Loop, Scan: their outer-scope inputs go unlisted) stays whole."""
     graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
     if any(attribute.type in graph_types for node in model.graph.node for attribute in node.attribute):
         return model
