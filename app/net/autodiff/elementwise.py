@@ -11,11 +11,14 @@ BLOCK_ELEMENTS = 1 << 20  # a block of images this big keeps its mask in cache (
 
 
 # NOTE: masks multiply rather than np.where(mask, dy, 0), which is several times slower on large maps.
-def gated(dy: np.ndarray, x: np.ndarray, mask) -> np.ndarray:
-    """dy * mask(x), a block of images at a time when the batch is big."""
+def gated(dy: np.ndarray, x: np.ndarray, mask, in_place: bool = False) -> np.ndarray:
+    """dy * mask(x) (in_place: into dy), a block of images at a time when the batch is big."""
     if dy.ndim == 0 or x.shape != dy.shape or dy.size <= BLOCK_ELEMENTS:
-        return dy * mask(x)
-    out = np.empty_like(dy)
+        if not in_place:
+            return dy * mask(x)
+        dy *= mask(x)
+        return dy
+    out = dy if in_place else np.empty_like(dy)
     per = max(1, BLOCK_ELEMENTS // dy[0].size)
     for start in range(0, len(dy), per):
         block = slice(start, start + per)
@@ -27,13 +30,14 @@ def positive(x: np.ndarray) -> np.ndarray:
     return x > 0
 
 
-def relu_gate(op: Op) -> np.ndarray:
-    """Where Relu passes its diff: x > 0, so the diff at exactly 0 is 0 (as Caffe and PyTorch do)."""
-    return positive(op.x)
+def relu_mask(op: Op):
+    """Where Relu passes its diff, as a function of x: x > 0, so the diff at exactly 0 is 0 (as Caffe
+    and PyTorch do)."""
+    return positive
 
 
 def relu(op: Op):
-    return [gated(op.dy, op.x, positive)]
+    return [gated(op.dy, op.x, relu_mask(op))]
 
 
 def leaky_relu(op: Op):
@@ -61,14 +65,15 @@ def inside(x: np.ndarray, low, high) -> np.ndarray:
     return gate
 
 
-def clip_gate(op: Op) -> np.ndarray:
-    """Where Clip passes its diff: strictly inside the bounds (ReLU6 at 0 or 6 passes none, as in PyTorch)."""
-    return inside(op.x, *clip_bounds(op))
+def clip_mask(op: Op):
+    """Where Clip passes its diff, as a function of x: strictly inside the bounds (ReLU6 at 0 or 6
+    passes none, as in PyTorch)."""
+    low, high = clip_bounds(op)
+    return lambda x: inside(x, low, high)
 
 
 def clip(op: Op):
-    low, high = clip_bounds(op)
-    return [gated(op.dy, op.x, lambda x: inside(x, low, high))]
+    return [gated(op.dy, op.x, clip_mask(op))]
 
 
 def elu(op: Op):

@@ -23,14 +23,14 @@ from functools import lru_cache
 import numpy as np
 
 from app.net.autodiff import pooling
-from app.net.autodiff.elementwise import clip_bounds, clip_gate, relu_gate
+from app.net.autodiff.elementwise import clip_bounds, clip_mask, gated, relu_mask
 from app.net.autodiff.op import Op
 from app.net.autodiff.rules import RULES
 
 RECTIFIERS = ("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "HardSwish", "Clip")
 MODES = ("grad", "deconv", "guided", "desalinet")
 OPTIONS = ("lrn_passthrough",)
-GATES = {"Relu": relu_gate, "Clip": clip_gate}  # rectifiers whose gradient is a 0/1 gate
+GATES = {"Relu": relu_mask, "Clip": clip_mask}  # rectifiers whose gradient is a 0/1 gate
 
 
 def _rectifies(op: Op) -> bool:
@@ -55,8 +55,7 @@ def _guided(rule, op: Op):
     if gate is None:
         return rule(op.with_dy(_positive(op.dy)))
     dx = _positive(op.dy)  # the same as the rule on relu(dy), in one buffer: these two run on every layer
-    dx *= gate(op)
-    return [dx]
+    return [gated(dx, op.x, gate(op), in_place=True)]
 
 
 def _desalinet(rule, op: Op):
