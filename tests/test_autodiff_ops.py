@@ -197,7 +197,7 @@ DEPTHWISE_GEOMETRIES = {   # x shape, kernel, Conv attributes
 @pytest.mark.parametrize("geometry", list(DEPTHWISE_GEOMETRIES))
 def test_depthwise_float32_path_equals_float64_paths(geometry):
     """float32 runs ONNX Runtime's phases (ort_conv.py); float64, which the finite differences check,
-    the NumPy and OpenCV paths."""
+    the NumPy paths."""
     from app.net.autodiff import depthwise
     from app.net.autodiff.geometry import Windows
 

@@ -2,7 +2,7 @@
 
 ONNX Runtime's vectorised depthwise Conv correlates every channel with its own small kernel 2-4x
 faster than NumPy or OpenCV; it takes float32 only, so float64 passes (the finite-difference tests)
-keep the NumPy and OpenCV paths of depthwise.py. One session per weight tensor and geometry, made on
+keep the NumPy paths of depthwise.py. One session per weight tensor and geometry, made on
 first use (a few ms) and kept, running on one thread like the rest of the walk.
 """
 import threading
