@@ -103,7 +103,7 @@ class App:
             units = getattr(snapshot.order, "units", None)
         if units != self.state.unit_order:
             self.state = next_state(self.state, ("unit_order", units))
-        pairs = self.view(None, snapshot).pair_value(diff=self.state.show_diffs) is not None
+        pairs = len(self.view(None, snapshot).shown_values()) == 2
         if pairs != self.state.pair_tiles:
             self.state = next_state(self.state, ("pair_tiles", pairs))
 

@@ -56,23 +56,12 @@ def _predictions(view, title: str, ranked, height: int, width: int) -> np.ndarra
 
 
 def unit(view, height: int, width: int) -> np.ndarray:
-    value = view.diff() if view.state.show_diffs else view.activation()
-    if value is None:
+    values = view.shown_values()
+    if values[0] is None:
         return paint.message(height, width, ["no activation yet"], view.font)
-    maps = paint.unit_maps(value)
-    index = min(view.state.unit, len(maps) - 1)
-    shown = [maps[index]]
-    second = view.pair_value(diff=view.state.show_diffs)
-    if second is not None:
-        shown.append(paint.unit_maps(second)[index])
-    unit_maps = np.concatenate(shown, axis=1)[None]   # a pair side by side, on one scale
-    if view.state.show_diffs:
-        image = paint.signed_colors(unit_maps)[0]
-    else:
-        image = paint.colorize(paint.boost(unit_maps, 0, view.state.gamma_boosts[view.state.gamma_boost])[0],
-                               view.state.colormap)
-    if len(shown) == 2:
-        image = pairs.separated(image, shown[0].shape[1])
+    index = min(view.state.unit, len(paint.unit_maps(values[0])) - 1)
+    shown = [paint.unit_maps(value)[index] for value in values]
+    image = pairs.side_by_side([maps[None] for maps in shown], lambda maps: colored(view.state, maps))[0]
     band = paint.line_height(view.font) + 8
     pane = np.full((height, width, 3), 30, np.uint8)
     pane[:height - band] = paint.fit_into(image, height - band, width, nearest=True, fill=30)
@@ -80,3 +69,11 @@ def unit(view, height: int, width: int) -> np.ndarray:
     caption = f"{view.net.pretty_names[view.state.layer]}:{index}  max {peaks}"
     paint.text(pane, caption, (6, height - 8), view.font, view.color("title"), max_width=width - 12)
     return pane
+
+
+def colored(state, maps: np.ndarray, indiv: float = 0.0) -> np.ndarray:
+    """C x H x W values -> C x H x W x 3 pictures: diffs red / green, activations boosted (each
+    channel by its max^-``indiv``) in the colormap."""
+    if state.show_diffs:
+        return paint.signed_colors(maps)
+    return paint.colorize(paint.boost(maps, indiv, state.gamma_boosts[state.gamma_boost]), state.colormap)

@@ -26,7 +26,7 @@ def grid(view, height: int, width: int) -> paint.Grid:
     count, tile_h, tile_w = map_shape(view.net.shapes[view.state.layer])
     if view.state.pattern != "off":
         tile_h = tile_w = PATTERN_TILE
-    elif view.pair_value(diff=view.state.show_diffs) is not None:
+    elif len(view.shown_values()) == 2:
         tile_w = pairs.pair_width(tile_w)
     return paint.grid_for(count, tile_h, tile_w, height, width)
 
@@ -47,17 +47,13 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return back.draw(view, height, width)
     if state.pattern != "off":
         return pattern(view, height, width)
-    value = view.diff() if state.show_diffs else view.activation()
-    if value is None:
+    values = view.shown_values()
+    if values[0] is None:
         why = _no_value_reason(state)
         return paint.message(height, width, [why], view.font)
-    shown = [paint.unit_maps(value)]   # C x H x W per image shown: one, or a siamese pair
-    second = view.pair_value(diff=state.show_diffs)
-    if second is not None:
-        shown.append(paint.unit_maps(second))
-    tiles = _colored(state, np.concatenate(shown, axis=2))   # side by side: one scale for the pair
-    if len(shown) == 2:
-        tiles = pairs.separated(tiles, shown[0].shape[2])
+    shown = [paint.unit_maps(value) for value in values]   # C x H x W per image shown: one, or a siamese pair
+    indiv = state.indiv_boosts[state.indiv_boost]
+    tiles = pairs.side_by_side(shown, lambda maps: aux.colored(state, maps, indiv))
     peaks = np.stack([maps.reshape(len(maps), -1).max(axis=1) for maps in shown], axis=1)   # C x images
     order = display_order(view, len(tiles))
     if order is not None:
@@ -68,14 +64,6 @@ def draw(view, height: int, width: int) -> np.ndarray:
         _scores(pane, layout, peaks, view.font * 0.8)
     _outlines(view, pane, layout, order)
     return pane
-
-
-def _colored(state, maps: np.ndarray) -> np.ndarray:
-    """C x H x W values -> C x H x W x 3 tiles: diffs red / green, activations boosted in the colormap."""
-    if state.show_diffs:
-        return paint.signed_colors(maps)
-    boosted = paint.boost(maps, state.indiv_boosts[state.indiv_boost], state.gamma_boosts[state.gamma_boost])
-    return paint.colorize(boosted, state.colormap)
 
 
 def display_order(view, count: int):

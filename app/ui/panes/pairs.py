@@ -10,6 +10,13 @@ def pair_width(width: int) -> int:
     return 2 * width + (1 if width > 1 else 0)
 
 
+def side_by_side(maps: list, colored) -> np.ndarray:
+    """The maps (... x H x W, one per image shown) drawn by ``colored`` on one scale into
+    pictures (... x H x W' x 3), a pair's two side by side with the separator between them."""
+    pictures = colored(np.concatenate(maps, axis=-1))
+    return separated(pictures, maps[0].shape[-1]) if len(maps) == 2 else pictures
+
+
 def separated(pictures: np.ndarray, first_width: int) -> np.ndarray:
     """Pictures (... x H x 2W x 3) of the two maps drawn side by side, with the separator line
     put between them (not between two 1 x 1 units)."""

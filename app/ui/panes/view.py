@@ -69,12 +69,15 @@ class View:
             return None
         return snapshot.second
 
-    def pair_value(self, name: str = None, diff: bool = False) -> Optional[np.ndarray]:
-        """The second image's activation (or diff) of ``name`` (default: the selected layer) while
-        a siamese pair is shown "both"; else None."""
+    def shown_values(self) -> list:
+        """The selected layer's activation, or its diff while the layers pane shows diffs, per
+        image shown: the first image's (None before there is one), then the second's while a
+        siamese pair is shown "both"."""
+        first = self.diff() if self.state.show_diffs else self.activation()
         pair = self.pair
-        values = None if pair is None else (pair.diffs if diff else pair.activations)
-        return values.get(name or self.layer_name) if values is not None else None
+        values = None if pair is None else (pair.diffs if self.state.show_diffs else pair.activations)
+        second = values.get(self.layer_name) if values is not None and first is not None else None
+        return [first] if second is None else [first, second]
 
     @property
     def back_stale(self) -> bool:
