@@ -113,6 +113,14 @@ def test_spatial_max_in_the_graph_equals_numpy_on_every_tensor(tmp_path, opset):
     assert (scores["relu1"][0][:, 0] == 0).all() and (scores["relu1"][1][:, 0] == 0).all()  # dead: all tied
 
 
+def test_reduction_graph_does_not_depend_on_the_last_run(tiny):
+    from app.net.spatial_max import reduction_model
+    layers = find.choose_layers(tiny, "all")
+    after_full_run = reduction_model(tiny, layers)
+    tiny.forward(np.zeros((1,) + tiny.input_shape, np.float32), up_to=layers[0])   # holds few tensors
+    assert reduction_model(tiny, layers) == after_full_run
+
+
 def test_top_k_ranks_nan_last_and_ties_by_image_across_batches():
     top = find.TopK(channels=2, k=2)
     top.add(np.array([[np.nan, 1.0], [0.5, 1.0]], np.float32), [0, 1])

@@ -42,6 +42,8 @@ class Net:
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
         self.tensors, self.last_input = {}, None
         self._run(np.zeros((1,) + self.input_shape, np.float32))
+        # every tensor's (dtype, rank), which later runs (up_to a layer, say) may not all hold
+        self.tensor_types = {name: (value.dtype, value.ndim) for name, value in self.tensors.items()}
         self.layers = onnx_graph.find_layers(model, self.tensors)
         self._by_name = {layer.name: layer for layer in self.layers}
         self._labels = None

@@ -54,14 +54,14 @@ def reduction_model(net, layers: list):
     for node in graph.node:
         nodes.append(node)
         for name in node.output:
-            value = net.tensors.get(name)  # from the batch-1 run Net made: dtype and rank
+            dtype, rank = net.tensor_types.get(name, (None, 0))
             if name in chosen and net.layer(name).kind == "vector":
                 outputs[name] = [name]
             elif name in chosen:
                 added, outputs[name] = reductions(name, opset)
                 nodes.extend(added)
-            elif name in needed and consumers[name] == 1 and value is not None and value.dtype.kind == "f":
-                if value.ndim >= 3:
+            elif name in needed and consumers[name] == 1 and dtype is not None and dtype.kind == "f":
+                if rank >= 3:
                     name, tensor = name + SUFFIX, name
                     nodes.append(helper.make_node("GlobalMaxPool", [tensor], [name], name=name))
                 barriers.append(name)
