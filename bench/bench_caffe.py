@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from app.net.caffe import convert  # noqa: E402
 from app.net.caffe.random_weights import convert_random  # noqa: E402
+from app.net.net import session_options  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 from bench.bench_forward import seconds_per_run  # noqa: E402
 
@@ -37,9 +38,7 @@ def main() -> None:
         converted = time.perf_counter() - start
         reference = cv2.dnn.readNetFromCaffe(str(args.prototxt), str(caffemodel))
     reference.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(runnable(model).SerializeToString(), options,
+    session = ort.InferenceSession(runnable(model).SerializeToString(), session_options(),  # as the toolbox runs
                                    providers=["CPUExecutionProvider"])
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
     x = np.random.default_rng(1).uniform(-1, 1, [1] + shape).astype(np.float32)
