@@ -61,6 +61,14 @@ def read_maxes(maxes_path) -> tuple:
     return maxes, maxes_path.parent / maxes["stats"]["folder"]
 
 
+def chunk_key(maxes_path, maxes: dict, layer: str) -> str:
+    """The key of ``layer``'s maxima in find_maxes's chunks; an error if find_maxes did not score it."""
+    stored = maxes["stats"]["layers"]
+    if layer not in stored:
+        raise DeepVisError(f"{maxes_path}: layer {layer}: not scored by find_maxes (it has {', '.join(stored)})")
+    return f"l{stored.index(layer)}"
+
+
 def channel_maxima_chunks(folder: Path, names: list, key: str):
     """One layer's channel maxima (images x channels, float64), chunk by chunk, as find_maxes wrote them."""
     for name in names:
@@ -104,10 +112,10 @@ def correlation_order(correlation: np.ndarray, how: str) -> np.ndarray:
     return leaves_list(linkage(squareform(distance, checks=False), method="average"))
 
 
-def compute_layer(folder: Path, chunks: list, index: int, layer: str, bins: int, order: str,
+def compute_layer(folder: Path, chunks: list, key: str, layer: str, bins: int, order: str,
                   bar=None) -> LayerStats:
-    """Both passes over one layer's maxima (key ``l<index>`` of every chunk)."""
-    key, images = f"l{index}", 0
+    """Both passes over one layer's maxima (``key`` of every chunk)."""
+    images = 0
     minimum = maximum = total = dead = None
     for values in channel_maxima_chunks(folder, chunks, key):
         if minimum is None:
@@ -209,13 +217,10 @@ def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster",
     stored, chunks = maxes["stats"]["layers"], maxes["stats"]["chunks"]
     layers = stored if layers in (None, "all", ["all"]) else (
         layers.split(",") if isinstance(layers, str) else list(layers))
-    for layer in layers:
-        if layer not in stored:
-            raise DeepVisError(f"{maxes_path}: layer {layer}: not scored by find_maxes "
-                               f"(it has {', '.join(stored)})")
+    keys = {layer: chunk_key(maxes_path, maxes, layer) for layer in layers}
     results = {}
     with progress_bar(2 * len(chunks) * len(layers), "layer_stats", unit="chunk", enabled=progress) as bar:
         for layer in layers:
-            results[layer] = compute_layer(folder, chunks, stored.index(layer), layer, bins, order, bar)
+            results[layer] = compute_layer(folder, chunks, keys[layer], layer, bins, order, bar)
             write_layer(Path(maxes_path).parent, results[layer])
     return results

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.layer_stats import channel_maxima_chunks, read_maxes
+from app.offline.layer_stats import channel_maxima_chunks, chunk_key, read_maxes
 from app.offline.maxes import MAXES_FILE
 from app.views import ordering
 
@@ -50,12 +50,9 @@ def _order(path: str, stamp: int, layer: str, mode: str, units: int) -> ordering
 def _points(path: str, stamp: int, layer: str) -> np.ndarray:
     """C x C channel points of ``layer`` (see ordering.gram_features); ``stamp`` keys the cache."""
     maxes, folder = read_maxes(path)
-    stored = maxes["stats"]["layers"]
-    if layer not in stored:
-        raise DeepVisError(f"{path}: layer {layer}: not scored by find_maxes (it has {', '.join(stored)})")
-    gram = None
+    key, gram = chunk_key(path, maxes, layer), None
     try:
-        for maxima in channel_maxima_chunks(folder, maxes["stats"]["chunks"], f"l{stored.index(layer)}"):
+        for maxima in channel_maxima_chunks(folder, maxes["stats"]["chunks"], key):
             gram = maxima.T @ maxima if gram is None else gram + maxima.T @ maxima
     except (OSError, KeyError, ValueError) as error:
         raise DeepVisError(f"{folder}: unreadable channel maxima of {layer} ({error})") from None
