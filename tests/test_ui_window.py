@@ -195,7 +195,7 @@ def test_key_calibration_prints_codes_and_actions(display):
     process = subprocess.Popen([sys.executable, str(ROOT / "run_toolbox.py"), "--test-keys"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60   # as long as the app window gets: a loaded machine starts slowly
         window = []
         while not window and time.monotonic() < deadline:
             window = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "DeepVis key test"], env=env,
