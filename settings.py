@@ -179,12 +179,13 @@ key_wait_ms = 10
 # Offline: find_maxes and layer statistics
 # ---------------------------------------------------------------------------------------------
 
-# tools.find_maxes: layers scored ("all" = every C x H x W and C layer, or "a,b,c"), images kept per
+# tools.find_maxes: layers scored ("units" = every C x H x W and C layer but those only an activation
+# reads, as Caffe's in-place ReLUs showed them; "all" = every one; or "a,b,c"), images kept per
 # channel, images per forward pass, and batches between checkpoints (a killed run resumes from the
 # last one; each checkpoint also appends the channel maxima of its images to OUT/channel_maxima/).
-find_maxes_layers = "all"
+find_maxes_layers = "units"
 find_maxes_top = 9
-find_maxes_batch = 32
+find_maxes_batch = 8
 find_maxes_checkpoint_every = 20
 
 # tools.layer_stats: bins of the per-channel histograms of spatial maxima, and how the correlation

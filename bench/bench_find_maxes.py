@@ -1,6 +1,6 @@
 """find_maxes speed against a plain forward of the same net, and its peak memory for few vs many images.
 
-    python bench/bench_find_maxes.py [--model M] [--layers all] [--batch 32] [--images 256]
+    python bench/bench_find_maxes.py [--model M] [--layers units] [--batch 8] [--images 1000]
         [--memory 100,1000]
 
 Speed, on the same images, batch and net in this process:
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from app.inputs.files import load_image  # noqa: E402
 from app.net import Net, onnx_graph  # noqa: E402
 from app.offline import maxes as find  # noqa: E402
+from app.settings import load_settings  # noqa: E402
 
 
 def write_images(folder: Path, count: int, size=(96, 128)) -> list:
@@ -108,11 +109,12 @@ def peak_mib(args, count: int) -> float:
 
 
 def main() -> None:
+    settings = load_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--layers", default="all")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--layers", default=settings.find_maxes_layers)
+    parser.add_argument("--batch", type=int, default=settings.find_maxes_batch)
+    parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--memory", default="100,1000", help="image counts compared for peak memory")
     parser.add_argument("--child-count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-dir", help=argparse.SUPPRESS)

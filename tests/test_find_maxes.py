@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from app.errors import DeepVisError
 from app.net import Net
-from app.net.spatial_max import SpatialMax
+from app.net.spatial_max import UNKNOWN, SpatialMax, positions
 from app.offline import maxes as find
 from app.offline.progress import read_npz
 
@@ -92,7 +92,7 @@ def brute_force(net, paths: list, layers: list, top: int, descending: bool = Tru
     return ranked
 
 
-@pytest.mark.parametrize("opset", [11, 13, 18])  # ArgMax without select_last_index; ReduceMax axes as input
+@pytest.mark.parametrize("opset", [11, 13, 18])
 def test_spatial_max_in_the_graph_equals_numpy_on_every_tensor(tmp_path, opset):
     net = Net.load(str(tiny_net_file(tmp_path, opset=opset)), provider="cpu")
     images = [cv2.imread(str(p)) for p in write_images(tmp_path / "images", 8)]
@@ -100,17 +100,28 @@ def test_spatial_max_in_the_graph_equals_numpy_on_every_tensor(tmp_path, opset):
     layers = find.choose_layers(net, "all")
     scores, outputs = SpatialMax(net, layers).run(batch), net.forward(batch)
     for layer in layers:
-        maxima, y, x = scores[layer]
+        maxima, rows, columns = scores[layer]
         value = outputs[layer]
         if value.ndim == 2:
-            assert y is None and x is None
+            assert rows is None and columns is None
             np.testing.assert_array_equal(maxima, value)
             continue
-        flat = value.reshape(value.shape[0], value.shape[1], -1)
-        where = flat.argmax(axis=2)  # numpy: the first of tied maxima
-        assert np.array_equal(y * value.shape[3] + x, where), layer
-        np.testing.assert_array_equal(maxima, np.take_along_axis(flat, where[..., None], axis=2)[..., 0])
-    assert (scores["relu1"][0][:, 0] == 0).all() and (scores["relu1"][1][:, 0] == 0).all()  # dead: all tied
+        np.testing.assert_array_equal(maxima, value.max(axis=(2, 3)))
+        np.testing.assert_array_equal(rows, value.max(axis=3))
+        np.testing.assert_array_equal(columns, value.max(axis=2))
+
+
+def test_positions_from_row_and_column_maxima_are_the_first_or_unknown():
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 4, (400, 3, 4)).astype(np.float32)  # small integers: many ties
+    values[:50] = 3  # every position holds the max
+    y, x = positions(values.max(axis=2), values.max(axis=1))
+    where = values.reshape(len(values), -1).argmax(axis=1)  # numpy: the first of tied maxima
+    held = values == values.max(axis=(1, 2))[:, None, None]
+    open_ = (held.any(axis=2).sum(axis=1) > 1) & (held.any(axis=1).sum(axis=1) > 1)
+    assert np.array_equal(y, where // 4)
+    assert np.array_equal(x == UNKNOWN, open_) and open_[:50].all() and not open_.all()
+    assert np.array_equal(x[~open_], (where % 4)[~open_])
 
 
 def test_reduction_graph_does_not_depend_on_the_last_run(tiny):
@@ -232,16 +243,49 @@ def test_killed_half_way_and_restarted_ends_with_the_same_maxes(tmp_path):
         np.testing.assert_array_equal(first[key], second[key])
 
 
-def test_default_model_on_a_few_photos(tmp_path):
+def test_units_leave_out_what_only_an_activation_reads(tiny):
+    assert find.choose_layers(tiny) == find.choose_layers(tiny, "units") == ["relu1", "pool1", "relu2", "gap", "fc"]
+    assert len(find.choose_layers(tiny, "all")) == 7
+
+
+def test_a_changed_image_stops_the_run_instead_of_a_wrong_position(tiny, tmp_path, monkeypatch):
+    paths = write_images(tmp_path / "images", 6)
+    reads = {}
+
+    def load_image(path, name):  # the second read of an image (to settle a tie) sees other pixels
+        reads[path] = reads.get(path, 0) + 1
+        image = cv2.imread(str(path))
+        return (255 - image if reads[path] > 1 else image), name
+    monkeypatch.setattr(find, "load_image", load_image)
+    job = find.FindMaxes(tiny, [str(p) for p in paths], ["relu1"], tmp_path / "out", top=6, batch=3)  # image 3: flat
+    with pytest.raises(DeepVisError, match="layer relu1: a max differs from the one scored"):
+        job.run(progress=False)
+
+
+def default_net():
     try:
-        net = Net.load(provider="cpu")
+        return Net.load(provider="cpu")
     except Exception as error:  # the default model's weights come from the package cache
         pytest.skip(f"default model unavailable: {error}")
+
+
+def test_default_model_every_unit_on_a_few_photos(tmp_path):
+    net = default_net()
     from app.inputs.samples import default_input_dir
 
     paths = sorted(default_input_dir(tmp_path / "photos").iterdir())[:5]
-    layers = ["blocks.2.0.dw", "head", "fc"]
+    layers = find.choose_layers(net)
+    assert "head" in layers and "head.conv" not in layers and "fc" in layers
     find.FindMaxes(net, [str(p) for p in paths], layers, tmp_path / "out", top=3, batch=2).run(progress=False)
     maxes = json.loads((tmp_path / "out" / "maxes.json").read_text())
     assert maxes["model"] == "efficientnet-lite0"
     assert maxes["layers"] == brute_force(net, paths, layers, 3)
+
+
+def test_convs_fuse_with_their_clamp_unless_an_average_pool_reads_it():
+    from app.net.spatial_max import SUFFIX, reduction_model
+    net = default_net()
+    barriers = {o.name for o in reduction_model(net, find.choose_layers(net)).graph.output}
+    barriers = {name.replace(SUFFIX, "") for name in barriers if name.endswith(SUFFIX)}
+    assert "head.conv" in barriers  # head feeds the global average pool
+    assert not {"stem.conv", "blocks.1.0.expand.conv", "blocks.1.0.dw.conv"} & barriers

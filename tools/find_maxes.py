@@ -1,6 +1,6 @@
 """Every channel's top-k images (by its spatial max, with the position) over a dataset, in one pass.
 
-    python -m tools.find_maxes --images DIR_OR_LIST [--model M] [--layers L1,L2|all] [--top 9] [--min]
+    python -m tools.find_maxes --images DIR_OR_LIST [--model M] [--layers units|all|L1,L2] [--top 9] [--min]
         [--batch N] [--checkpoint-every N] [--no-stats] [--cpu] --out OUT
 
 DIR: every file of the folder in name order; LIST: a text file of `path [label]` lines. Writes
@@ -22,7 +22,8 @@ def parse_args(argv, settings):
     parser.add_argument("--images", required=True, help="folder of images, or a list file of `path [label]` lines")
     parser.add_argument("--model", default=None, help="model_zoo name or model file (default: settings.py's model)")
     parser.add_argument("--layers", default=settings.find_maxes_layers,
-                        help=f"comma list of layers, or all ({settings.find_maxes_layers})")
+                        help="units (every layer but those only an activation reads), all, or a comma list of "
+                             f"layers ({settings.find_maxes_layers})")
     parser.add_argument("--top", type=int, default=settings.find_maxes_top,
                         help=f"images kept per channel ({settings.find_maxes_top})")
     parser.add_argument("--min", action="store_true", help="also keep each channel's bottom-k (layers_min)")

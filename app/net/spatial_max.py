@@ -1,55 +1,67 @@
 """Every channel's spatial max and where it first occurs, computed inside the ONNX graph.
 
 Net.forward returns every tensor of the graph, so ONNX Runtime allocates and copies out all of them
-(1.6 GB for the default model at batch 32). Scoring channels needs only their max and its position:
-this appends, for each chosen C x H x W layer, Reshape to N x C x HW, ReduceMax and ArgMax (first
-index on ties, i.e. the first position in C order) and asks the session for those N x C outputs
-only; vector layers (N x C) are returned as they are.
+(1.6 GB for the default model at batch 32). Scoring channels needs far less: each chosen C x H x W
+layer gets two max pools, one over each row (N x C x H) and one over each column (N x C x W), and a
+global max pool of the rows (N x C). ORT runs the pools in its blocked layout right where the layer
+is written, and only these small tensors leave the session (an ArgMax would first copy the whole
+layer out of that layout, and ran slower than the convs themselves); vector layers (N x C) are
+returned as they are.
+
+The first position of the max in C order lies in the first row holding it, and in that row at the
+first column holding it whenever one row or one column alone holds the max (``positions``). When
+several rows and several columns do (a dead channel, a clamped activation) the column stays UNKNOWN
+for the caller to settle from the layer itself, for the few such entries it keeps.
 
 The values equal Net.forward's to the last bit. ORT fuses an op with its single consumer (a conv
-with its activation, a conv accumulating into the residual Add) and then runs other kernels, which
-round differently; Net.forward's tensors are all outputs, so nothing there is fused. Each tensor
+with the residual Add it accumulates into, a conv with a batch norm) and then runs other kernels,
+which round differently; Net.forward's tensors are all outputs, so nothing there is fused. Each tensor
 that the chosen layers depend on and that has one consumer therefore gets a second one (a
 GlobalMaxPool, which reads it in ORT's blocked layout, or the tensor itself as an output when it has
-no spatial axes) so that the same kernels run.
+no spatial axes) so that the same kernels run. One fusion is let through: a conv with a clamping
+activation (Relu, Clip) computes the same numbers fused, and twice as fast, as long as what reads
+the activation does not sum in an order that depends on the layout (an average pool does).
 """
-from collections import Counter
-
 import numpy as np
 import onnxruntime as ort
-from onnx import TensorProto, ValueInfoProto, helper
+from onnx import ValueInfoProto, helper
 
 from app.net import onnx_graph
 
 SUFFIX = "::spatial_max"  # appended to a tensor's name for the nodes and tensors added here
-FLAT_SHAPE, AXES = "flat_shape" + SUFFIX, "axes" + SUFFIX
+CLAMPS = ("Relu", "Clip")  # the same numbers fused into the conv before them as run after it
+# readers whose result does not depend on ORT's layout of their input: elementwise, max, or convs
+# (ORT runs a conv in its blocked layout whatever layout its input came in)
+LAYOUT_FREE = ("Conv", "Relu", "Clip", "Add", "Sub", "Mul", "MaxPool", "GlobalMaxPool", "Concat")
+UNKNOWN = -1  # a column that the row and column maxima leave open
 
 
-def opset_version(model) -> int:
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+def reductions(layer: str, height: int, width: int) -> tuple:
+    """(nodes, outputs) for ``layer``: each channel's max (N x C x 1 x 1), its row maxima (N x C x H x 1)
+    and its column maxima (N x C x 1 x W)."""
+    maxima, rows, columns = (f"{layer}{SUFFIX}.{part}" for part in ("max", "rows", "columns"))
+    nodes = [helper.make_node("MaxPool", [layer], [rows], name=rows, kernel_shape=[1, width], strides=[1, width]),
+             helper.make_node("MaxPool", [layer], [columns], name=columns, kernel_shape=[height, 1], strides=[height, 1]),
+             helper.make_node("GlobalMaxPool", [rows], [maxima], name=maxima)]
+    return nodes, [maxima, rows, columns]
 
 
-def reductions(layer: str, opset: int) -> tuple:
-    """(nodes, outputs): N x C max and argmax over H x W of ``layer``."""
-    flat, maxima, where = (f"{layer}{SUFFIX}.{part}" for part in ("flat", "max", "argmax"))
-    axes_input, axes = ([AXES], {}) if opset >= 18 else ([], {"axes": [2]})  # an input from opset 18 on
-    first_index = {"select_last_index": 0} if opset >= 12 else {}  # before 12 the first was the only rule
-    nodes = [helper.make_node("Reshape", [layer, FLAT_SHAPE], [flat], name=flat),
-             helper.make_node("ReduceMax", [flat] + axes_input, [maxima], name=maxima, keepdims=0, **axes),
-             helper.make_node("ArgMax", [flat], [where], name=where, axis=2, keepdims=0, **first_index)]
-    return nodes, [maxima, where]
+def fuses_exactly(name: str, readers: dict) -> bool:
+    """Whether ``name``'s one reader is a clamp whose own readers are all layout-free."""
+    (clamp,) = readers[name]
+    return clamp.op_type in CLAMPS and all(reader.op_type in LAYOUT_FREE for reader in readers.get(clamp.output[0], ()))
 
 
 def reduction_model(net, layers: list):
-    """A copy of the net's model whose outputs are (max, argmax over H x W) of each chosen map layer
-    and the value of each chosen vector layer, in that order, then the fusion barriers' outputs."""
+    """A copy of the net's model whose outputs are the reductions of each chosen map layer and the
+    value of each chosen vector layer, in that order, then the fusion barriers' outputs."""
     model = onnx_graph.runnable(net.model)
-    graph, opset = model.graph, opset_version(model)
-    consumers = Counter(name for node in graph.node for name in node.input)
+    graph = model.graph
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
     needed, chosen = onnx_graph.ancestors(graph, layers), set(layers)
-    graph.initializer.append(helper.make_tensor(FLAT_SHAPE, TensorProto.INT64, [3], [0, 0, -1]))
-    if opset >= 18:
-        graph.initializer.append(helper.make_tensor(AXES, TensorProto.INT64, [1], [2]))
     outputs, barriers, nodes = {}, [], []
     for node in graph.node:
         nodes.append(node)
@@ -58,9 +70,10 @@ def reduction_model(net, layers: list):
             if name in chosen and net.layer(name).kind == "vector":
                 outputs[name] = [name]
             elif name in chosen:
-                added, outputs[name] = reductions(name, opset)
+                added, outputs[name] = reductions(name, *net.layer(name).shape[1:])
                 nodes.extend(added)
-            elif name in needed and consumers[name] == 1 and dtype is not None and dtype.kind == "f":
+            elif (name in needed and len(readers.get(name, ())) == 1 and not fuses_exactly(name, readers)
+                  and dtype is not None and dtype.kind == "f"):
                 if rank >= 3:
                     name, tensor = name + SUFFIX, name
                     nodes.append(helper.make_node("GlobalMaxPool", [tensor], [name], name=name))
@@ -72,28 +85,46 @@ def reduction_model(net, layers: list):
     return model
 
 
+def first_positions(values: np.ndarray) -> tuple:
+    """(maxima, y, x) N x C of an N x C x H x W array: each channel's max and its first position."""
+    flat = values.reshape(values.shape[0], values.shape[1], -1)
+    where = flat.argmax(axis=2)
+    y, x = np.divmod(where, values.shape[3])
+    return np.take_along_axis(flat, where[..., None], axis=2)[..., 0], y, x
+
+
+def positions(rows: np.ndarray, columns: np.ndarray) -> tuple:
+    """(y, x) of the max of channels given by their row maxima (M x H) and column maxima (M x W): the
+    first row holding it, and the first column holding it, UNKNOWN where several rows and several
+    columns hold it."""
+    maxima = rows.max(axis=1, keepdims=True)
+    in_rows, in_columns = rows == maxima, columns == maxima
+    y, x = in_rows.argmax(axis=1), in_columns.argmax(axis=1)
+    x[(in_rows.sum(axis=1) > 1) & (in_columns.sum(axis=1) > 1)] = UNKNOWN
+    return y, x
+
+
 class SpatialMax:
-    """``run(batch)`` -> {layer: (maxima N x C float32, y N x C or None, x N x C or None)} for the
-    layers given: the max of each channel's activation and its first position in C order."""
+    """``run(batch)`` -> {layer: (maxima N x C float32, row maxima N x C x H, column maxima N x C x W)}
+    for the layers given, rows and columns None for vector layers; ``positions`` turns rows and
+    columns into the first position of the max."""
 
     def __init__(self, net, layers: list):
         self.net, self.layers = net, list(layers)
-        self._widths = {layer: net.layer(layer).shape[2] for layer in self.layers
-                        if net.layer(layer).kind == "map"}
+        self._maps = {layer for layer in self.layers if net.layer(layer).kind == "map"}
         # priority order runs each added node as soon as its input exists (the default order ran them
         # all after the last layer: 3.7 GB held at batch 32 instead of 1 GB, and 20% slower)
         self._session = net.make_session(reduction_model(net, self.layers), ort.ExecutionOrder.PRIORITY_BASED)
-        outputs = sum((2 if layer in self._widths else 1 for layer in self.layers), 0)
+        outputs = sum((3 if layer in self._maps else 1 for layer in self.layers), 0)
         self._outputs = [o.name for o in self._session.get_outputs()][:outputs]
 
     def run(self, batch: np.ndarray) -> dict:
         values = iter(self._session.run(self._outputs, {self.net.input_name: batch}))
         scores = {}
         for layer in self.layers:
-            maxima = np.asarray(next(values), np.float32)
-            if layer in self._widths:
-                y, x = np.divmod(next(values), self._widths[layer])
-                scores[layer] = (maxima, y, x)
+            if layer in self._maps:
+                maxima, rows, columns = next(values), next(values), next(values)
+                scores[layer] = (maxima[:, :, 0, 0], rows[..., 0], columns[:, :, 0])
             else:
-                scores[layer] = (maxima, None, None)
+                scores[layer] = (np.asarray(next(values), np.float32), None, None)
         return scores

@@ -1,7 +1,8 @@
 """One pass over a dataset keeping, for every channel of chosen layers, its top-k images.
 
 A channel's score on an image is its spatial max (a vector layer's value itself), found at the first
-position in C order when tied; app.net.spatial_max computes both inside the ONNX graph. The top-k
+position in C order when tied; app.net.spatial_max computes both inside the ONNX graph, but for
+the column of some ties, which Net.forward settles for the entries kept (see _settle_ties). The top-k
 are kept streaming, ordered by value (descending; ascending for the bottom-k of ``--min``) then by
 image index, so the result does not depend on the batching.
 Alongside, every image's channel maxima are appended, one file per checkpoint, to
@@ -23,7 +24,7 @@ import numpy as np
 from app.errors import DeepVisError
 from app.inputs.files import load_image, natural_key
 from app.inputs.lists import ImageListSource
-from app.net.spatial_max import SpatialMax
+from app.net.spatial_max import UNKNOWN, SpatialMax, first_positions, positions
 from app.offline.progress import progress_bar, read_npz, write_bytes_atomic, write_npz_atomic
 
 STATE_FILE = "find_maxes.state.npz"
@@ -49,9 +50,33 @@ def list_images(source) -> tuple:
     return [str(Path(p).resolve()) for p in paths], labels
 
 
+# elementwise activations: in Caffe these ran in place, so a conv's blob was already its ReLU's
+ACTIVATIONS = ("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Clip", "HardSwish",
+               "HardSigmoid", "Sigmoid", "Tanh", "Softplus", "Softsign", "Gelu", "Mish")
+
+
+def unit_layers(net) -> list:
+    """Every map and vector layer except a pre-activation: one whose every consumer is an elementwise
+    activation producing a layer. What Caffe's in-place ReLUs showed as a conv's units, and what a
+    researcher ranks images by; it also lets ONNX Runtime fuse each conv with its activation."""
+    layers = {layer.name for layer in net.layers}
+    consumers = {}
+    for node in net.model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def pre_activation(name: str) -> bool:
+        return bool(consumers.get(name)) and all(node.op_type in ACTIVATIONS and node.output[0] in layers
+                                                 for node in consumers[name])
+    return [layer.name for layer in net.layers if layer.kind in ("map", "vector") and not pre_activation(layer.name)]
+
+
 def choose_layers(net, names=None) -> list:
-    """Layers by name (None or "all": every map and vector layer); other ranks cannot be scored."""
-    if names in (None, "all", ["all"]):
+    """Layers by name: None or "units" (unit_layers), "all" (every map and vector layer) or a comma
+    list; other ranks cannot be scored."""
+    if names in (None, "units", ["units"]):
+        return unit_layers(net)
+    if names in ("all", ["all"]):
         return [layer.name for layer in net.layers if layer.kind in ("map", "vector")]
     names = names.split(",") if isinstance(names, str) else list(names)
     for name in names:
@@ -143,6 +168,7 @@ class FindMaxes:
         self.next, self.skipped, self.chunks = 0, [], []
         self._rows, self._row_images = {layer: [] for layer in self.layers}, []
         self._spatial_max = SpatialMax(net, self.layers)
+        self._maps = [layer for layer in self.layers if net.layer(layer).kind == "map"]
         self._row_bytes = 4 * sum(channels.values()) if stats else 0
         self._resume()
 
@@ -166,6 +192,7 @@ class FindMaxes:
                 self.bottoms[layer].load(arrays, f"min{index}")
 
     def _checkpoint(self) -> None:
+        self._settle_ties()
         if self._row_images:
             name = f"chunk_{len(self.chunks):06d}.npz"
             rows = {f"l{i}": np.concatenate(self._rows[layer]) for i, layer in enumerate(self.layers)}
@@ -195,14 +222,51 @@ class FindMaxes:
     def _score(self, batch: np.ndarray, indices: list) -> None:
         scores = self._spatial_max.run(batch)
         for layer in self.layers:
-            maxima, y, x = scores[layer]
-            self.tops[layer].add(maxima, indices, y, x)
-            if self.bottoms:
-                self.bottoms[layer].add(maxima, indices, y, x)
+            maxima, rows, columns = scores[layer]
+            for ranking in self._rankings(layer):
+                ranking.add(maxima, indices)
+                if rows is not None:
+                    self._place(ranking, rows, columns, np.asarray(indices))
             if self.stats:
                 self._rows[layer].append(np.array(maxima, np.float32))
         if self.stats:
             self._row_images.extend(indices)
+
+    @staticmethod
+    def _place(ranking, rows: np.ndarray, columns: np.ndarray, indices: np.ndarray) -> None:
+        """The positions of the entries this batch brought in (few once every channel holds k)."""
+        fresh = (ranking.image >= indices[0]) & (ranking.image <= indices[-1])  # images in this span but not in the batch were skipped
+        if fresh.any():
+            channel, _ = np.nonzero(fresh)
+            row = np.searchsorted(indices, ranking.image[fresh])  # indices ascend
+            ranking.y[fresh], ranking.x[fresh] = positions(rows[row, channel], columns[row, channel])
+
+    def _rankings(self, layer: str) -> list:
+        return [self.tops[layer]] + ([self.bottoms[layer]] if self.bottoms else [])
+
+    def _settle_ties(self) -> None:
+        """The column of each kept entry whose max several rows and several columns hold (a dead or
+        clamped channel), from the layer itself: its images are read again and run through
+        Net.forward, the brute force. Done at checkpoints, for the entries still kept by then."""
+        unsettled = [(layer, ranking, ranking.x == UNKNOWN) for layer in self._maps for ranking in self._rankings(layer)]
+        unsettled = [(layer, ranking, open_) for layer, ranking, open_ in unsettled if open_.any()]
+        if not unsettled:
+            return
+        images = np.unique(np.concatenate([ranking.image[open_] for _, ranking, open_ in unsettled]))
+        for start in range(0, len(images), self.batch):
+            chunk = images[start:start + self.batch]
+            batch = self.net.preprocess([load_image(self.paths[image], self.paths[image])[0] for image in chunk])
+            values = self.net.forward(batch)
+            for layer, ranking, open_ in unsettled:
+                here = open_ & np.isin(ranking.image, chunk)
+                if not here.any():
+                    continue
+                maxima, y, x = first_positions(values[layer])
+                picked = (np.searchsorted(chunk, ranking.image[here]), np.nonzero(here)[0])
+                if not np.array_equal(maxima[picked], ranking.value[here], equal_nan=True):
+                    raise DeepVisError(f"{self.paths[chunk[0]]}...: layer {layer}: a max differs from the one "
+                                       "scored (an image changed on disk, or Net.forward disagrees with find_maxes)")
+                ranking.y[here], ranking.x[here] = y[picked], x[picked]
 
     def run(self, progress: bool = True) -> dict:
         """Score every image not yet done, checkpointing every ``checkpoint_every`` batches (sooner when
