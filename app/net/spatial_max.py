@@ -41,7 +41,8 @@ def reductions(layer: str, height: int, width: int) -> tuple:
     and its column maxima (N x C x 1 x W)."""
     maxima, rows, columns = (f"{layer}{SUFFIX}.{part}" for part in ("max", "rows", "columns"))
     nodes = [helper.make_node("MaxPool", [layer], [rows], name=rows, kernel_shape=[1, width], strides=[1, width]),
-             helper.make_node("MaxPool", [layer], [columns], name=columns, kernel_shape=[height, 1], strides=[height, 1]),
+             helper.make_node("MaxPool", [layer], [columns], name=columns,
+                              kernel_shape=[height, 1], strides=[height, 1]),
              helper.make_node("GlobalMaxPool", [rows], [maxima], name=maxima)]
     return nodes, [maxima, rows, columns]
 

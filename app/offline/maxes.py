@@ -125,6 +125,13 @@ class TopK:
         better |= (maxima == last_value) & (images[:, None] < last_image)
         return np.flatnonzero(better.any(axis=0) | np.isnan(last_value))  # NaN ranks last
 
+    def part(self, start: int, stop: int) -> "TopK":
+        """Channels start..stop-1, sharing this one's arrays."""
+        part = TopK(0, self.k, self.descending)
+        for field in self.FIELDS:
+            setattr(part, field, getattr(self, field)[start:stop])
+        return part
+
     def arrays(self, prefix: str) -> dict:
         return {f"{prefix}.{field}": getattr(self, field) for field in self.FIELDS}
 
@@ -161,14 +168,21 @@ class FindMaxes:
         self.model = model or net.spec.name
         self.top, self.batch, self.checkpoint_every, self.stats = top, batch, checkpoint_every, stats
         channels = {layer: net.layer(layer).shape[0] for layer in self.layers}
-        self.tops = {layer: TopK(channels[layer], top) for layer in self.layers}
-        self.bottoms = {layer: TopK(channels[layer], top, descending=False) for layer in self.layers} if minima else {}
+        ends = np.cumsum([channels[layer] for layer in self.layers])
+        # every layer's channels side by side in one ranking: one top-k update per batch, not per layer
+        self._spans = {layer: (int(end) - channels[layer], int(end)) for layer, end in zip(self.layers, ends)}
+        self.rankings = {"layers": TopK(int(ends[-1]), top)}
+        if minima:
+            self.rankings["layers_min"] = TopK(int(ends[-1]), top, descending=False)
         settings = [self.model, self.paths, self.layers, top, minima, batch, checkpoint_every, stats]
         self.signature = hashlib.sha256(json.dumps(settings).encode()).hexdigest()
         self.next, self.skipped, self.chunks = 0, [], []
-        self._rows, self._row_images = {layer: [] for layer in self.layers}, []
+        self._rows, self._row_images = [], []  # channel maxima (images x every layer's channels) to write
         self._spatial_max = SpatialMax(net, self.layers)
         self._maps = [layer for layer in self.layers if net.layer(layer).kind == "map"]
+        self._map_channels = np.zeros(int(ends[-1]), bool)
+        for layer in self._maps:
+            self._map_channels[slice(*self._spans[layer])] = True
         self._row_bytes = 4 * sum(channels.values()) if stats else 0
         self._resume()
 
@@ -186,24 +200,21 @@ class FindMaxes:
             raise DeepVisError(f"{path}: made by a run with other images, layers or options; "
                                "delete it (or choose another --out) to start over")
         self.next, self.skipped, self.chunks = state["next"], state["skipped"], state["chunks"]
-        for index, layer in enumerate(self.layers):
-            self.tops[layer].load(arrays, f"top{index}")
-            if self.bottoms:
-                self.bottoms[layer].load(arrays, f"min{index}")
+        for key, ranking in self.rankings.items():
+            ranking.load(arrays, key)
 
     def _checkpoint(self) -> None:
         self._settle_ties()
         if self._row_images:
             name = f"chunk_{len(self.chunks):06d}.npz"
-            rows = {f"l{i}": np.concatenate(self._rows[layer]) for i, layer in enumerate(self.layers)}
+            rows = np.concatenate(self._rows)
+            rows = {f"l{i}": rows[:, slice(*self._spans[layer])] for i, layer in enumerate(self.layers)}
             write_npz_atomic(self.out / CHUNK_DIR / name, image=np.asarray(self._row_images, np.int64), **rows)
             self.chunks.append(name)
-            self._rows, self._row_images = {layer: [] for layer in self.layers}, []
+            self._rows, self._row_images = [], []
         arrays = {}
-        for index, layer in enumerate(self.layers):
-            arrays.update(self.tops[layer].arrays(f"top{index}"))
-            if self.bottoms:
-                arrays.update(self.bottoms[layer].arrays(f"min{index}"))
+        for key, ranking in self.rankings.items():
+            arrays.update(ranking.arrays(key))
         state = {"signature": self.signature, "next": self.next, "skipped": self.skipped, "chunks": self.chunks}
         write_npz_atomic(self.out / STATE_FILE, state=np.array(json.dumps(state)), **arrays)
 
@@ -221,52 +232,54 @@ class FindMaxes:
 
     def _score(self, batch: np.ndarray, indices: list) -> None:
         scores = self._spatial_max.run(batch)
-        for layer in self.layers:
-            maxima, rows, columns = scores[layer]
-            for ranking in self._rankings(layer):
-                ranking.add(maxima, indices)
-                if rows is not None:
-                    self._place(ranking, rows, columns, np.asarray(indices))
-            if self.stats:
-                self._rows[layer].append(np.array(maxima, np.float32))
+        maxima = np.concatenate([scores[layer][0] for layer in self.layers], axis=1)
+        indices = np.asarray(indices)
+        for ranking in self.rankings.values():
+            ranking.add(maxima, indices)
+            self._place(ranking, scores, indices)
         if self.stats:
-            self._row_images.extend(indices)
+            self._rows.append(maxima)
+            self._row_images.extend(indices.tolist())
 
-    @staticmethod
-    def _place(ranking, rows: np.ndarray, columns: np.ndarray, indices: np.ndarray) -> None:
+    def _place(self, ranking: TopK, scores: dict, indices: np.ndarray) -> None:
         """The positions of the entries this batch brought in (few once every channel holds k)."""
-        fresh = (ranking.image >= indices[0]) & (ranking.image <= indices[-1])  # images in this span but not in the batch were skipped
-        if fresh.any():
-            channel, _ = np.nonzero(fresh)
-            row = np.searchsorted(indices, ranking.image[fresh])  # indices ascend
-            ranking.y[fresh], ranking.x[fresh] = positions(rows[row, channel], columns[row, channel])
-
-    def _rankings(self, layer: str) -> list:
-        return [self.tops[layer]] + ([self.bottoms[layer]] if self.bottoms else [])
+        # the batch's images span indices[0]..indices[-1]; the others in that span were skipped
+        fresh = (ranking.image >= indices[0]) & (ranking.image <= indices[-1]) & self._map_channels[:, None]
+        if not fresh.any():
+            return
+        for layer in self._maps:
+            start, stop = self._spans[layer]
+            here = fresh[start:stop]
+            if here.any():
+                channel, _ = np.nonzero(here)
+                row = np.searchsorted(indices, ranking.image[start:stop][here])  # indices ascend
+                _, rows, columns = scores[layer]
+                ranking.y[start:stop][here], ranking.x[start:stop][here] = positions(rows[row, channel],
+                                                                                     columns[row, channel])
 
     def _settle_ties(self) -> None:
         """The column of each kept entry whose max several rows and several columns hold (a dead or
-        clamped channel), from the layer itself: its images are read again and run through
-        Net.forward, the brute force. Done at checkpoints, for the entries still kept by then."""
-        unsettled = [(layer, ranking, ranking.x == UNKNOWN) for layer in self._maps for ranking in self._rankings(layer)]
-        unsettled = [(layer, ranking, open_) for layer, ranking, open_ in unsettled if open_.any()]
-        if not unsettled:
-            return
-        images = np.unique(np.concatenate([ranking.image[open_] for _, ranking, open_ in unsettled]))
-        for start in range(0, len(images), self.batch):
-            chunk = images[start:start + self.batch]
-            batch = self.net.preprocess([load_image(self.paths[image], self.paths[image])[0] for image in chunk])
-            values = self.net.forward(batch)
-            for layer, ranking, open_ in unsettled:
-                here = open_ & np.isin(ranking.image, chunk)
-                if not here.any():
-                    continue
-                maxima, y, x = first_positions(values[layer])
-                picked = (np.searchsorted(chunk, ranking.image[here]), np.nonzero(here)[0])
-                if not np.array_equal(maxima[picked], ranking.value[here], equal_nan=True):
-                    raise DeepVisError(f"{self.paths[chunk[0]]}...: layer {layer}: a max differs from the one "
-                                       "scored (an image changed on disk, or Net.forward disagrees with find_maxes)")
-                ranking.y[here], ranking.x[here] = y[picked], x[picked]
+        clamped channel), from the layer itself: its image is read again and run through
+        Net.forward, the brute force, one at a time (Net.forward holds every tensor of its batch).
+        Done at checkpoints, for the entries still kept by then."""
+        unsettled = {key: (ranking.x == UNKNOWN) & self._map_channels[:, None]
+                     for key, ranking in self.rankings.items()}
+        images = np.unique(np.concatenate([self.rankings[key].image[open_] for key, open_ in unsettled.items()]))
+        for image in images.tolist():
+            values = self.net.forward([load_image(self.paths[image], self.paths[image])[0]])
+            for key, open_ in unsettled.items():
+                ranking = self.rankings[key]
+                for layer in self._maps:
+                    start, stop = self._spans[layer]
+                    here = open_[start:stop] & (ranking.image[start:stop] == image)
+                    if not here.any():
+                        continue
+                    maxima, y, x = (a[0] for a in first_positions(values[layer]))
+                    channel = np.nonzero(here)[0]
+                    if not np.array_equal(maxima[channel], ranking.value[start:stop][here], equal_nan=True):
+                        raise DeepVisError(f"{self.paths[image]}: layer {layer}: a max differs from the one scored "
+                                           "(the image changed on disk, or Net.forward disagrees with find_maxes)")
+                    ranking.y[start:stop][here], ranking.x[start:stop][here] = y[channel], x[channel]
 
     def run(self, progress: bool = True) -> dict:
         """Score every image not yet done, checkpointing every ``checkpoint_every`` batches (sooner when
@@ -307,8 +320,8 @@ class FindMaxes:
     def result_text(self, summary: dict) -> str:
         """maxes.json's text: the summary, then "layers" (and "layers_min") with every channel's ranking."""
         vector = {layer: self.net.layer(layer).kind == "vector" for layer in self.layers}
-        rankings = {"layers": self.tops, "layers_min": self.bottoms} if self.bottoms else {"layers": self.tops}
-        texts = [f'"{key}": {{' + ", ".join(f"{json.dumps(layer)}: {tops[layer].json_text(vector[layer])}"
+        texts = [f'"{key}": {{' + ", ".join(f"{json.dumps(layer)}: "
+                                             f"{ranking.part(*self._spans[layer]).json_text(vector[layer])}"
                                              for layer in self.layers) + "}"
-                 for key, tops in rankings.items()]
+                 for key, ranking in self.rankings.items()]
         return json.dumps(summary)[:-1] + ", " + ", ".join(texts) + "}"
