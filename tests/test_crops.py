@@ -7,6 +7,7 @@ import pytest
 
 from app.errors import DeepVisError
 from app.offline import crops, montage
+from app.offline.maxes import read_maxes
 from app.unit_images import crop_path, montage_path, sprite_path, unit_dir
 from tools import crop_max_patches
 from views_nets import small_cnn
@@ -54,7 +55,7 @@ def setup(tmp_path_factory):
             units.append(entries)
         maxes["layers"][layer] = units
     (folder / "maxes.json").write_text(json.dumps(maxes))
-    return net, folder / "maxes.json", crops.read_maxes(folder / "maxes.json")
+    return net, folder / "maxes.json", read_maxes(folder / "maxes.json")
 
 
 def test_crop_is_zero_padded_where_the_box_leaves_the_image():
@@ -173,7 +174,7 @@ def test_tool_errors_are_one_line(setup, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     with pytest.raises(DeepVisError, match="bad.json: not a maxes.json"):
-        crops.read_maxes(bad)
+        read_maxes(bad)
 
 
 def test_find_maxes_then_crop_max_patches(setup, tmp_path, capsys):
@@ -189,7 +190,7 @@ def test_find_maxes_then_crop_max_patches(setup, tmp_path, capsys):
     find_maxes.main(["--images", str(images), "--model", str(net.path), "--layers", "conv1,fc", "--top", "3",
                      "--no-stats", "--cpu", "--out", str(out)])
     crop_max_patches.main(["--maxes", str(out / "maxes.json"), "--cpu", "--out", str(out)])
-    maxes = crops.read_maxes(out / "maxes.json")
+    maxes = read_maxes(out / "maxes.json")
     for layer in ("conv1", "fc"):
         info = json.loads((unit_dir(out, layer, 1) / "info.json").read_text())
         assert [e["value"] for e in info["entries"]] == [e["value"] for e in maxes["layers"][layer][1]]

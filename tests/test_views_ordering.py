@@ -97,7 +97,7 @@ def test_orders_from_a_net_and_from_a_gram_matrix(tmp_path):
 
 
 def write_stats(folder, layers: dict, chunk_rows: int = 40):
-    """A find_maxes output folder holding only the channel maxima: layers {name: N x C maxima}."""
+    """A find_maxes output folder holding only the channel maxima (no rankings): layers {name: N x C maxima}."""
     chunks, images = [], len(next(iter(layers.values())))
     (folder / "channel_maxima").mkdir(parents=True, exist_ok=True)
     for start in range(0, images, chunk_rows):
@@ -105,7 +105,8 @@ def write_stats(folder, layers: dict, chunk_rows: int = 40):
         rows = {f"l{i}": values[start:start + chunk_rows].astype(np.float32) for i, values in enumerate(layers.values())}
         np.savez(folder / "channel_maxima" / chunks[-1], image=np.arange(start, min(images, start + chunk_rows)), **rows)
     stats = {"folder": "channel_maxima", "chunks": chunks, "layers": list(layers), "images": images}
-    (folder / "maxes.json").write_text(json.dumps({"model": "synthetic", "stats": stats}))
+    maxes = {"model": "synthetic", "images": [f"{i}.png" for i in range(images)], "layers": {}, "stats": stats}
+    (folder / "maxes.json").write_text(json.dumps(maxes))
     return folder
 
 

@@ -12,6 +12,7 @@ import argparse
 from app.errors import DeepVisError, exit_with_message
 from app.net import Net
 from app.offline import crops
+from app.offline.maxes import read_maxes
 from app.offline.optimize import parse_units
 from app.settings import load_settings
 
@@ -45,7 +46,7 @@ def main(argv=None) -> None:
     try:
         settings = load_settings()
         args = parse_args(argv, settings)
-        maxes = crops.read_maxes(args.maxes)
+        maxes = read_maxes(args.maxes)
         if args.batch < 1:
             raise DeepVisError(f"{args.maxes}: --batch must be at least 1")
         net = Net.load(args.model or maxes.get("model"), provider="cpu" if args.cpu else settings.provider,

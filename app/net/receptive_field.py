@@ -203,7 +203,7 @@ def _sliced(node, graph: _Graph, source: ReceptiveField, input_size: tuple):
     values = [graph.constants.get(name) if name else None for name in node.input[1:5]]
     if any(v is None for v in values[:2]) or (len(node.input) > 3 and values[2] is None):
         return whole_input(input_size)
-    starts, ends = values[0], values[1]
+    starts = values[0]  # the ends need only be constants: the starts, steps and output size place the rest
     axes = values[2] if len(values) > 2 and values[2] is not None else np.arange(len(starts))
     steps = values[3] if len(values) > 3 and values[3] is not None else np.ones(len(starts), int)
     begin, step = [0, 0], [1, 1]

@@ -5,9 +5,7 @@ after resizing) that the unit at (y, x) sees, zero-padded where the field runs o
 the deconv / guided / vanilla backprop from a one-hot at (unit, y, x), cropped the same way and drawn
 as the original toolbox's raw view (zero = mid-gray, scaled by the crop's max |value|).
 """
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -31,23 +29,6 @@ class Entry:
     image: int
     y: object  # None for a vector layer
     x: object
-
-
-def read_maxes(path) -> dict:
-    """maxes.json as written by tools.find_maxes, image paths resolved against its folder."""
-    path = Path(path)
-    try:
-        maxes = json.loads(path.read_text())
-        maxes["images"] = [str(_resolve(image, path.parent)) for image in maxes["images"]]
-        maxes["layers"] = dict(maxes["layers"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DeepVisError(f"{path}: not a maxes.json from tools.find_maxes ({error})") from None
-    return maxes
-
-
-def _resolve(image: str, folder: Path) -> Path:
-    image = Path(image)
-    return image if image.is_absolute() or image.exists() else folder / image
 
 
 def unit_entries(maxes: dict, layer: str, unit: int) -> list:

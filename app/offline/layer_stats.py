@@ -19,7 +19,8 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
 from app.errors import DeepVisError
-from app.offline.progress import progress_bar, read_json, write_npz_atomic, write_png_atomic
+from app.offline.maxes import read_maxes
+from app.offline.progress import progress_bar, write_npz_atomic, write_png_atomic
 from app.unit_images import folder_name
 
 STATS_DIR = "stats"
@@ -48,12 +49,10 @@ class LayerStats:
             "layer": np.array(self.layer)}
 
 
-def read_maxes(maxes_path) -> tuple:
+def read_stats(maxes_path) -> tuple:
     """(maxes.json content, folder of its chunks); refuses a run made without statistics."""
     maxes_path = Path(maxes_path)
-    maxes = read_json(maxes_path)
-    if maxes is None:
-        raise DeepVisError(f"{maxes_path}: no such file (run tools.find_maxes first)")
+    maxes = read_maxes(maxes_path)
     if "stats" not in maxes:
         raise DeepVisError(f"{maxes_path}: made with --no-stats; run tools.find_maxes again without it")
     if maxes["stats"]["images"] < 1:
@@ -213,7 +212,7 @@ def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster",
     maxes.json; returns layer -> LayerStats."""
     if bins < 1:
         raise DeepVisError(f"{maxes_path}: --bins must be at least 1")
-    maxes, folder = read_maxes(maxes_path)
+    maxes, folder = read_stats(maxes_path)
     stored, chunks = maxes["stats"]["layers"], maxes["stats"]["chunks"]
     layers = stored if layers in (None, "all", ["all"]) else (
         layers.split(",") if isinstance(layers, str) else list(layers))

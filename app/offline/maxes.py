@@ -86,6 +86,25 @@ def choose_layers(net, names=None) -> list:
     return names
 
 
+def read_maxes(path) -> dict:
+    """maxes.json as tools.find_maxes writes it, image paths resolved against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeepVisError(f"{path}: no such file (run tools.find_maxes first)")
+    try:
+        maxes = json.loads(path.read_text(encoding="utf-8"))
+        maxes["images"] = [str(_resolve(image, path.parent)) for image in maxes["images"]]
+        maxes["layers"] = dict(maxes["layers"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DeepVisError(f"{path}: not a maxes.json from tools.find_maxes ({error})") from None
+    return maxes
+
+
+def _resolve(image: str, folder: Path) -> Path:
+    image = Path(image)
+    return image if image.is_absolute() or image.exists() else folder / image
+
+
 class TopK:
     """The k best (value, image, y, x) of every channel, best first; ties go to the lower image index."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.layer_stats import channel_maxima_chunks, chunk_key, read_maxes
+from app.offline.layer_stats import channel_maxima_chunks, chunk_key, read_stats
 from app.offline.maxes import MAXES_FILE
 from app.views import ordering
 
@@ -49,7 +49,7 @@ def _order(path: str, stamp: int, layer: str, mode: str, units: int) -> ordering
 @functools.lru_cache(maxsize=CACHED_LAYERS)
 def _points(path: str, stamp: int, layer: str) -> np.ndarray:
     """C x C channel points of ``layer`` (see ordering.gram_features); ``stamp`` keys the cache."""
-    maxes, folder = read_maxes(path)
+    maxes, folder = read_stats(path)
     key, gram = chunk_key(path, maxes, layer), None
     try:
         for maxima in channel_maxima_chunks(folder, maxes["stats"]["chunks"], key):
