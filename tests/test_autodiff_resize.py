@@ -9,6 +9,7 @@ from onnx import helper
 from app.errors import DeepVisError
 from app.net.autodiff.op import Op
 from app.net.autodiff.resize import axis_matrices
+from app.net.net import session_options
 from test_autodiff_support import check_op, one_node_model
 
 R = np.random.default_rng(11)
@@ -24,9 +25,7 @@ def i64(*values):
 
 
 def onnx_runtime_forward(model, feeds: dict) -> np.ndarray:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # tf_half_pixel_for_nn warns that it is deprecated
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     return session.run(None, {name: value.astype(np.float32) for name, value in feeds.items()})[0]
 
 

@@ -6,6 +6,7 @@ import onnxruntime as ort
 import pytest
 
 from app.net.caffe import convert
+from app.net.net import session_options
 from app.net.onnx_graph import runnable
 
 NETS = {
@@ -15,9 +16,7 @@ NETS = {
 
 
 def run(model: onnx.ModelProto, x: np.ndarray, outputs: list) -> list:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # old exporters leave unused initializers: ORT warns about each
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     return session.run(outputs, {session.get_inputs()[0].name: x})
 
 

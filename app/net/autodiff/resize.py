@@ -6,6 +6,7 @@ cubic: four). The diff goes back through the transposed matrices, one axis at a 
 share one code path. Coordinates are computed in the diff's dtype: float32 as ONNX Runtime computes
 them (the same nearest pixel at exact ties), float64 as onnx's reference does.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,8 +123,9 @@ def _rois(op: Op) -> list:
     return rois
 
 
+@functools.lru_cache(maxsize=64)  # a net resizes few shapes, and the app backprops every frame
 def axis_matrix(n_in: int, n_out: int, scale: float, roi: tuple, how: Interpolation, dtype) -> np.ndarray:
-    """The (n_out x n_in) interpolation matrix of one axis."""
+    """The (n_out x n_in) interpolation matrix of one axis (read-only: it is shared)."""
     x = _source_coordinates(n_in, n_out, dtype(scale), roi, how.transform, dtype)
     matrix = np.zeros((n_out, n_in), dtype)
     rows = np.arange(n_out)
@@ -145,6 +147,7 @@ def axis_matrix(n_in: int, n_out: int, scale: float, roi: tuple, how: Interpolat
         np.add.at(matrix, (rows[:, None], np.clip(taps, 0, n_in - 1)), weights)
     if how.transform == "tf_crop_and_resize":
         matrix[(x < 0) | (x > n_in - 1)] = 0  # those outputs hold extrapolation_value, a constant
+    matrix.flags.writeable = False
     return matrix
 
 
