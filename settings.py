@@ -167,7 +167,9 @@ unit_jpg_dir = None
 dataset_stats_dir = None
 
 # Layers whose per-unit images are shown (None = every layer), and layers shown with another
-# layer's images (the original showed conv1's images for pool1 and norm1).
+# layer's images (the original showed conv1's images for pool1 and norm1). Without an entry here, a
+# conv that only its ReLU reads shows the ReLU's images when it has none of its own (find_maxes
+# scores the ReLU only, as Caffe's in-place ReLU made them one blob).
 jpgvis_layers = None
 jpgvis_remap = {}
 

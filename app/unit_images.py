@@ -46,6 +46,12 @@ def sprite_path(root, layer: str, kind: str) -> Path:
     return Path(root) / folder_name(layer) / f"sprite_{kind}.png"
 
 
+def has_images(root, layer: str) -> bool:
+    """Whether ``root`` holds images of ``layer`` in either layout."""
+    folders = [Path(root) / folder_name(layer)] + [Path(root) / folder / layer for folder, _ in _ORIGINAL.values()]
+    return any(folder.is_dir() for folder in folders)
+
+
 def find_unit_image(root, layer: str, unit: int, kind: str):
     """The file to show for (layer, unit, kind) in either layout, or None."""
     ours = montage_path(root, layer, unit, kind)

@@ -74,3 +74,18 @@ def test_the_original_toolbox_layout(net, tmp_path):
     panes = panes_of(net, tmp_path, root, "oo<Right>")
     red = np.all((panes["jpgvis"][..., 2] > 200) & (panes["jpgvis"][..., 1] < 60), axis=-1)
     assert red.mean() > 0.1
+
+
+def test_a_conv_without_images_shows_those_of_its_relu(net, tmp_path):
+    root = tmp_path / "units"   # find_maxes scored ReLU32 (its units), not Plus30 which only it reads
+    for unit, color in enumerate(COLORS):
+        path = unit_images.montage_path(root, LAYER, unit, "maxim")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), solid(color))
+    pre_activation = panes_of(net, tmp_path, root, "o<Right><Right>")   # Plus30_Output_0, unit 2
+    assert has_color(pre_activation["jpgvis"], COLORS[2])
+    own = unit_images.montage_path(root, "Plus30_Output_0", 2, "maxim")   # images of its own win
+    own.parent.mkdir(parents=True)
+    cv2.imwrite(str(own), solid((0, 0, 255)))
+    pre_activation = panes_of(net, tmp_path, root, "o<Right><Right>")
+    assert has_color(pre_activation["jpgvis"], (0, 0, 255)) and not has_color(pre_activation["jpgvis"], COLORS[2])

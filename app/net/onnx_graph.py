@@ -27,6 +27,9 @@ LAYER_OPS = frozenset("""
     Softmax LogSoftmax Upsample Resize DepthToSpace SpaceToDepth Dropout
 """.split())
 LAYERS_METADATA_KEY = "deepvis.layers"
+# elementwise activations: Caffe ran them in place, so a conv's blob already held its ReLU's output
+ACTIVATIONS = frozenset(("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Clip", "HardSwish",
+                         "HardSigmoid", "Sigmoid", "Tanh", "Softplus", "Softsign", "Gelu", "Mish"))
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,18 @@ def ancestors(graph: onnx.GraphProto, names) -> set:
         found.add(name)
         stack.extend(producer[name].input if name in producer else [])
     return found
+
+
+def in_place_activations(model: onnx.ModelProto, layers: list) -> dict:
+    """{layer: the activation layer reading it} for each of ``layers`` that only elementwise
+    activations read, each making a layer: the pairs Caffe's in-place ReLUs kept in one blob."""
+    readers = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    names = set(layers)
+    return {name: readers[name][0].output[0] for name in layers if readers.get(name) and
+            all(node.op_type in ACTIVATIONS and node.output[0] in names for node in readers[name])}
 
 
 def declared_layers(model: onnx.ModelProto) -> set:

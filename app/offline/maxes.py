@@ -24,6 +24,7 @@ import numpy as np
 from app.errors import DeepVisError
 from app.inputs.files import load_image, natural_key
 from app.inputs.lists import ImageListSource
+from app.net import onnx_graph
 from app.net.spatial_max import UNKNOWN, SpatialMax, first_positions, positions
 from app.offline.progress import progress_bar, read_npz, write_bytes_atomic, write_npz_atomic
 
@@ -50,25 +51,13 @@ def list_images(source) -> tuple:
     return [str(Path(p).resolve()) for p in paths], labels
 
 
-# elementwise activations: in Caffe these ran in place, so a conv's blob was already its ReLU's
-ACTIVATIONS = ("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Clip", "HardSwish",
-               "HardSigmoid", "Sigmoid", "Tanh", "Softplus", "Softsign", "Gelu", "Mish")
-
-
 def unit_layers(net) -> list:
-    """Every map and vector layer except a pre-activation: one whose every consumer is an elementwise
-    activation producing a layer. What Caffe's in-place ReLUs showed as a conv's units, and what a
+    """Every map and vector layer except a pre-activation (one that only elementwise activations read,
+    onnx_graph.in_place_activations): what Caffe's in-place ReLUs showed as a conv's units, and what a
     researcher ranks images by; it also lets ONNX Runtime fuse each conv with its activation."""
-    layers = {layer.name for layer in net.layers}
-    consumers = {}
-    for node in net.model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def pre_activation(name: str) -> bool:
-        return bool(consumers.get(name)) and all(node.op_type in ACTIVATIONS and node.output[0] in layers
-                                                 for node in consumers[name])
-    return [layer.name for layer in net.layers if layer.kind in ("map", "vector") and not pre_activation(layer.name)]
+    names = [layer.name for layer in net.layers]
+    pre_activations = onnx_graph.in_place_activations(net.model, names)
+    return [layer.name for layer in net.layers if layer.kind in ("map", "vector") and layer.name not in pre_activations]
 
 
 def choose_layers(net, names=None) -> list:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
+from app.net import onnx_graph
 from app.net.preprocess import read_image
 from app.ui import keys, panes, volume
 from app.ui.compute import compute, order_request, request_for
@@ -31,7 +32,8 @@ def net_info(net, settings) -> panes.NetInfo:
         pretty_names=tuple(settings.layer_pretty_name(name) for name in names),
         shapes=tuple(tuple(layer.shape) for layer in net.layers),
         receptive_fields=receptive_field_sizes(net),
-        labels=tuple(net.labels) if net.labels else None, input_size=(height, width))
+        labels=tuple(net.labels) if net.labels else None, input_size=(height, width),
+        activations=onnx_graph.in_place_activations(net.model, names))
 
 
 def receptive_field_sizes(net) -> dict:

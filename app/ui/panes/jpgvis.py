@@ -14,12 +14,19 @@ TITLES = {"opt": "optimized", "maxim": "max images", "deconv": "deconv of max"}
 
 
 def source_layer(view, layer: str = None):
-    """The layer whose images stand for ``layer`` (settings.jpgvis_remap), or None when not shown."""
+    """The layer whose images stand for ``layer`` (settings.jpgvis_remap; else, for a conv without
+    images of its own, those of the ReLU reading it: find_maxes scores only the ReLU, and ranks the
+    same top images for both), or None when not shown."""
     layer = layer or view.layer_name
     allowed = view.settings.jpgvis_layers
     if allowed is not None and layer not in allowed:
         return None
-    return view.settings.jpgvis_remap.get(layer, layer)
+    if layer in view.settings.jpgvis_remap:
+        return view.settings.jpgvis_remap[layer]
+    activation, root = view.net.activations.get(layer), view.settings.unit_jpg_dir
+    if activation is not None and root is not None and not unit_images.has_images(root, layer):
+        return activation
+    return layer
 
 
 def unit_picture(view, unit: int, kind: str, first_only: bool = False):
@@ -95,7 +102,8 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return weight_gradients(view, height, width)
     if not view.state.show_unit_jpgs:
         return paint.message(height, width, ["per-unit images hidden (9 shows them)"], view.font)
-    if source_layer(view) is None:
+    source = source_layer(view)
+    if source is None:
         return paint.message(height, width, [f"no per-unit images for {view.layer_name} (jpgvis_layers)"],
                              view.font)
     slot = height // len(KINDS)
@@ -107,7 +115,8 @@ def draw(view, height: int, width: int) -> np.ndarray:
         if image is not None:
             pane[top:top + slot] = paint.fit_into(image, slot, width, fill=30)
             found += 1
-        paint.text(pane, TITLES[kind], (6, top + paint.line_height(view.font)), view.font, view.color("title"))
+        title = TITLES[kind] if source == view.layer_name else f"{TITLES[kind]} (from {source})"
+        paint.text(pane, title, (6, top + paint.line_height(view.font)), view.font, view.color("title"))
     if not found:
         return paint.message(height, width, [f"no per-unit images for {view.layer_name}:{view.state.unit}"]
                              + where_to_find(view), view.font)

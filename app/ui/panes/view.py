@@ -20,6 +20,9 @@ class NetInfo:
     receptive_fields: Dict[str, int] = field(default_factory=dict)   # layer -> size in pixels
     labels: Optional[Tuple[str, ...]] = None
     input_size: Tuple[int, int] = (224, 224)  # H, W of the images the net sees
+    # pre-activation layer -> the activation layer reading it (one blob in Caffe; find_maxes scores
+    # the activation only, and the jpgvis pane shows its images for both)
+    activations: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
