@@ -151,16 +151,21 @@ def ancestors(graph: onnx.GraphProto, names) -> set:
     return found
 
 
+def readers(graph: onnx.GraphProto) -> dict:
+    """tensor name -> the nodes that read it, in graph order."""
+    found = {}
+    for node in graph.node:
+        for name in node.input:
+            found.setdefault(name, []).append(node)
+    return found
+
+
 def in_place_activations(model: onnx.ModelProto, layers: list) -> dict:
     """{layer: the activation layer reading it} for each of ``layers`` that only elementwise
     activations read, each making a layer: the pairs Caffe's in-place ReLUs kept in one blob."""
-    readers = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    names = set(layers)
-    return {name: readers[name][0].output[0] for name in layers if readers.get(name) and
-            all(node.op_type in ACTIVATIONS and node.output[0] in names for node in readers[name])}
+    readers_of, names = readers(model.graph), set(layers)
+    return {name: readers_of[name][0].output[0] for name in layers if readers_of.get(name) and
+            all(node.op_type in ACTIVATIONS and node.output[0] in names for node in readers_of[name])}
 
 
 def declared_layers(model: onnx.ModelProto) -> set:

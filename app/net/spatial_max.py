@@ -58,10 +58,7 @@ def reduction_model(net, layers: list):
     value of each chosen vector layer, in that order, then the fusion barriers' outputs."""
     model = onnx_graph.runnable(net.model)
     graph = model.graph
-    readers = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = onnx_graph.readers(graph)
     needed, chosen = onnx_graph.ancestors(graph, layers), set(layers)
     outputs, barriers, nodes = {}, [], []
     for node in graph.node:
