@@ -168,7 +168,7 @@ class FindMaxes:
     returns its fields but the rankings (read those from the file)."""
 
     def __init__(self, net, paths: list, layers: list, out, labels=None, model=None, top: int = 9,
-                 minima: bool = False, batch: int = 32, checkpoint_every: int = 20, stats: bool = True):
+                 minima: bool = False, batch: int = 8, checkpoint_every: int = 20, stats: bool = True):
         if top < 1 or batch < 1 or checkpoint_every < 1:
             raise DeepVisError(f"{out}: --top, --batch and --checkpoint-every must be at least 1")
         self.net, self.paths, self.layers, self.out = net, list(paths), list(layers), Path(out)
@@ -212,7 +212,8 @@ class FindMaxes:
             ranking.load(arrays, key)
 
     def _checkpoint(self) -> None:
-        self._settle_ties()
+        if self.next == len(self.paths):  # entries evicted before the end need no column
+            self._settle_ties()
         if self._row_images:
             name = f"chunk_{len(self.chunks):06d}.npz"
             rows = np.concatenate(self._rows)
@@ -269,20 +270,22 @@ class FindMaxes:
         """The column of each kept entry whose max several rows and several columns hold (a dead or
         clamped channel), from the layer itself: its image is read again and run through
         Net.forward, the brute force, one at a time (Net.forward holds every tensor of its batch).
-        Done at checkpoints, for the entries still kept by then."""
+        Done once, at the end, for the entries kept."""
         unsettled = {key: (ranking.x == UNKNOWN) & self._map_channels[:, None]
                      for key, ranking in self.rankings.items()}
         images = np.unique(np.concatenate([self.rankings[key].image[open_] for key, open_ in unsettled.items()]))
         for image in images.tolist():
             values = self.net.forward([load_image(self.paths[image], self.paths[image])[0]])
-            for key, open_ in unsettled.items():
-                ranking = self.rankings[key]
-                for layer in self._maps:
-                    start, stop = self._spans[layer]
+            for layer in self._maps:
+                start, stop = self._spans[layer]
+                found = None  # this layer's first positions, computed once for both rankings
+                for key, open_ in unsettled.items():
+                    ranking = self.rankings[key]
                     here = open_[start:stop] & (ranking.image[start:stop] == image)
                     if not here.any():
                         continue
-                    maxima, y, x = (a[0] for a in first_positions(values[layer]))
+                    found = found or [a[0] for a in first_positions(values[layer])]
+                    maxima, y, x = found
                     channel = np.nonzero(here)[0]
                     if not np.array_equal(maxima[channel], ranking.value[start:stop][here], equal_nan=True):
                         raise DeepVisError(f"{self.paths[image]}: layer {layer}: a max differs from the one scored "
