@@ -12,7 +12,7 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs import Frame, fit_to_input
-from app.ui.state import WEIGHT_PATTERNS, AppState
+from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS, AppState
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Request:
     siamese_view: str
     backprop: Optional[Backprop]
     want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
-    weights: Optional[Tuple[str, str]] = None   # (layer, pattern) of a weights pattern mode
+    pattern_view: Optional[tuple] = None   # (layer, pattern, find_maxes folder) of a weights or dataset pattern
     order: Optional[tuple] = None   # (layer, channel order, source, find_maxes folder) when not the original order
     weight_origin: Optional[Tuple[str, Optional[int]]] = None   # weight grads: (layer, unit; None = top one)
 
@@ -49,7 +49,8 @@ class Snapshot:
     diffs: Optional[Dict[str, np.ndarray]] = None
     backprop_message: str = ""               # why there is no backprop image (error, all zeros)
     seconds: Dict[str, float] = field(default_factory=dict)
-    weights_view: object = None              # weights pattern: O x h x w x 3 tiles, one image, or a message
+    pattern_view: object = None              # weights or dataset pattern: tiles (one per unit), one image, or a message
+    layer_stats: Optional[dict] = None       # dataset pattern: the layer's statistics (app.views.dataset_stats)
     order: object = None                     # the asked layer's ChannelOrder, or a message
     weight_grad_sets: tuple = ()             # weight grads: (title, tiles) per compared unit, one shared scale
     second: Optional["Snapshot"] = None      # siamese "both": the pair's second image, run in the same batch
@@ -62,14 +63,17 @@ def request_for(state: AppState, frame: Frame) -> Request:
         layer, unit = state.backprop_origin
         occlusion = tuple(state.occlusion) if state.backprop_mode == "occlusion" else None
         backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode, occlusion)
-    weights = (state.layers[state.layer].name, state.pattern) if state.pattern in WEIGHT_PATTERNS else None
+    pattern_view = None
+    if state.pattern in WEIGHT_PATTERNS + DATASET_PATTERNS:
+        folder = state.dataset_stats if state.pattern in DATASET_PATTERNS else None
+        pattern_view = (state.layers[state.layer].name, state.pattern, folder)
     want_diffs = state.show_diffs and backprop is not None and backprop.occlusion is None
     order = order_request(state)
     origin = None
     if state.pattern == "weight grads":
         frozen = state.frozen_origin
         origin = (state.layers[frozen[0]].name, frozen[1]) if frozen else (state.layers[-1].name, None)
-    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, weights, order, origin)
+    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, pattern_view, order, origin)
 
 
 def order_request(state: AppState) -> Optional[tuple]:
@@ -128,25 +132,27 @@ def compute(net, request: Request, forward=None) -> Snapshot:
                         for i, image in enumerate(images))
         seconds["forward"] = time.perf_counter() - start
     (image, activations, predictions), *pair = forward
-    grad_sets = ()
+    grad_sets, stats = (), None
     if request.weight_origin is not None:
-        grad_sets = weight_gradient_sets(net, image, activations, request.weights[0], request.weight_origin)
-        weights = grad_sets if isinstance(grad_sets, str) else grad_sets[0][1]
+        grad_sets = weight_gradient_sets(net, image, activations, request.pattern_view[0], request.weight_origin)
+        shown = grad_sets if isinstance(grad_sets, str) else grad_sets[0][1]
         grad_sets = () if isinstance(grad_sets, str) else grad_sets
+    elif request.pattern_view is not None and request.pattern_view[1] in DATASET_PATTERNS:
+        shown, stats = dataset_view(net, *request.pattern_view)
     else:
-        weights = weights_view(net, *request.weights) if request.weights else None
+        shown = weights_view(net, *request.pattern_view[:2]) if request.pattern_view else None
     order = channel_order([activations] + [p[1] for p in pair], *request.order) if request.order else None
     if request.backprop is None:
-        return Snapshot(request, image, activations, predictions, seconds=seconds, weights_view=weights,
-                        order=order, weight_grad_sets=grad_sets,
+        return Snapshot(request, image, activations, predictions, seconds=seconds, pattern_view=shown,
+                        layer_stats=stats, order=order, weight_grad_sets=grad_sets,
                         second=Snapshot(request, *pair[0]) if pair else None)
     start = time.perf_counter()
     (input_diff, diffs, message), *pair_backward = _backward(net, request, [image] + [p[0] for p in pair])
     seconds["backward"] = time.perf_counter() - start
     second = Snapshot(request, *pair[0], *pair_backward[0]) if pair else None
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
-                    backprop_message=message, seconds=seconds, weights_view=weights, order=order,
-                    weight_grad_sets=grad_sets, second=second)
+                    backprop_message=message, seconds=seconds, pattern_view=shown, layer_stats=stats,
+                    order=order, weight_grad_sets=grad_sets, second=second)
 
 
 def weights_view(net, layer: str, pattern: str):
@@ -167,6 +173,17 @@ def weights_view(net, layer: str, pattern: str):
     if pattern == "weights histogram":
         return filters.histogram_tiles(unit_weights)
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
+
+
+def dataset_view(net, layer: str, pattern: str, folder) -> tuple:
+    """(picture or a one-line message, statistics or None) of a dataset pattern of ``layer``."""
+    from app.views import dataset_stats
+
+    shape = net.layer(layer).shape
+    try:
+        return dataset_stats.picture(folder, layer, pattern, int(np.prod(shape[:1])))
+    except DeepVisError as error:
+        return str(error), None
 
 
 def weight_gradient_sets(net, image, activations, layer: str, origin):

@@ -96,10 +96,34 @@ def weight_gradients(view, height: int, width: int) -> np.ndarray:
     return pane
 
 
+def unit_statistics(view, height: int, width: int) -> np.ndarray:
+    """The selected unit's histogram of spatial maxima over the dataset above the layer's units
+    counted by percent dead (pattern "activation histogram")."""
+    from app.views.filters import histogram_image
+
+    stats, unit = view.snapshot.layer_stats, view.state.unit
+    edges = stats["edges"][unit]
+    panels = ((f"unit {unit}: {stats['percent_dead'][unit]:.0f}% dead ({int(stats['images'])} images)",
+               stats["counts"][unit], edges, (f"{edges[0]:.3g}", f"{edges[-1]:.3g}")),
+              ("layer: units by % dead", stats["inactivity_counts"], stats["inactivity_edges"], ("0%", "100%")))
+    slot, band = height // len(panels), paint.line_height(view.font) + 6
+    pane = np.full((height, width, 3), 30, np.uint8)
+    for row, (title, counts, bins, (low, high)) in enumerate(panels):
+        top = row * slot
+        pane[top + band:top + slot - band, 6:width - 6] = histogram_image(counts, bins, slot - 2 * band, width - 12)
+        paint.text(pane, title, (6, top + band - 4), view.font, view.color("title"), max_width=width - 12)
+        paint.text(pane, low, (6, top + slot - 4), view.font * 0.8)
+        paint.text(pane, high, (width - 6 - paint.text_width(high, view.font * 0.8), top + slot - 4), view.font * 0.8)
+    return pane
+
+
 def draw(view, height: int, width: int) -> np.ndarray:
     snapshot = view.snapshot
     if view.state.pattern == "weight grads" and snapshot is not None and snapshot.weight_grad_sets:
         return weight_gradients(view, height, width)
+    if (view.state.pattern == "activation histogram" and snapshot is not None and snapshot.layer_stats is not None
+            and snapshot.request.pattern_view[0] == view.layer_name):
+        return unit_statistics(view, height, width)
     if not view.state.show_unit_jpgs:
         return paint.message(height, width, ["per-unit images hidden (9 shows them)"], view.font)
     source = source_layer(view)

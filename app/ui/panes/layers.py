@@ -11,7 +11,7 @@ import numpy as np
 from app.ui import draw as paint
 from app.ui.compute import order_request
 from app.ui.panes import aux, back, jpgvis, pairs
-from app.ui.state import WEIGHT_PATTERNS
+from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS
 
 PATTERN_TILE = 64   # pattern mode: each unit's image drawn in a square of this many pixels (before scaling)
 
@@ -99,9 +99,10 @@ def _scores(pane: np.ndarray, layout: paint.Grid, peaks: np.ndarray, font: float
 
 
 def pattern(view, height: int, width: int) -> np.ndarray:
-    """Every unit's precomputed image of the layer (kind = the pattern mode), tiled; or a weights view."""
-    if view.state.pattern in WEIGHT_PATTERNS:
-        return weights(view, height, width)
+    """Every unit's precomputed image of the layer (kind = the pattern mode), tiled; or a view the
+    compute thread made (weights, dataset statistics)."""
+    if view.state.pattern in WEIGHT_PATTERNS + DATASET_PATTERNS:
+        return computed(view, height, width)
     layout = grid(view, height, width)
     pictures = jpgvis.layer_pictures(view, view.state.pattern, layout.count)
     if pictures is None:
@@ -113,10 +114,10 @@ def pattern(view, height: int, width: int) -> np.ndarray:
     return pane
 
 
-def weights(view, height: int, width: int) -> np.ndarray:
+def computed(view, height: int, width: int) -> np.ndarray:
     snapshot = view.snapshot
-    shown = snapshot.weights_view if snapshot is not None and snapshot.request.weights else None
-    if shown is None or snapshot.request.weights != (view.layer_name, view.state.pattern):
+    shown = snapshot.pattern_view if snapshot is not None and snapshot.request.pattern_view else None
+    if shown is None or snapshot.request.pattern_view[:2] != (view.layer_name, view.state.pattern):
         return paint.message(height, width, [f"computing the {view.state.pattern} ..."], view.font)
     if isinstance(shown, str):
         return paint.message(height, width, [shown], view.font)
@@ -131,7 +132,7 @@ def weights(view, height: int, width: int) -> np.ndarray:
 
 
 def hit(view, y: int, x: int, height: int, width: int):
-    if view.state.zoom != "normal" or view.state.pattern == "weights correlation":
+    if view.state.zoom != "normal" or view.state.pattern in ("weights correlation", "activation correlation"):
         return None
     layout = grid(view, height, width)
     index = layout.index_at(y, x)

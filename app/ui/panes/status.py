@@ -10,7 +10,7 @@ ORDER_SOURCE_NAMES = {"input": "this input", "dataset": "dataset"}
 def lines(view) -> tuple:
     """The two status lines (also what the tests read)."""
     state, net = view.state, view.net
-    where = "pattern" if state.pattern != "off" else ("back" if state.show_diffs else "fwd")
+    where = f"pattern ({state.pattern})" if state.pattern != "off" else ("back" if state.show_diffs else "fwd")
     first = f"{where} {net.pretty_names[state.layer]}:{state.unit}"
     if state.backprop_mode == "off":
         first += " | Back: off"

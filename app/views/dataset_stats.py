@@ -1,0 +1,76 @@
+"""A layer's statistics over the dataset, as tools.layer_stats wrote them beside find_maxes's output
+(``<folder>/stats/<layer>/stats.npz``), drawn for the pattern modes: "activation histogram" gives
+every unit's histogram of its spatial max over the images, its percent dead written in red;
+"activation correlation" the correlation of channel maxima in the order layer_stats chose.
+
+Arrays in, H x W x 3 uint8 BGR images out; both are cached per file version, as a live input asks
+for them again on every frame.
+"""
+import functools
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.errors import DeepVisError
+from app.offline.layer_stats import STATS_DIR
+from app.unit_images import folder_name
+from app.views import filters
+
+PATTERNS = ("activation histogram", "activation correlation")
+FIELDS = ("images", "edges", "counts", "percent_dead", "inactivity_edges", "inactivity_counts", "correlation",
+          "order")
+DEAD_COLOR = (70, 70, 255)   # red: the share of images on which the unit never fired
+CACHED = 8
+
+
+def stats_file(folder, layer: str) -> Path:
+    return Path(folder).expanduser() / STATS_DIR / folder_name(layer) / "stats.npz"
+
+
+def picture(folder, layer: str, pattern: str, units: int) -> tuple:
+    """(picture, stats) of a pattern mode for ``layer`` of ``units`` channels: C x h x w x 3
+    histogram tiles (tile k = unit k) or one correlation image, and the arrays of stats.npz;
+    DeepVisError (one line) when there are no statistics or they do not fit the layer."""
+    if folder is None:
+        raise DeepVisError("settings: dataset_stats_dir is not set (the --out folder of tools.find_maxes)")
+    path = stats_file(folder, layer)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        raise DeepVisError(f"{path}: no statistics of {layer} (run tools.layer_stats --maxes "
+                           f"{Path(folder) / 'maxes.json'})") from None
+    stats = _read(str(path), stamp)
+    if len(stats["percent_dead"]) != units:
+        raise DeepVisError(f"{path}: {len(stats['percent_dead'])} channels in the statistics, {layer} has "
+                           f"{units} (statistics of another model?)")
+    return _picture(str(path), stamp, pattern), stats
+
+
+@functools.lru_cache(maxsize=CACHED)
+def _read(path: str, stamp: int) -> dict:
+    """stats.npz's arrays; ``stamp`` (the file's mtime) keys the cache."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {field: data[field] for field in FIELDS}
+    except (OSError, ValueError, KeyError) as error:
+        raise DeepVisError(f"{path}: unreadable statistics ({error}); run tools.layer_stats again") from None
+
+
+@functools.lru_cache(maxsize=CACHED)
+def _picture(path: str, stamp: int, pattern: str) -> np.ndarray:
+    stats = _read(path, stamp)
+    if pattern == "activation correlation":
+        return filters.correlation_image(stats["correlation"], size=600, order=stats["order"])
+    return histogram_tiles(stats)
+
+
+def histogram_tiles(stats: dict, height: int = 64, width: int = 96) -> np.ndarray:
+    """Every unit's histogram of spatial maxima (bars scaled to its tallest bin, a gray line at 0)
+    with its percent dead in red where it is not 0."""
+    tiles = np.stack([filters.histogram_image(counts, edges, height, width)
+                      for counts, edges in zip(stats["counts"], stats["edges"])])
+    for tile, dead in zip(tiles, stats["percent_dead"]):
+        if dead > 0:
+            cv2.putText(tile, f"{dead:.0f}% dead", (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.33, DEAD_COLOR, 1, cv2.LINE_AA)
+    return tiles
