@@ -1,5 +1,6 @@
 """layer_stats: histograms, percent dead, inactivity and correlation equal a direct numpy computation
 on the concatenated channel maxima; the orders are permutations; the tool writes the PNGs and arrays."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,21 @@ def test_refuses_unknown_layers_and_runs_without_statistics(run, tmp_path):
         stats.layer_stats(tmp_path / "maxes.json", progress=False)
     with pytest.raises(DeepVisError, match="not one of"):
         stats.correlation_order(np.eye(4), "random")
+
+
+def test_a_restart_keeps_the_layers_written_with_the_same_source(run, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    shutil.copytree(run, out, ignore=shutil.ignore_patterns(stats.STATS_DIR))
+    first = stats.layer_stats(out / find.MAXES_FILE, bins=5, order="pca", progress=False)
+    (out / stats.STATS_DIR / folder_name("conv2") / "stats.npz").unlink()   # killed before conv2's arrays
+    computed = []
+    compute_layer = stats.compute_layer
+    monkeypatch.setattr(stats, "compute_layer", lambda *args, **kwargs: computed.append(args[3]) or
+                        compute_layer(*args, **kwargs))
+    again = stats.layer_stats(out / find.MAXES_FILE, bins=5, order="pca", progress=False)
+    assert computed == ["conv2"]
+    for layer in LAYERS:
+        for field in first[layer].__dataclass_fields__:
+            assert np.array_equal(getattr(again[layer], field), getattr(first[layer], field)), (layer, field)
+    stats.layer_stats(out / find.MAXES_FILE, bins=6, order="pca", progress=False)   # other options: all again
+    assert computed == ["conv2"] + LAYERS

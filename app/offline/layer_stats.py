@@ -6,8 +6,10 @@ count; the second fills the histograms (the channel's own range cut into fixed b
 cross-products of the correlation. Memory holds a C x C matrix per layer, never the N x C maxima.
 
 A channel is "dead" on an image when its spatial max is <= 0 (a ReLU that never fired).
-Writes ``OUT/stats/<layer folder>/{stats.npz, histograms.png, inactivity.png, correlation.png}``.
+Writes ``OUT/stats/<layer folder>/{stats.npz, histograms.png, inactivity.png, correlation.png}``;
+a killed run, restarted, keeps the layers it finished (see _source).
 """
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from scipy.spatial.distance import squareform
 
 from app.errors import DeepVisError
 from app.offline.maxes import read_maxes
-from app.offline.progress import progress_bar, write_npz_atomic, write_png_atomic
+from app.offline.progress import progress_bar, read_npz, write_npz_atomic, write_png_atomic
 from app.unit_images import folder_name
 
 STATS_DIR = "stats"
@@ -194,17 +196,39 @@ def correlation_image(correlation: np.ndarray, order: np.ndarray, title: str = "
     return _figure_image(figure)
 
 
-def write_layer(out: Path, stats: LayerStats) -> Path:
-    """stats.npz and the three PNGs under ``out/stats/<layer folder>/``; returns that folder."""
+def write_layer(out: Path, stats: LayerStats, source: str = "") -> Path:
+    """The three PNGs, then stats.npz (holding ``source``, see _source), under
+    ``out/stats/<layer folder>/``; returns that folder. stats.npz comes last: a layer counts as done
+    once it exists."""
     folder = Path(out) / STATS_DIR / folder_name(stats.layer)
-    write_npz_atomic(folder / "stats.npz", **stats.arrays())
     write_png_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
                                                                   title=f"{stats.layer}: spatial max per channel"))
     write_png_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
                                                                   title=f"{stats.layer}: inactivity"))
     write_png_atomic(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
                                                                     title=f"{stats.layer}: correlation"))
+    write_npz_atomic(folder / "stats.npz", source=np.array(source), **stats.arrays())
     return folder
+
+
+def _source(folder: Path, chunks: list, layer: str, bins: int, order: str) -> str:
+    """What a layer's statistics are made from: its chunks as they are on disk and the options. A
+    restart keeps the statistics written with the same source and makes the others again."""
+    files = [(name, (folder / name).stat().st_size, (folder / name).stat().st_mtime_ns) for name in chunks]
+    return json.dumps({"layer": layer, "bins": bins, "order": order, "chunks": files})
+
+
+def _done(out: Path, layer: str, source: str):
+    """The LayerStats written before from the same source, or None."""
+    path = Path(out) / STATS_DIR / folder_name(layer) / "stats.npz"
+    try:
+        arrays = read_npz(path)
+    except (OSError, ValueError):
+        return None
+    if str(arrays.pop("source", "")) != source:
+        return None
+    arrays["layer"], arrays["images"] = str(arrays["layer"]), int(arrays["images"])
+    return LayerStats(**arrays)
 
 
 def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster", progress: bool = True) -> dict:
@@ -217,9 +241,17 @@ def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster",
     layers = stored if layers in (None, "all", ["all"]) else (
         layers.split(",") if isinstance(layers, str) else list(layers))
     keys = {layer: chunk_key(maxes_path, maxes, layer) for layer in layers}
-    results = {}
+    out, results = Path(maxes_path).parent, {}
+    try:
+        sources = {layer: _source(folder, chunks, layer, bins, order) for layer in layers}
+    except OSError as error:
+        raise DeepVisError(f"{folder}: a chunk of channel maxima is missing ({error})") from None
     with progress_bar(2 * len(chunks) * len(layers), "layer_stats", unit="chunk", enabled=progress) as bar:
         for layer in layers:
-            results[layer] = compute_layer(folder, chunks, keys[layer], layer, bins, order, bar)
-            write_layer(Path(maxes_path).parent, results[layer])
+            results[layer] = _done(out, layer, sources[layer])
+            if results[layer] is None:
+                results[layer] = compute_layer(folder, chunks, keys[layer], layer, bins, order, bar)
+                write_layer(out, results[layer], sources[layer])
+            else:
+                bar.update(2 * len(chunks))
     return results
