@@ -181,7 +181,7 @@ def dataset_view(net, layer: str, pattern: str, folder) -> tuple:
 
     shape = net.layer(layer).shape
     try:
-        return dataset_stats.picture(folder, layer, pattern, int(np.prod(shape[:1])))
+        return dataset_stats.picture(folder, layer, pattern, shape[0] if shape else 1)
     except DeepVisError as error:
         return str(error), None
 

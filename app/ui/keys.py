@@ -37,7 +37,7 @@ KEY_TABLE = (
     ("next_indiv_boost", "T", "per-channel boost: next setting"),
     ("toggle_labels", "8", "show / hide the label predictions"),
     ("toggle_unit_jpgs", "9", "show / hide the per-unit images"),
-    ("next_pattern", "s", "pattern mode: optimized / max images / deconv / activation hist / corr (dataset) / filters / weight hist / corr / grads"),
+    ("next_pattern", "s", "pattern mode: optimized / max images / deconv / activation hist / corr / filters / weight hist / corr / grads"),
     ("previous_pattern", "S", "pattern mode: previous"),
     ("next_weights_view", "g", "weights view: filters / histogram / correlation / gradient (from d's unit) / off"),
     ("previous_weights_view", "G", "weights view: previous"),

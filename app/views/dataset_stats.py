@@ -17,7 +17,6 @@ from app.offline.layer_stats import STATS_DIR
 from app.unit_images import folder_name
 from app.views import filters
 
-PATTERNS = ("activation histogram", "activation correlation")
 FIELDS = ("images", "edges", "counts", "percent_dead", "inactivity_edges", "inactivity_counts", "correlation",
           "order")
 DEAD_COLOR = (70, 70, 255)   # red: the share of images on which the unit never fired
