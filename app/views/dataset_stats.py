@@ -20,7 +20,7 @@ from app.views import filters
 FIELDS = ("images", "edges", "counts", "percent_dead", "inactivity_edges", "inactivity_counts", "correlation",
           "order")
 DEAD_COLOR = (70, 70, 255)   # red: the share of images on which the unit never fired
-CACHED = 8
+CACHED = 4   # layers kept drawn: the head layer's tiles and correlation take about 40 MB
 
 
 def stats_file(folder, layer: str) -> Path:
