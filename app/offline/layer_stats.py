@@ -66,7 +66,9 @@ def chunk_key(maxes_path, maxes: dict, layer: str) -> str:
     """The key of ``layer``'s maxima in find_maxes's chunks; an error if find_maxes did not score it."""
     stored = maxes["stats"]["layers"]
     if layer not in stored:
-        raise DeepVisError(f"{maxes_path}: layer {layer}: not scored by find_maxes (it has {', '.join(stored)})")
+        shown = ", ".join(stored[:4]) + (f" and {len(stored) - 4} more" if len(stored) > 4 else "")
+        raise DeepVisError(f"{maxes_path}: layer {layer}: not scored by find_maxes (it scored {shown}; "
+                           "--layers all scores every layer)")
     return f"l{stored.index(layer)}"
 
 

@@ -37,8 +37,8 @@ def picture(folder, layer: str, pattern: str, units: int) -> tuple:
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
-        raise DeepVisError(f"{path}: no statistics of {layer} (run tools.layer_stats --maxes "
-                           f"{Path(folder) / 'maxes.json'})") from None
+        raise DeepVisError(f"{path}: no statistics of {layer} (tools.layer_stats --maxes "
+                           f"{Path(folder) / 'maxes.json'} makes them for the layers find_maxes scored)") from None
     stats = _read(str(path), stamp)
     if len(stats["percent_dead"]) != units:
         raise DeepVisError(f"{path}: {len(stats['percent_dead'])} channels in the statistics, {layer} has "
