@@ -198,11 +198,15 @@ def correlation_image(correlation: np.ndarray, order: np.ndarray, title: str = "
     return _figure_image(figure)
 
 
+def layer_folder(out, layer: str) -> Path:
+    """Where a layer's statistics go: ``out/stats/<layer folder>/`` (stats.npz and the PNGs)."""
+    return Path(out).expanduser() / STATS_DIR / folder_name(layer)
+
+
 def write_layer(out: Path, stats: LayerStats, source: str = "") -> Path:
-    """The three PNGs, then stats.npz (holding ``source``, see _source), under
-    ``out/stats/<layer folder>/``; returns that folder. stats.npz comes last: a layer counts as done
-    once it exists."""
-    folder = Path(out) / STATS_DIR / folder_name(stats.layer)
+    """The three PNGs, then stats.npz (holding ``source``, see _source), in layer_folder; returns
+    that folder. stats.npz comes last: a layer counts as done once it exists."""
+    folder = layer_folder(out, stats.layer)
     write_png_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
                                                                   title=f"{stats.layer}: spatial max per channel"))
     write_png_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
@@ -216,15 +220,17 @@ def write_layer(out: Path, stats: LayerStats, source: str = "") -> Path:
 def _source(folder: Path, chunks: list, layer: str, bins: int, order: str) -> str:
     """What a layer's statistics are made from: its chunks as they are on disk and the options. A
     restart keeps the statistics written with the same source and makes the others again."""
-    files = [(name, (folder / name).stat().st_size, (folder / name).stat().st_mtime_ns) for name in chunks]
+    files = []
+    for name in chunks:
+        found = (folder / name).stat()
+        files.append((name, found.st_size, found.st_mtime_ns))
     return json.dumps({"layer": layer, "bins": bins, "order": order, "chunks": files})
 
 
 def _done(out: Path, layer: str, source: str):
     """The LayerStats written before from the same source, or None."""
-    path = Path(out) / STATS_DIR / folder_name(layer) / "stats.npz"
     try:
-        arrays = read_npz(path)
+        arrays = read_npz(layer_folder(out, layer) / "stats.npz")
     except (OSError, ValueError):
         return None
     if str(arrays.pop("source", "")) != source:

@@ -13,8 +13,7 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.layer_stats import STATS_DIR
-from app.unit_images import folder_name
+from app.offline.layer_stats import layer_folder
 from app.views import filters
 
 FIELDS = ("images", "edges", "counts", "percent_dead", "inactivity_edges", "inactivity_counts", "correlation",
@@ -24,7 +23,7 @@ CACHED = 4   # layers kept drawn: the head layer's tiles and correlation take ab
 
 
 def stats_file(folder, layer: str) -> Path:
-    return Path(folder).expanduser() / STATS_DIR / folder_name(layer) / "stats.npz"
+    return layer_folder(folder, layer) / "stats.npz"
 
 
 def picture(folder, layer: str, pattern: str, units: int) -> tuple:
