@@ -1,5 +1,8 @@
 """Input sources: files, lists, video, a stub camera, open_source and fit_to_input."""
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -332,28 +335,54 @@ def test_contrast_stretch_spreads_a_dim_image(stub_camera, monkeypatch):
         source.close()
 
 
-def test_a_missing_camera_gives_a_message_and_never_raises(stub_camera):
+def test_a_missing_camera_waits_without_an_image_and_never_raises(stub_camera):
     stub_camera.opened = False
     source = CameraSource(5, retry_seconds=0.05)
     try:
         frame = wait_for(source.read)
-        assert frame.message == "camera 5: not found, retrying"
-        assert frame.image.ndim == 3 and frame.image.dtype == np.uint8
-        time.sleep(0.2)
+        assert frame.waiting and frame.images == ()
+        assert frame.message == "waiting for camera 5: not found, next try in 0 s"
+        time.sleep(0.3)
         assert len(stub_camera.instances) >= 2           # it keeps trying
-        assert source.read() is None                       # the same problem is not repeated
         stub_camera.opened = True
-        assert wait_for(source.read).message == ""       # plugged in: frames come
+        frame = wait_for(lambda: (lambda f: f if f is not None and not f.waiting else None)(source.read()))
+        assert frame.message == "" and frame.image.ndim == 3   # plugged in: frames come
     finally:
         source.close()
+
+
+def test_camera_retries_back_off_up_to_a_ceiling(stub_camera):
+    stub_camera.opened = False
+    source = CameraSource(0, retry_seconds=0.05, max_retry_seconds=0.2)
+    try:
+        assert [source.retry_wait(n) for n in (1, 2, 3, 4, 5)] == [0.05, 0.1, 0.2, 0.2, 0.2]
+        time.sleep(0.6)   # tries at 0, 0.05, 0.15, 0.35, 0.55: five, where a fixed 0.05 s makes twelve
+        assert 3 <= len(stub_camera.instances) <= 7
+    finally:
+        source.close()
+
+
+def test_a_missing_camera_keeps_opencv_quiet(tmp_path):
+    """With no camera, OpenCV's own warnings (ten lines a try) are not printed."""
+    script = ("import time; from app.inputs import CameraSource\n"
+              "source = CameraSource(97, retry_seconds=0.1)\n"
+              "time.sleep(1.0); frame = source.read(); source.close()\n"
+              "print(frame.message if frame is not None else 'no frame')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("waiting for camera 97: not found")
+    assert "WARN" not in done.stderr and "ERROR" not in done.stderr, done.stderr
 
 
 def test_a_lost_camera_says_so_and_reconnects(stub_camera):
     stub_camera.frames_before_loss = 3
     source = CameraSource(0, fps=200, retry_seconds=0.05)
     try:
-        messages = {wait_for(source.read).message for _ in range(8)}
-        assert "camera 0: lost, retrying" in messages and "" in messages
+        frames = [wait_for(source.read) for _ in range(8)]
+        lost = [frame for frame in frames if frame.waiting]
+        assert lost and lost[0].message.startswith("waiting for camera 0: lost, next try in")
+        assert any(not frame.waiting and frame.message == "" for frame in frames)
     finally:
         source.close()
 
@@ -365,7 +394,8 @@ def test_a_camera_giving_garbage_says_so(stub_camera, monkeypatch):
     monkeypatch.setattr(cv2, "VideoCapture", Garbage)
     source = CameraSource(1, retry_seconds=0.05)
     try:
-        assert wait_for(source.read).message.startswith("camera 1: not an image")
+        frame = wait_for(source.read)
+        assert frame.waiting and frame.message.startswith("waiting for camera 1: not an image")
     finally:
         source.close()
 

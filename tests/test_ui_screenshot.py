@@ -391,3 +391,29 @@ def test_weight_gradients_view_follows_the_frozen_origin(net, digits, tmp_path):
     assert compared.std() > 3 and single.std() > 3 and not np.array_equal(compared, single)
     rows_drawn = [band.std() > 3 for band in np.array_split(compared, 3)]
     assert all(rows_drawn)
+
+
+def test_a_missing_camera_shows_waiting_and_runs_no_net(net, tmp_path, monkeypatch):
+    class NoCamera:
+        def __init__(self, index):
+            pass
+
+        def isOpened(self):
+            return False
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(cv2, "VideoCapture", NoCamera)
+    ran = []
+    monkeypatch.setattr("app.ui.app.compute", lambda *args: ran.append(args))
+    app_settings = ui_support.settings()
+    out = screenshot(net, app_settings, open_source("camera:3"), tmp_path / "camera.png", "b")
+    image = cv2.imread(str(out))
+    rects = App(net, app_settings).rects
+    assert not ran
+    for name in ("input", "layers", "back"):
+        r = rects[name]
+        pane = image[r.top:r.top + r.height, r.left:r.left + r.width]
+        assert share(pane, 30) > 0.9, name                    # the dark message pane, no tiles
+        assert len(np.unique(pane.reshape(-1, 3), axis=0)) > 3, name   # with its line of text

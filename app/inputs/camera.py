@@ -1,7 +1,9 @@
 """A webcam read in its own thread, so a slow camera never slows the app.
 
-A missing or lost camera is not an error: the source yields a placeholder frame whose message
-says so, and tries again every few seconds.
+A missing or lost camera is not an error: the source yields a frame without an image whose
+message says so (the app shows "waiting for camera" and runs no net on it), and tries again after
+a wait that doubles with each failure up to a ceiling. OpenCV's own log lines about the missing
+device are silenced while the camera is opened (they would repeat at every try).
 """
 import threading
 import time
@@ -11,10 +13,11 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.inputs.source import Frame, InputSource, placeholder_image
+from app.inputs.source import Frame, InputSource
 from app.net.preprocess import as_bgr_uint8
 
 _JOIN_SECONDS = 0.5
+_LOG_LEVEL_LOCK = threading.Lock()   # one camera at a time lowers and restores OpenCV's log level
 
 
 def stretch_contrast(image: np.ndarray) -> np.ndarray:
@@ -33,11 +36,12 @@ class CameraSource(InputSource):
     is_live = True
 
     def __init__(self, index: int = 0, mirror: bool = True, contrast_stretch: bool = False,
-                 fps: float = 20.0, retry_seconds: float = 3.0):
+                 fps: float = 20.0, retry_seconds: float = 1.0, max_retry_seconds: float = 30.0):
         super().__init__()
         self.index, self.mirror, self.contrast_stretch = index, mirror, contrast_stretch
         self.description = f"camera {index}"
-        self._interval, self._retry_seconds = 1.0 / fps, retry_seconds
+        self._interval = 1.0 / fps
+        self._retry_seconds, self._max_retry_seconds = retry_seconds, max_retry_seconds
         self._lock = threading.Lock()
         self._latest: Optional[Frame] = None
         self._serial, self._serial_read = 0, 0
@@ -59,8 +63,12 @@ class CameraSource(InputSource):
         if self._thread is not threading.current_thread():
             self._thread.join(_JOIN_SECONDS)
 
+    def retry_wait(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failed tries in a row: doubling, up to the ceiling."""
+        return min(self._retry_seconds * 2 ** max(0, failures - 1), self._max_retry_seconds)
+
     def _capture_loop(self) -> None:
-        capture = None
+        capture, failures = None, 0
         while not self._stopping.is_set():
             started = time.monotonic()
             if capture is None:
@@ -70,9 +78,12 @@ class CameraSource(InputSource):
                 if capture is not None:
                     capture.release()
                     capture = None
-                self._publish_problem(problem)
-                self._stopping.wait(self._retry_seconds)
+                failures += 1
+                wait = self.retry_wait(failures)
+                self._publish_waiting(f"waiting for {problem}, next try in {wait:.0f} s")
+                self._stopping.wait(wait)
             else:
+                failures = 0
                 self._stopping.wait(max(0.0, self._interval - (time.monotonic() - started)))
         if capture is not None:
             capture.release()
@@ -80,21 +91,26 @@ class CameraSource(InputSource):
     def _capture_one(self, capture) -> str:
         """Read and publish one frame; returns what went wrong, or ""."""
         if capture is None:
-            return f"camera {self.index}: not found, retrying"
+            return f"{self.description}: not found"
         ok, image = _read(capture)
         if not ok:
-            return f"camera {self.index}: lost, retrying"
+            return f"{self.description}: lost"
         try:
-            self._publish(self._prepare(image), "")
+            self._publish((self._prepare(image),), "")
         except DeepVisError as error:
-            return f"{error}, retrying"
+            return str(error)
         return ""
 
     def _open(self):
-        try:
-            capture = cv2.VideoCapture(self.index)
-        except cv2.error:
-            return None
+        with _LOG_LEVEL_LOCK:
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            try:
+                capture = cv2.VideoCapture(self.index)
+            except cv2.error:
+                return None
+            finally:
+                cv2.utils.logging.setLogLevel(level)
         if capture.isOpened():
             return capture
         capture.release()
@@ -106,15 +122,12 @@ class CameraSource(InputSource):
             image = cv2.flip(image, 1)
         return stretch_contrast(image) if self.contrast_stretch else image
 
-    def _publish_problem(self, message: str) -> None:
-        """Show the problem once (not again while it lasts)."""
-        with self._lock:
-            if self._latest is not None and self._latest.message == message:
-                return
-        self._publish(placeholder_image(message), message)
+    def _publish_waiting(self, message: str) -> None:
+        """A frame without an image: the app shows ``message`` and runs no net until a frame comes."""
+        self._publish((), message)
 
-    def _publish(self, image: np.ndarray, message: str) -> None:
-        frame = Frame((image,), self.description, None, self._frames_captured, 0, message)
+    def _publish(self, images: tuple, message: str) -> None:
+        frame = Frame(images, self.description, None, self._frames_captured, 0, message)
         with self._lock:
             self._latest = frame
             self._serial += 1

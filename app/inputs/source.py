@@ -10,7 +10,8 @@ import numpy as np
 class Frame:
     """One input for the net, with what the status line shows about it.
 
-    ``images`` holds one H x W x 3 uint8 BGR image, or two for a siamese pair. A new Frame object
+    ``images`` holds one H x W x 3 uint8 BGR image, or two for a siamese pair, or none while a
+    camera is waiting for its first frame (``waiting``; ``message`` says why). A new Frame object
     is made for every new input, so ``frame is not last_frame`` tells the app something changed
     (frames compare by identity: their pixels are never compared).
     """
@@ -21,6 +22,11 @@ class Frame:
     index: int = 0                 # position in the source's list (frame number for a video)
     count: int = 1                 # length of that list (0 when unknown: a camera)
     message: str = ""              # why a file was skipped or converted, or that the camera is lost
+
+    @property
+    def waiting(self) -> bool:
+        """No image yet: nothing for the net to run on."""
+        return not self.images
 
     @property
     def image(self) -> np.ndarray:

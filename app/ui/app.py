@@ -93,8 +93,10 @@ class App:
 
     def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")
+        if frame is not None and frame.waiting:   # no image (a camera not found): no older results either
+            snapshot = None
         return panes.View(self.state, self.info, self.settings, frame, snapshot,
-                          request_for(self.state, frame) if frame is not None else None,
+                          request_for(self.state, frame) if frame is not None and not frame.waiting else None,
                           unit_image or read_unit_image, fps, message, volume_image)
 
     def adopt_layout(self, snapshot) -> None:
@@ -151,10 +153,10 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
         else:
             app.state = next_state(app.state, action)
     source.close()
-    snapshot = compute(net, request_for(app.state, frame))
+    snapshot = None if frame.waiting else compute(net, request_for(app.state, frame))
     if any(action in EXPORT_ACTIONS for action in keys.sequence_actions(key_text)):
         app.export_volume(snapshot)
-    seconds = sum(snapshot.seconds.values())
+    seconds = sum(snapshot.seconds.values()) if snapshot is not None else 0.0
     job = app.volume_job(snapshot, 0.0)
     image = app.render(app.view(frame, snapshot, 1.0 / seconds if seconds else 0.0,
                                 volume_image=volume.render(job) if job is not None else None))

@@ -75,7 +75,7 @@ class Session:
                 break
 
     def _submit(self, frame) -> None:
-        if frame is None:
+        if frame is None or frame.waiting:   # a camera without a frame yet: nothing to run the net on
             return
         request = request_for(self.app.state, frame)
         if request != self.submitted:

@@ -17,7 +17,7 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return pane
     snapshot = view.snapshot
     if snapshot is None or snapshot.request.backprop is None:
-        return paint.message(height, width, ["computing backprop ..."], view.font)
+        return paint.message(height, width, [view.waiting or "computing backprop ..."], view.font)
     pair = view.pair
     if pair is not None and snapshot.input_diff is not None and pair.input_diff is not None:
         pane = render_pair(snapshot.input_diff, pair.input_diff, state.backprop_view, state.colormap, height, width,

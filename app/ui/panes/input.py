@@ -9,8 +9,9 @@ from app.ui.compute import shown_images
 
 def draw(view, height: int, width: int) -> np.ndarray:
     frame = view.frame
-    if frame is None:
-        return paint.message(height, width, ["waiting for input ..."], view.font)
+    if frame is None or frame.waiting:
+        return paint.message(height, width, [frame.message if frame is not None else "waiting for input ..."],
+                             view.font)
     size = view.net.input_size
     fitted = [fit_to_input(image, size, view.state.fit_mode)
               for image in shown_images(frame.images, view.state.siamese_view)]

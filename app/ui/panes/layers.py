@@ -31,7 +31,10 @@ def grid(view, height: int, width: int) -> paint.Grid:
     return paint.grid_for(count, tile_h, tile_w, height, width)
 
 
-def _no_value_reason(state) -> str:
+def _no_value_reason(view) -> str:
+    state = view.state
+    if view.waiting:
+        return view.waiting
     if state.show_diffs and state.backprop_mode == "off":
         return "no diffs: turn backprop on (b)"
     if state.show_diffs and state.backprop_mode == "occlusion":
@@ -49,7 +52,7 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return pattern(view, height, width)
     values = view.shown_values()
     if values[0] is None:
-        why = _no_value_reason(state)
+        why = _no_value_reason(view)
         return paint.message(height, width, [why], view.font)
     shown = [paint.unit_maps(value) for value in values]   # C x H x W per image shown: one, or a siamese pair
     indiv = state.indiv_boosts[state.indiv_boost]

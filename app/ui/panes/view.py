@@ -49,6 +49,12 @@ class View:
         return tuple(self.settings.ui_colors[name])
 
     @property
+    def waiting(self) -> str:
+        """Why nothing is computed: the input's message while it has no image (a camera not found
+        yet), else ""."""
+        return self.frame.message if self.frame is not None and self.frame.waiting else ""
+
+    @property
     def layer_name(self) -> str:
         return self.net.names[self.state.layer]
 
