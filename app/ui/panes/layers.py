@@ -53,7 +53,7 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return paint.message(height, width, [why], view.font)
     shown = [paint.unit_maps(value) for value in values]   # C x H x W per image shown: one, or a siamese pair
     indiv = state.indiv_boosts[state.indiv_boost]
-    tiles = pairs.side_by_side(shown, lambda maps: aux.colored(state, maps, indiv))
+    tiles = pairs.side_by_side(shown, lambda maps: aux.colored(view, maps, indiv))
     peaks = np.stack([maps.reshape(len(maps), -1).max(axis=1) for maps in shown], axis=1)   # C x images
     order = display_order(view, len(tiles))
     if order is not None:
