@@ -31,11 +31,14 @@ def grid(view, height: int, width: int) -> paint.Grid:
     return paint.grid_for(count, tile_h, tile_w, height, width)
 
 
-def _no_value_reason(state) -> str:
+def _no_value_reason(view) -> str:
+    state = view.state
     if state.show_diffs and state.backprop_mode == "off":
         return "no diffs: turn backprop on (b)"
     if state.show_diffs and state.backprop_mode == "occlusion":
         return "no diffs: occlusion has no backward pass (a: activations)"
+    if state.show_diffs and view.snapshot is not None and view.snapshot.diffs is not None:
+        return "no diffs here: this layer is above the backprop origin (nothing flows back into it)"
     return "computing ..."
 
 
@@ -49,7 +52,7 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return pattern(view, height, width)
     values = view.shown_values()
     if values[0] is None:
-        why = _no_value_reason(state)
+        why = _no_value_reason(view)
         return paint.message(height, width, [why], view.font)
     shown = [paint.unit_maps(value) for value in values]   # C x H x W per image shown: one, or a siamese pair
     indiv = state.indiv_boosts[state.indiv_boost]
@@ -63,6 +66,11 @@ def draw(view, height: int, width: int) -> np.ndarray:
     if state.score_overlay:
         _scores(pane, layout, peaks, view.font * 0.8)
     _outlines(view, pane, layout, order)
+    if state.show_diffs and not any(np.any(value) for value in values):
+        band = paint.line_height(view.font) + 8
+        pane[:band] = 30
+        paint.text(pane, "diffs all zero: nothing flows back to this layer (the origin unit is not active?)",
+                   (6, band - 6), view.font, view.color("title"), max_width=width - 12)
     return pane
 
 
