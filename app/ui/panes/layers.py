@@ -37,7 +37,7 @@ def _no_value_reason(view) -> str:
         return "no diffs: turn backprop on (b)"
     if state.show_diffs and state.backprop_mode == "occlusion":
         return "no diffs: occlusion has no backward pass (a: activations)"
-    if state.show_diffs and view.snapshot is not None and view.snapshot.diffs is not None:
+    if state.show_diffs and view.snapshot is not None and view.snapshot.diffs is not None and not view.back_stale:
         return "no diffs here: this layer is above the backprop origin (nothing flows back into it)"
     return "computing ..."
 
