@@ -122,6 +122,13 @@ occlusion_batch = 8
 # Sigma (pixels of the net's input) of the Gaussian blur of the "normblur" view and of the input overlay.
 grad_blur_radius = 4.0
 
+# Contrast of the app's pictures of signed values or magnitudes: the back pane's views and the
+# layers pane's diff tiles. This percentile (0-100) of a picture's nonzero |values| is full white /
+# black (green / red for diffs), zero is mid-gray (black for norms and diffs), and the few values
+# beyond it saturate, so one hot pixel cannot flatten the picture to gray. 100 scales by the max,
+# as the original toolbox did. (tools.crop_max_patches draws its backward crops at 99.)
+picture_percentile = 99.0
+
 # 3-D view (key 3): the layer's C x H x W activation as a maximum-intensity projection turning at
 # this many degrees per second, seen from this elevation (degrees), ray-cast on a grid of
 # volume_render_size pixels (then scaled to the pane). Key 4 writes the activation as

@@ -67,9 +67,22 @@ def test_crop_is_zero_padded_where_the_box_leaves_the_image():
 
 
 def test_raw_view_maps_zero_to_gray_and_the_peak_to_white():
-    picture = crops.render_raw(np.array([[[-2.0, 0.0, 4.0]]]))
+    picture = crops.render_raw(np.array([[[-2.0, 0.0, 4.0]]]), percentile=100)
     assert picture.tolist() == [[[64, 128, 255]]]
-    assert (crops.render_raw(np.zeros((2, 2, 3))) == 128).all()
+
+
+def test_raw_view_saturates_a_hot_pixel_instead_of_graying_the_rest():
+    diff = np.full((20, 20, 3), -1.0)
+    diff[0, 0, 0] = 500.0
+    picture = crops.render_raw(diff)
+    assert picture[0, 0, 0] == 255 and picture[1:].max() == 0
+
+
+def test_an_all_zero_crop_is_a_marked_tile():
+    picture = crops.render_raw(np.zeros((32, 32, 3)))
+    assert crops.is_all_zero_tile(picture)
+    assert (picture == 128).all(axis=2).mean() < 0.95          # a visible cross, not flat gray
+    assert not crops.is_all_zero_tile(crops.render_raw(np.full((32, 32, 3), 1e-9)))
 
 
 def test_image_layout_undoes_the_channel_swap(setup):
@@ -124,6 +137,16 @@ def test_crop_layer_writes_crops_montages_info_and_sprites_and_resumes(setup, tm
     assert info["entries"][0]["image"].endswith(f"image_{first['image']}.png")
     (unit_dir(tmp_path, "conv1", 2) / "info.json").unlink()
     assert crops.crop_layer(net, maxes, "conv1", tmp_path, CONV1, progress=False) == [2]
+
+
+def test_info_lists_the_all_zero_backward_crops(setup, tmp_path):
+    net, _, maxes = setup
+    entries = crops.unit_entries(maxes, "conv1", 0)
+    zero, signal = crops.render_raw(np.zeros((5, 5, 3))), crops.render_raw(np.ones((5, 5, 3)))
+    pictures = {"maxim": [signal] * TOP, "deconv": [signal, zero, zero], "guided": [signal] * TOP}
+    crops._write_unit(net, maxes, "conv1", tmp_path, 0, entries, pictures, CONV1)
+    info = json.loads((unit_dir(tmp_path, "conv1", 0) / "info.json").read_text())
+    assert info["all_zero"] == {"deconv": [1, 2]}
 
 
 def test_unit_groups_keep_units_whole_within_the_batch(setup):

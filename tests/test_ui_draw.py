@@ -36,9 +36,17 @@ def test_boost_scales_channels_then_gamma():
 
 
 def test_signed_colors_red_negative_green_positive():
-    colors = draw.signed_colors(np.array([[[-2.0, 0.0, 1.0]]], np.float32))
+    colors = draw.signed_colors(np.array([[[-2.0, 0.0, 1.0]]], np.float32), percentile=100)
     assert list(colors[0, 0, 0]) == [0, 0, 255] and list(colors[0, 0, 1]) == [0, 0, 0]
     assert list(colors[0, 0, 2]) == [0, 127, 0]
+
+
+def test_one_hot_diff_does_not_darken_the_other_tiles():
+    maps = np.full((4, 10, 10), 1.0, np.float32)
+    maps[0, 0, 0] = 1000.0
+    green = draw.signed_colors(maps)[..., 1]
+    assert green[1:].min() == 255 and green[0, 0, 0] == 255   # the hot value saturates
+    assert draw.signed_colors(maps, percentile=100)[1:, ..., 1].max() == 0   # by the max: black
 
 
 def test_backprop_views():
@@ -53,6 +61,17 @@ def test_backprop_views():
     blurred = draw.backprop_map(diff, "normblur", 2.0)
     assert blurred[5, 7] > 0 and blurred.max() == pytest.approx(1)
     assert draw.backprop_map(-diff, "sum>0").max() == 0
+
+
+def test_one_hot_pixel_does_not_flatten_a_backprop_view():
+    rng = np.random.default_rng(0)
+    diff = rng.normal(size=(50, 50, 3)).astype(np.float32)
+    diff[3, 3] = 1000.0
+    for view in ("raw", "gray", "norm", "normblur", "sum>0"):
+        low, high = np.percentile(draw.backprop_map(diff, view), [1, 99])
+        assert high - low > 0.5, view
+    low, high = np.percentile(draw.backprop_map(diff, "raw", percentile=100), [1, 99])
+    assert high - low < 0.02      # the old max scaling: flat gray
     assert draw.histogram(diff, 100, 200).shape == (100, 200, 3)
 
 

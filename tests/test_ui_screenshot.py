@@ -1,4 +1,5 @@
 """Headless rendering (--screenshot): every backprop mode and view draws its panes; messy folders."""
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,12 @@ import pytest
 
 from app.errors import DeepVisError
 from app.inputs import open_source
-from app.ui.app import App, screenshot
+from app.ui import keys
+from app.ui.app import App, _first_frame, screenshot
+from app.ui.compute import compute, request_for
 from app.ui import draw as paint
-from app.ui.panes import status
-from app.ui.state import BACKPROP_MODES, BACKPROP_VIEWS
+from app.ui.panes import layers, status
+from app.ui.state import BACKPROP_MODES, BACKPROP_VIEWS, next_state
 from tests import ui_support
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +97,24 @@ def test_diffs_zoom_pattern_overlay_and_help_render(net, digits, tmp_path):
     assert helped.mean() < normal.mean()
     _, pattern = render(net, digits, TO_RELU + "s", tmp_path, unit_jpg_dir=str(tmp_path))
     assert pattern["layers"].std() > 3   # a message: no per-unit images yet
+
+
+def test_diffs_above_the_backprop_origin_or_all_zero_say_so(net, digits, tmp_path):
+    _, above = render(net, digits, "oooobdoa", tmp_path, "above.png")    # frozen at conv2:0, diffs of the layer above
+    _, off = render(net, digits, "a", tmp_path, "off.png")                 # backprop off: another message
+    assert share(above["layers"], 30) > 0.9 and not np.array_equal(above["layers"], off["layers"])
+    app = App(net, ui_support.settings())
+    for action in keys.sequence_actions(TO_RELU + "ba"):
+        app.state = next_state(app.state, action)
+    source = open_source(str(digits))
+    frame = _first_frame(source)
+    source.close()
+    snapshot = compute(net, request_for(app.state, frame))
+    zero = dataclasses.replace(snapshot, diffs={name: np.zeros_like(d) for name, d in snapshot.diffs.items()})
+    title = np.array(ui_support.settings().ui_colors["title"])
+    drawn, labelled = (layers.draw(app.view(frame, shown), 870, 900) for shown in (snapshot, zero))
+    lettered = [int(np.all(np.abs(pane[:30].astype(int) - title) < 60, axis=2).sum()) for pane in (drawn, labelled)]
+    assert lettered[0] == 0 and lettered[1] > 100     # the label over the top row of (black) tiles
 
 
 def test_vector_layers_and_colormaps(net, digits, tmp_path):

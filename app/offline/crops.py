@@ -3,10 +3,13 @@
 For every (image, y, x) that find_maxes kept for a unit: the part of the image (as the net saw it,
 after resizing) that the unit at (y, x) sees, zero-padded where the field runs off the image, and
 the deconv / guided / vanilla backprop from a one-hot at (unit, y, x), cropped the same way and drawn
-as the original toolbox's raw view (zero = mid-gray, scaled by the crop's max |value|).
+as the raw view (zero = mid-gray, scaled robustly by a high percentile of the crop's nonzero |values|,
+``app.views.scaling``). A crop whose backward pass is all zero is drawn as a marked tile (a red cross
+on mid-gray) and listed in the unit's info.json, so it does not pass for a flat picture.
 """
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from app.errors import DeepVisError
@@ -14,6 +17,7 @@ from app.net.preprocess import read_image
 from app.offline.montage import unit_montage, write_sprite
 from app.offline.progress import progress_bar, write_json_atomic, write_png_atomic
 from app.unit_images import crop_path, montage_path, unit_dir
+from app.views.scaling import PERCENTILE, signed_gray
 
 BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> net.backward mode
 KINDS = ("maxim",) + tuple(BACKWARD_MODES)
@@ -67,11 +71,29 @@ def image_layout(diff: np.ndarray, spec) -> np.ndarray:
     return bgr
 
 
-def render_raw(diff: np.ndarray) -> np.ndarray:
-    """Zero = mid-gray, +-max|diff| = white / black (the original's raw view)."""
-    peak = float(np.abs(diff).max())
-    scaled = diff / peak if peak > 0 else np.zeros_like(diff)
-    return np.clip(127.5 + 127.5 * scaled + 0.5, 0, 255).astype(np.uint8)
+ZERO_MARK = (0, 0, 200)   # BGR: the cross drawn over an all-zero crop
+
+
+def render_raw(diff: np.ndarray, percentile: float = PERCENTILE) -> np.ndarray:
+    """An H x W x 3 diff as uint8: zero = mid-gray, +-the ``percentile`` of the nonzero |diff| (and
+    beyond) = white / black; all zero: ``all_zero_tile``."""
+    if not np.any(diff):
+        return all_zero_tile(diff.shape[:2])
+    return (signed_gray(diff, percentile) * 255 + 0.5).astype(np.uint8)
+
+
+def all_zero_tile(size: tuple) -> np.ndarray:
+    """The picture of an all-zero backward crop: mid-gray crossed corner to corner in red."""
+    height, width = size
+    tile = np.full((height, width, 3), 128, np.uint8)
+    thickness = max(1, min(height, width) // 16)
+    cv2.line(tile, (0, 0), (width - 1, height - 1), ZERO_MARK, thickness)
+    cv2.line(tile, (0, height - 1), (width - 1, 0), ZERO_MARK, thickness)
+    return tile
+
+
+def is_all_zero_tile(image: np.ndarray) -> bool:
+    return image.ndim == 3 and np.array_equal(image, all_zero_tile(image.shape[:2]))
 
 
 def _image_box(box: tuple, spec) -> tuple:
@@ -162,8 +184,11 @@ def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:
         if images:
             write_png_atomic(montage_path(root, layer, unit, kind), unit_montage(images))
     size = net.input_shape[1:]
+    all_zero = {kind: [entry.rank for entry, image in zip(entries, images) if is_all_zero_tile(image)]
+                for kind, images in crops.items() if kind in BACKWARD_MODES}
     record = {"model": maxes.get("model"), "layer": layer, "unit": unit,
               "kinds": [kind for kind in KINDS if kind in crops],
+              "all_zero": {kind: ranks for kind, ranks in all_zero.items() if ranks},
               "entries": [{"rank": e.rank, "value": e.value, "image": maxes["images"][e.image],
                            "image_index": e.image, "y": e.y, "x": e.x, "box": list(box_of(e, field, size))}
                           for e in entries]}

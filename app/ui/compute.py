@@ -246,7 +246,7 @@ def _backward(net, request: Request, images: list) -> list:
         message = ""
         if not np.any(image_diff):
             message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
-                       "(the unit is not active on this image, or nothing flows back)")
+                       "(the unit is off or saturated, e.g. a ReLU6 at 6, on this image, or nothing flows back)")
         sample_diffs = {name: value[sample] for name, value in diffs.items()} if diffs is not None else None
         results.append((image_diff, sample_diffs, message))
     return results

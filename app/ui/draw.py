@@ -5,6 +5,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from app.views.scaling import PERCENTILE, magnitude_unit, signed_gray, signed_unit
+
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 COLORMAP_CODES = {name: getattr(cv2, f"COLORMAP_{name.upper()}") for name in
                   ("jet", "plasma", "viridis", "inferno", "magma", "turbo", "hot", "bone", "cool")}
@@ -162,10 +164,10 @@ def boost(maps: np.ndarray, indiv: float = 0.0, gamma: float = 1.0) -> np.ndarra
     return scaled ** gamma if gamma != 1 else scaled
 
 
-def signed_colors(maps: np.ndarray) -> np.ndarray:
-    """C x H x W diffs -> C x H x W x 3 uint8: negative red, positive green, scaled by max |value|."""
-    peak = float(np.abs(maps).max()) or 1.0
-    scaled = np.clip(maps / peak, -1, 1)
+def signed_colors(maps: np.ndarray, percentile: float = PERCENTILE) -> np.ndarray:
+    """C x H x W diffs -> C x H x W x 3 uint8: negative red, positive green, zero black, all maps on
+    one robust scale (``app.views.scaling``: the ``percentile`` of the nonzero |values| is full)."""
+    scaled = signed_unit(maps, percentile)
     colors = np.zeros(maps.shape + (3,), np.uint8)
     colors[..., 1] = (np.maximum(scaled, 0) * 255).astype(np.uint8)
     colors[..., 2] = (np.maximum(-scaled, 0) * 255).astype(np.uint8)
@@ -187,31 +189,24 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
 
 
 # -- backprop views and overlays -------------------------------------------------------------
-def backprop_map(diff: np.ndarray, view: str, blur_sigma: float = 4.0) -> np.ndarray:
+def backprop_map(diff: np.ndarray, view: str, blur_sigma: float = 4.0, percentile: float = PERCENTILE) -> np.ndarray:
     """An H x W x 3 input diff as a [0, 1] map: H x W x 3 for "raw", H x W for the single-channel views.
 
-    raw: zero at mid-gray, scaled by max |g|; gray: the channel mean, likewise; norm: L2 over channels,
-    min-max; normblur: norm blurred (Gaussian, sigma ``blur_sigma``), min-max; sum>0: the positive part
-    of the channel sum, min-max.
+    Every view is scaled robustly (``app.views.scaling``): the ``percentile`` of the nonzero |values|
+    is full scale, the rest saturates. raw: zero at mid-gray; gray: the channel mean, likewise; norm:
+    L2 over channels, zero black; normblur: the norm blurred (Gaussian, sigma ``blur_sigma``), zero
+    black; sum>0: the positive part of the channel sum, zero black.
     """
     if view in ("raw", "gray"):
-        values = diff if view == "raw" else diff.mean(axis=2)
-        peak = float(np.abs(values).max()) or 1.0
-        return values / (2 * peak) + 0.5
-    if view == "norm":
-        return _min_max(np.linalg.norm(diff, axis=2))
-    if view == "normblur":
-        norm = _min_max(np.linalg.norm(diff, axis=2))
-        return _min_max(cv2.GaussianBlur(norm, (0, 0), blur_sigma)) if blur_sigma > 0 else norm
+        return signed_gray(diff if view == "raw" else diff.mean(axis=2), percentile)
+    if view in ("norm", "normblur"):
+        norm = np.linalg.norm(diff, axis=2).astype(np.float32)
+        if view == "normblur" and blur_sigma > 0:
+            norm = cv2.GaussianBlur(norm, (0, 0), blur_sigma)
+        return magnitude_unit(norm, percentile)
     if view == "sum>0":
-        return _min_max(np.maximum(diff.sum(axis=2), 0))
+        return magnitude_unit(np.maximum(diff.sum(axis=2), 0), percentile)
     raise ValueError(f"no map for backprop view {view!r}")
-
-
-def _min_max(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, np.float32)
-    low, high = float(values.min()), float(values.max())
-    return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
 def histogram(values: np.ndarray, height: int, width: int, bins: int = 64, scale: float = 0.45) -> np.ndarray:

@@ -61,7 +61,7 @@ def unit(view, height: int, width: int) -> np.ndarray:
         return paint.message(height, width, ["no activation yet"], view.font)
     index = min(view.state.unit, len(paint.unit_maps(values[0])) - 1)
     shown = [paint.unit_maps(value)[index] for value in values]
-    image = pairs.side_by_side([maps[None] for maps in shown], lambda maps: colored(view.state, maps))[0]
+    image = pairs.side_by_side([maps[None] for maps in shown], lambda maps: colored(view, maps))[0]
     band = paint.line_height(view.font) + 8
     pane = np.full((height, width, 3), 30, np.uint8)
     pane[:height - band] = paint.fit_into(image, height - band, width, nearest=True, fill=30)
@@ -71,9 +71,10 @@ def unit(view, height: int, width: int) -> np.ndarray:
     return pane
 
 
-def colored(state, maps: np.ndarray, indiv: float = 0.0) -> np.ndarray:
-    """C x H x W values -> C x H x W x 3 pictures: diffs red / green, activations boosted (each
-    channel by its max^-``indiv``) in the colormap."""
+def colored(view, maps: np.ndarray, indiv: float = 0.0) -> np.ndarray:
+    """C x H x W values -> C x H x W x 3 pictures: diffs red / green on one robust scale,
+    activations boosted (each channel by its max^-``indiv``) in the colormap."""
+    state = view.state
     if state.show_diffs:
-        return paint.signed_colors(maps)
+        return paint.signed_colors(maps, view.settings.picture_percentile)
     return paint.colorize(paint.boost(maps, indiv, state.gamma_boosts[state.gamma_boost]), state.colormap)

@@ -28,7 +28,8 @@ def _overlay_masks(view) -> list:
     if view.state.input_overlay == "off" or view.snapshot is None:
         return []
     shown = [view.snapshot] + ([view.pair] if view.pair is not None else [])
-    return [paint.backprop_map(s.input_diff, "normblur", view.settings.grad_blur_radius)
+    return [paint.backprop_map(s.input_diff, "normblur", view.settings.grad_blur_radius,
+                               view.settings.picture_percentile)
             if s.input_diff is not None else None for s in shown]
 
 

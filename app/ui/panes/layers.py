@@ -39,6 +39,8 @@ def _no_value_reason(view) -> str:
         return "no diffs: turn backprop on (b)"
     if state.show_diffs and state.backprop_mode == "occlusion":
         return "no diffs: occlusion has no backward pass (a: activations)"
+    if state.show_diffs and view.snapshot is not None and view.snapshot.diffs is not None and not view.back_stale:
+        return "no diffs here: this layer is above the backprop origin (nothing flows back into it)"
     return "computing ..."
 
 
@@ -56,7 +58,7 @@ def draw(view, height: int, width: int) -> np.ndarray:
         return paint.message(height, width, [why], view.font)
     shown = [paint.unit_maps(value) for value in values]   # C x H x W per image shown: one, or a siamese pair
     indiv = state.indiv_boosts[state.indiv_boost]
-    tiles = pairs.side_by_side(shown, lambda maps: aux.colored(state, maps, indiv))
+    tiles = pairs.side_by_side(shown, lambda maps: aux.colored(view, maps, indiv))
     peaks = np.stack([maps.reshape(len(maps), -1).max(axis=1) for maps in shown], axis=1)   # C x images
     order = display_order(view, len(tiles))
     if order is not None:
@@ -66,6 +68,11 @@ def draw(view, height: int, width: int) -> np.ndarray:
     if state.score_overlay:
         _scores(pane, layout, peaks, view.font * 0.8)
     _outlines(view, pane, layout, order)
+    if state.show_diffs and not any(np.any(value) for value in values):
+        band = paint.line_height(view.font) + 8
+        pane[:band] = 30
+        paint.text(pane, "diffs all zero: nothing flows back to this layer (the origin unit is not active?)",
+                   (6, band - 6), view.font, view.color("title"), max_width=width - 12)
     return pane
 
 

@@ -1,0 +1,93 @@
+"""Signed pictures of the default model use most of the gray range: the back pane in every view and
+the backward crops that crop_max_patches writes (1st-99th percentile spread of their gray levels)."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from app.errors import DeepVisError
+from app.net.receptive_field import receptive_fields
+from app.offline import crops
+from app.ui.compute import to_image_layout
+from app.ui.panes import back
+from app.unit_images import crop_path, unit_dir
+
+LAYERS = ("blocks.1.0.dw", "head")   # an early and a late layer
+HALF = 128                           # of 255 gray levels
+UNITS, TOP = 3, 2
+
+
+def spread(picture: np.ndarray) -> float:
+    low, high = np.percentile(picture, [1, 99])
+    return float(high - low)
+
+
+@pytest.fixture(scope="module")
+def net():
+    from app.net import Net
+
+    try:
+        return Net.load(provider="cpu")
+    except DeepVisError as error:
+        pytest.skip(f"default model unavailable: {error}")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    paths = []
+    for name in ("chelsea", "coffee"):
+        paths.append(str(folder / f"{name}.png"))
+        cv2.imwrite(paths[-1], cv2.cvtColor(getattr(skimage.data, name)(), cv2.COLOR_RGB2BGR))
+    return paths
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("mode", ("guided", "deconv"))
+def test_back_pane_spreads_over_half_the_gray_range_in_every_view(net, photos, layer, mode):
+    net.forward(net.preprocess([cv2.imread(photos[0])]))
+    value = net.tensors[layer][0]
+    unit = int(value.reshape(len(value), -1).max(axis=1).argmax())
+    diff = to_image_layout(net, net.backward(layer, unit, mode=mode, seed="activation")[0])
+    assert np.any(diff)
+    height, width = diff.shape[:2]      # the pane as big as the picture: no fill to measure
+    for view in ("raw", "gray", "norm", "normblur", "sum>0"):
+        assert spread(back.render(diff, view, "gray", height, width)) >= HALF, view
+
+
+def _maxes(net, photos: list, layer: str) -> dict:
+    """Each of the first UNITS units' TOP images at their highest position, as find_maxes keeps them."""
+    value = net.forward(net.preprocess([cv2.imread(path) for path in photos]))[layer]
+    units = []
+    for unit in range(UNITS):
+        planes = value[:, unit].reshape(len(photos), -1)
+        units.append([{"value": float(planes[image].max()), "image": image,
+                       "y": int(planes[image].argmax()) // value.shape[-1],
+                       "x": int(planes[image].argmax()) % value.shape[-1]}
+                      for image in np.argsort(-planes.max(axis=1))[:TOP].tolist()])
+    return {"model": net.spec.name, "images": photos, "layers": {layer: units}}
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_written_backward_crops_spread_over_half_the_gray_range(net, photos, layer, tmp_path):
+    maxes = _maxes(net, photos, layer)
+    crops.crop_layer(net, maxes, layer, tmp_path, receptive_fields(net)[layer], kinds=tuple(crops.BACKWARD_MODES),
+                     progress=False)
+    height, width = net.input_shape[1:]
+    checked = 0
+    for unit in range(UNITS):
+        info = json.loads((unit_dir(tmp_path, layer, unit) / "info.json").read_text())
+        for entry in info["entries"]:
+            y0, _, x0, _ = entry["box"]
+            for kind in crops.BACKWARD_MODES:
+                picture = cv2.imread(str(crop_path(tmp_path, layer, unit, kind, entry["rank"])))
+                if entry["rank"] in info["all_zero"].get(kind, []):
+                    # a ReLU6 off or saturated at 6 passes no gradient; deconv's ReLU rule ignores the forward pass
+                    assert kind != "deconv" and crops.is_all_zero_tile(picture)
+                    continue
+                inside = picture[max(0, -y0):height - y0, max(0, -x0):width - x0]   # not the padding
+                assert spread(inside) >= HALF, (unit, kind, entry["rank"])
+                checked += 1
+    assert checked >= UNITS * TOP
