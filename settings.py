@@ -143,6 +143,7 @@ ui_colors = {
     "bar": (200, 150, 60),        # prediction bars
     "button": (70, 60, 50),       # button faces
     "stale": (160, 80, 40),       # tint of a back pane that shows an older frame or origin
+    "warning": (30, 30, 190),     # the random weights banner over the input pane (red)
 }
 
 

@@ -1,0 +1,80 @@
+"""Classes in two keystrokes: `.` jumps to the logits, `/` opens the go-to-class entry (pure state
+and key decoding, no window), and the aux pane names a class unit and draws a vector unit as a bar."""
+import numpy as np
+import pytest
+
+from app.ui import keys
+from app.ui.state import AppState, LayerInfo, class_matches, next_state
+
+LABELS = ("tench", "espresso machine", "cup", "espresso", "coffee mug", "hot pot", "Espresso-maker")
+
+
+def class_state(**fields) -> AppState:
+    layers = (LayerInfo("conv1", 8, 3), LayerInfo("logits", 7, 3), LayerInfo("prob", 7, 3))
+    return AppState(layers=layers, labels=LABELS, class_layers=(1, 2), **fields)
+
+
+def typed(state, text: str):
+    """``state`` after the keys of ``text`` (a --keys string) went through the entry's decoding."""
+    for action in keys.key_actions(text, lambda: state.class_entry is not None):
+        state = next_state(state, action)
+    return state
+
+
+def test_matches_rank_the_index_then_equal_prefix_word_and_substring():
+    assert class_matches(LABELS, 7, "espresso") == (3, 1, 6)       # equal, then prefix in class order
+    assert class_matches(LABELS, 7, "maker") == (6,)                # a word of "Espresso-maker"
+    assert class_matches(LABELS, 7, "ot") == (5,)                   # inside "hot pot"
+    assert class_matches(LABELS, 7, "2") == (2,)                    # an index
+    assert class_matches(LABELS, 7, "9") == ()                      # out of range, no label has it
+    assert class_matches((), 1000, "967") == (967,)                 # a net without labels
+    assert class_matches(LABELS, 7, "  ") == ()
+
+
+def test_typing_a_label_and_enter_selects_the_logit_with_the_backprop_frozen_on_it():
+    state = typed(class_state(), "/espresso")
+    assert state.class_entry == "espresso" and state.class_matches[state.picked] == 3
+    picked = typed(state, "<Enter>")
+    assert (picked.layer, picked.unit, picked.frozen_origin) == (1, 3, (1, 3))
+    assert picked.backprop_mode == "grad" and picked.class_entry is None and not picked.cursor_on_layers
+    kept = typed(class_state(backprop_mode="guided"), "/cup<Enter>")
+    assert (kept.unit, kept.backprop_mode) == (2, "guided")        # a chosen backprop mode stays
+
+
+def test_the_entry_takes_every_key_until_enter_or_esc():
+    state = typed(class_state(), "/ozb")                            # next layer, zoom, backprop: typed
+    assert state.class_entry == "ozb" and state.layer == 0 and state.zoom == "normal"
+    assert typed(state, "<BackSpace><BackSpace>").class_entry == "o"
+    assert typed(state, "<Esc>") == class_state()                  # nothing else changed
+    assert typed(class_state(), "/<BackSpace><BackSpace>").class_entry == ""
+    stuck = typed(class_state(), "/zzz<Enter>")                     # nothing matches: the entry stays open
+    assert stuck.class_entry == "zzz" and stuck.layer == 0
+    assert typed(stuck, "<Esc>o").layer == 1                        # closed: keys act again
+
+
+def test_up_and_down_choose_which_match_enter_picks():
+    state = typed(class_state(), "/espresso<Down><Down><Down>")
+    assert state.picked == 2                                        # clamped to the last match
+    assert typed(state, "<Up><Enter>").unit == 1
+
+
+def test_the_class_layer_key_goes_to_the_logits_then_the_probabilities_keeping_the_class():
+    state = typed(class_state(unit=5, cursor_on_layers=True), ".")
+    assert (state.layer, state.unit, state.cursor_on_layers) == (1, 5, False)
+    assert typed(state, ".").layer == 2 and typed(state, "..").layer == 1
+    no_classes = AppState(layers=class_state().layers)
+    assert typed(no_classes, ".") == no_classes
+    assert typed(class_state(), "/cup<Enter><Esc>").class_layers == (1, 2)   # reset keeps the classes
+
+
+def test_entry_key_decoding():
+    assert keys.action_for(ord("o")) == "next_layer"
+    assert keys.action_for(ord("o"), typing=True) == ("entry_type", "o")
+    assert keys.action_for(ord("E") | 0x10000, typing=True) == ("entry_type", "E")   # Shift's modifier bit
+    for code in keys.key_codes("<Enter>"):
+        assert keys.action_for(code, typing=True) == "entry_accept"
+    assert keys.action_for(27, typing=True) == "entry_cancel"
+    assert keys.action_for(-1, typing=True) is None and keys.action_for(65361, typing=True) is None
+    assert keys.sequence_actions("./") == ("class_layer", "go_to_class")
+    with pytest.raises(Exception, match="bound to nothing"):
+        keys.sequence_actions("<Enter>")                           # Enter means nothing outside the entry
