@@ -78,3 +78,37 @@ def test_entry_key_decoding():
     assert keys.sequence_actions("./") == ("class_layer", "go_to_class")
     with pytest.raises(Exception, match="bound to nothing"):
         keys.sequence_actions("<Enter>")                           # Enter means nothing outside the entry
+
+
+def spread(pane) -> float:
+    """The 1st-99th percentile spread of a pane's gray levels."""
+    gray = pane.mean(axis=2)
+    return float(np.percentile(gray, 99) - np.percentile(gray, 1))
+
+
+def test_a_class_unit_is_named_by_its_label():
+    from app.ui.panes import NetInfo, View, aux
+    from tests import ui_support
+
+    info = NetInfo("m", ("conv1", "logits", "prob"), ("conv1", "logits", "prob"), ((8, 4, 4), (7,), (7,)),
+                   labels=LABELS, class_layers=("logits", "prob"))
+    settings = ui_support.settings()
+    assert aux.unit_caption(View(class_state(layer=1, unit=3), info, settings), 3) == "logits:3 espresso"
+    assert aux.unit_caption(View(class_state(layer=0, unit=3), info, settings), 3) == "conv1:3"
+
+
+def test_the_entry_and_a_picked_class_render_in_the_aux_pane(testdata, tmp_path):
+    """mnist-8 (no labels): its 10-value output is the class layer; "/7" lists class 7, Enter
+    selects it and the aux pane draws the unit as a value bar, not a 1 x 1 square."""
+    from tests import ui_support
+    from tests.test_ui_screenshot import render
+
+    net, digits = ui_support.mnist_net(), ui_support.write_images(tmp_path / "digits", 1)
+    _, entry = render(net, digits, "/7", tmp_path, "entry.png")
+    highlighted = np.all(entry["aux"] == ui_support.settings().ui_colors["bar"], axis=2)
+    assert 0.02 < highlighted.mean() < 0.2 and spread(entry["aux"]) > 90    # one marked row, readable
+    _, picked = render(net, digits, "/7<Enter>", tmp_path, "picked.png")
+    aux = picked["aux"]
+    bar = np.all(aux == ui_support.settings().ui_colors["bar"], axis=2) | np.all(aux == (90, 90, 220), axis=2)
+    assert bar.any(axis=1).sum() >= 20 and spread(aux) > 90                  # a bar, at least 20 rows tall
+    assert not np.array_equal(picked["back"], entry["back"])                 # backprop is on, from class 7

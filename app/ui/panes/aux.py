@@ -96,9 +96,7 @@ def unit(view, height: int, width: int) -> np.ndarray:
         return paint.message(height, width, ["no activation yet"], view.font)
     index = min(view.state.unit, len(paint.unit_maps(values[0])) - 1)
     band = paint.line_height(view.font) + 8
-    caption = f"{view.net.pretty_names[view.state.layer]}:{index}"
-    if view.layer_name in view.net.class_layers and view.state.labels:
-        caption += f" {class_name(view.state.labels, index)}"
+    caption = unit_caption(view, index)
     if paint.unit_maps(values[0]).shape[1:] == (1, 1):   # a vector layer: a 1 x 1 map says nothing
         pane = np.vstack([value_bar(view, paint.unit_maps(value)[:, 0, 0], index, (height - band) // len(values),
                                     width) for value in values])
@@ -113,6 +111,14 @@ def unit(view, height: int, width: int) -> np.ndarray:
     paint.text(pane, f"{caption}  max {peaks}", (6, height - 8), view.font, view.color("title"),
                max_width=width - 12)
     return pane
+
+
+def unit_caption(view, index: int) -> str:
+    """The layer and unit, and the unit's label on a class layer ("fc:967 espresso")."""
+    caption = f"{view.net.pretty_names[view.state.layer]}:{index}"
+    if view.layer_name in view.net.class_layers and view.state.labels:
+        caption += f" {class_name(view.state.labels, index)}"
+    return caption
 
 
 def value_bar(view, vector: np.ndarray, index: int, height: int, width: int) -> np.ndarray:
