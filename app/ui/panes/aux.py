@@ -137,7 +137,7 @@ def value_bar(view, vector: np.ndarray, index: int, height: int, width: int) -> 
     pane[top:bottom, min(x_zero, x_value):max(x_zero, x_value) + 1] = color
     pane[top - 4:bottom + 4, x_zero] = view.color("text")
     rank = int(np.sum(vector > value)) + 1
-    paint.text(pane, f"value {value:.4g}   rank {rank} of {len(vector)}", (8, top - 10), font, view.color("text"),
+    paint.text(pane, f"{value:.4g}  rank {rank}/{len(vector)}", (8, top - 10), font, view.color("text"),
                max_width=width - 16)
     paint.text(pane, f"{low:.3g}", (left, bottom + row_h), font * 0.8, view.color("text"))
     high_text = f"{high:.3g}"
