@@ -109,6 +109,7 @@ def test_the_entry_and_a_picked_class_render_in_the_aux_pane(testdata, tmp_path)
     assert 0.02 < highlighted.mean() < 0.2 and spread(entry["aux"]) > 90    # one marked row, readable
     _, picked = render(net, digits, "/7<Enter>", tmp_path, "picked.png")
     aux = picked["aux"]
-    bar = np.all(aux == ui_support.settings().ui_colors["bar"], axis=2) | np.all(aux == (90, 90, 220), axis=2)
+    colors = ui_support.settings().ui_colors
+    bar = np.all(aux == colors["bar"], axis=2) | np.all(aux == colors["negative"], axis=2)
     assert bar.any(axis=1).sum() >= 20 and spread(aux) > 90                  # a bar, at least 20 rows tall
     assert not np.array_equal(picked["back"], entry["back"])                 # backprop is on, from class 7

@@ -133,7 +133,7 @@ def value_bar(view, vector: np.ndarray, index: int, height: int, width: int) -> 
     top, bottom = height // 2 - row_h, height // 2 + row_h
     pane[top:bottom, left:right] = 55
     x_zero, x_value = (left + int((right - left) * (v - low) / span) for v in (0.0, value))
-    color = view.color("bar") if value >= 0 else (90, 90, 220)
+    color = view.color("bar" if value >= 0 else "negative")
     pane[top:bottom, min(x_zero, x_value):max(x_zero, x_value) + 1] = color
     pane[top - 4:bottom + 4, x_zero] = view.color("text")
     rank = int(np.sum(vector > value)) + 1
