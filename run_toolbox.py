@@ -1,7 +1,7 @@
 """The DeepVis Toolbox desktop app.
 
     python run_toolbox.py [--model NAME|PATH] [--input DIR|LIST|VIDEO|IMAGE|camera[:N]]
-                          [--cpu|--gpu] [--settings FILE]
+                          [--cpu|--gpu] [--settings FILE] [--random-weights SEED]
     python run_toolbox.py --screenshot OUT.png [--keys "oo<Right>bn"]   # no window: render, save, exit
     python run_toolbox.py --test-keys                                   # print the codes your keys send
 
@@ -25,6 +25,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     device.add_argument("--cpu", action="store_true", help="run on the CPU")
     device.add_argument("--gpu", action="store_true", help="run on the GPU (CUDA), falling back to the CPU")
     parser.add_argument("--settings", default=None, help="a settings file overriding settings.py")
+    parser.add_argument("--random-weights", type=int, default=None, metavar="SEED",
+                        help="a Caffe deploy prototxt without a caffemodel: seeded random weights "
+                             "(the window says so in red)")
     parser.add_argument("--screenshot", default=None, metavar="OUT.png",
                         help="render the window without opening it, write this PNG and exit")
     parser.add_argument("--keys", default="", help="with --screenshot: keys to press first, e.g. 'oob<Right>n'")
@@ -47,7 +50,8 @@ def main(argv=None) -> None:
 
         overrides = {"provider": "cpu"} if args.cpu else {"provider": "cuda"} if args.gpu else {}
         settings = load_settings(args.settings, **overrides)
-        net = Net.load(args.model or settings.model, provider=settings.provider, input=settings.model_input or None)
+        net = Net.load(args.model or settings.model, provider=settings.provider, input=settings.model_input or None,
+                       random_weights=args.random_weights)
         source = open_source(args.input, settings)
         if args.screenshot:
             from app.ui.app import screenshot

@@ -147,9 +147,11 @@ ui_colors = {
     "cursor": (90, 200, 255),     # the selected layer while the cursor is on the list
     "frozen": (255, 160, 60),     # the layer / unit the backprop is frozen at (key d)
     "unit": (60, 255, 60),        # outline of the selected unit
-    "bar": (200, 150, 60),        # prediction bars
+    "bar": (200, 150, 60),        # prediction bars, a vector unit's positive value bar
+    "negative": (90, 90, 220),    # a vector unit's negative value bar
     "button": (70, 60, 50),       # button faces
     "stale": (160, 80, 40),       # tint of a back pane that shows an older frame or origin
+    "warning": (30, 30, 190),     # the random weights banner over the input pane (red)
 }
 
 

@@ -38,3 +38,8 @@ def read_labels_file(path) -> list:
     while lines and not lines[-1].strip():
         lines.pop()
     return [WORDNET_ID.sub("", line.strip()) for line in lines]
+
+
+def class_name(labels, number: int) -> str:
+    """The label of class ``number``, or "class N" when there is none."""
+    return labels[number] if labels and 0 <= number < len(labels) else f"class {number}"

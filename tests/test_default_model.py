@@ -40,6 +40,10 @@ def test_chelsea_is_a_cat_and_coffee_is_espresso_or_a_cup(net):
     assert 0.5 < cat[0][1] <= 1.0 and 0.5 < coffee[0][1] <= 1.0
 
 
+def test_classes_come_from_prob_and_backprop_from_a_class_starts_at_the_logits(net):
+    assert (net.prob_layer(), net.logits_layer()) == ("prob", "fc")
+
+
 def test_the_default_model_is_built_once_into_the_cache(net, model_cache):
     path = build("efficientnet_lite0")
     stamp = path.stat().st_mtime_ns

@@ -294,14 +294,12 @@ def test_convs_fuse_with_their_clamp_unless_an_average_pool_reads_it():
 @pytest.mark.parametrize("name, prototxt", [("resnet50", "resnet50_deploy/ResNet-50-deploy.prototxt"),
                                             ("googlenet", "googlenet_deploy/deploy.prototxt"),
                                             ("mobilenet_v2", "mobilenet_v2_deploy/mobilenet_v2_deploy.prototxt")])
-def test_equals_brute_force_on_other_graphs(testdata, tmp_path, name, prototxt):
+def test_equals_brute_force_on_other_graphs(testdata, tmp_path, monkeypatch, name, prototxt):
     """Residual adds after ReLUs (ResNet), concats and average pools (GoogLeNet), depthwise convs and
     linear bottlenecks (MobileNet v2): the fusions find_maxes lets ORT make leave every value as is,
     whether every unit is scored or a few (the others then fuse as ORT likes but for its barriers)."""
-    from app.net.caffe.random_weights import convert_random
-    path = tmp_path / f"{name}.onnx"
-    onnx.save(convert_random(testdata / prototxt, 0), str(path))
-    net = Net.load(str(path), provider="cpu")
+    monkeypatch.setenv("DEEPVIS_CACHE", str(tmp_path / "cache"))
+    net = Net.load(str(testdata / prototxt), provider="cpu", random_weights=0)
     paths = write_images(tmp_path / "images", 3)
     units = find.choose_layers(net)
     for number, layers in enumerate([units, units[3::7]]):

@@ -57,10 +57,10 @@ class Window:
         settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n"
                             f"volume_dir = {str(tmp_path / 'volumes')!r}\n")
         self.env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), "--input",
-             str(folder), "--cpu", "--settings", str(settings)],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.arguments = [sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), "--input",
+                          str(folder), "--cpu", "--settings", str(settings)]
+        self.process = subprocess.Popen(self.arguments, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
         self.window = self._find_window()
         self.tmp_path = tmp_path
 
@@ -104,6 +104,13 @@ class Window:
     def _snap(self) -> np.ndarray:
         out = self.tmp_path / "grab.png"
         subprocess.run(["import", "-window", self.window, str(out)], env=self.env, check=True, timeout=20)
+        return cv2.imread(str(out))
+
+    def headless(self, keys: str) -> np.ndarray:
+        """The same app rendered by --screenshot after the --keys ``keys``: what the window should show."""
+        out = self.tmp_path / "headless.png"
+        subprocess.run(self.arguments + ["--screenshot", str(out), "--keys", keys], cwd=ROOT, check=True,
+                       capture_output=True, timeout=120)
         return cv2.imread(str(out))
 
     def close(self) -> None:
@@ -177,6 +184,23 @@ def test_the_3d_view_turns_and_4_writes_the_volume(window):
     assert changed(first, second, AUX, 100)                 # the volume keeps turning
     window.key("4")
     assert changed(second, window.grab(0.5), STATUS, 10)    # the written paths in the status line
+
+
+def test_the_class_entry_takes_the_keys_and_enter_selects_the_class_with_backprop_from_it(window):
+    """mnist-8's 10-value output is its class layer: "/", then "z" (zoom, were it not typed) erased,
+    "7" and Return select class 7 there with the backprop frozen on it, as --keys "/7<Enter>" does."""
+    start = window.grab(2.0)
+    window.key("slash", "z", "BackSpace", "7")
+    typing = window.grab()
+    assert not changed(window.headless("/7"), typing, AUX, 20)                 # the entry lists class 7
+    assert not changed(start, typing, LAYERS, 20)                              # z did not zoom
+    window.key("Return")
+    picked = window.grab()
+    expected = window.headless("/7<Enter>")
+    for box in (CONTROL, LAYERS, AUX, BACK):
+        assert not changed(expected, picked, box, 20), box
+    assert changed(start, picked, LAYERS) and changed(start, picked, BACK)    # the class layer, backprop on
+    assert gray_share(picked) < 0.5
 
 
 def test_closing_the_window_stops_the_app(window):

@@ -1,5 +1,6 @@
 """Net: load a model, list its layers, run it once for every layer's activation, predict, backprop."""
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import onnx
@@ -9,6 +10,7 @@ from app.errors import DeepVisError
 from app.net import heap, onnx_graph, preprocess, providers, spec as model_spec
 
 heap.keep_freed_memory()
+NO_CLASS_OUTPUT = "no class output: set prob_layer in the model's yaml"
 
 
 def session_options(threads: int = 0, order: ort.ExecutionOrder = ort.ExecutionOrder.DEFAULT) -> ort.SessionOptions:
@@ -44,27 +46,31 @@ class Net:
         self._run(np.zeros((1,) + self.input_shape, np.float32))
         # every tensor's (dtype, rank), which later runs (up_to a layer, say) may not all hold
         self.tensor_types = {name: (value.dtype, value.ndim) for name, value in self.tensors.items()}
+        self.output_shapes = {o.name: self.tensors[o.name].shape[1:] for o in model.graph.output}   # per image
         self.layers = onnx_graph.find_layers(model, self.tensors)
         self._by_name = {layer.name: layer for layer in self.layers}
         self._labels = None
 
     @classmethod
-    def load(cls, model=None, provider: str = "auto", input: dict = None) -> "Net":
+    def load(cls, model=None, provider: str = "auto", input: dict = None, random_weights: int = None) -> "Net":
         """Load a model.
 
         model: None (the default model), a model_zoo name, a model.yaml, an .onnx file (a .yaml of the
         same name beside it supplies its settings), a Caffe .prototxt (weights: the .caffemodel beside
         it) or a (prototxt, caffemodel) pair. provider: "auto", "cuda" or "cpu". input: overrides of the
         model's input settings (size, mean, channel_swap, raw_scale, input_scale, channels, transpose).
+        random_weights: a seed; a Caffe model gets seeded random weights instead of its caffemodel
+        (kept in the cached ONNX file only; ``spec.random_weights_seed`` says so).
         """
-        spec = model_spec.resolve(model, input)
+        spec = model_spec.resolve(model, input, random_weights)
         kind, value = next(iter(spec.source.items()))
         if kind == "onnx":
             path = Path(value)
         elif kind == "caffe":
             from app.net.caffe import convert_cached
 
-            path = convert_cached(Path(value["prototxt"]), Path(value["weights"]))
+            weights = Path(value["weights"]) if "weights" in value else None
+            path = convert_cached(Path(value["prototxt"]), weights, random_seed=spec.random_weights_seed)
         else:
             from app.models import build
 
@@ -185,11 +191,34 @@ class Net:
                             else labels.read_labels_file(self.spec.labels))
         return self._labels
 
-    def prob_layer(self) -> str:
-        return self.spec.prob_layer or self.model.graph.output[0].name
+    def prob_layer(self) -> Optional[str]:
+        """The class output: the yaml's prob_layer, else the output with one value per label, else
+        (no labels) the net's only output when it is a vector; None when there is none (a detector's
+        box and score maps are no classes)."""
+        if self.spec.prob_layer:
+            return self.spec.prob_layer
+        sizes = {name: int(np.prod(shape)) for name, shape in self.output_shapes.items()}
+        if self.labels:
+            return next((name for name, size in sizes.items() if size == len(self.labels)), None)
+        if len(sizes) == 1:
+            (name, shape), = self.output_shapes.items()
+            return name if sum(d > 1 for d in shape) == 1 else None
+        return None
+
+    def logits_layer(self) -> Optional[str]:
+        """The layer whose units are the classes before the softmax (what backprop from a class
+        starts at: through a saturated softmax the gradient nearly vanishes); the class output
+        itself when no Softmax makes it, None when there is no class output."""
+        prob = self.prob_layer()
+        node = next((n for n in self.model.graph.node if prob in n.output), None)
+        if node is not None and node.op_type in ("Softmax", "LogSoftmax") and node.input[0] in self._by_name:
+            return node.input[0]
+        return prob
 
     def predict(self, images, top: int = 5) -> list:
         """Per image, the ``top`` (label, probability) pairs, best first."""
+        if self.prob_layer() is None:
+            raise DeepVisError(f"{self.spec.name}: {NO_CLASS_OUTPUT}")
         self.forward(images)
         scores = self.tensors[self.prob_layer()].reshape(self.last_input.shape[0], -1).astype(np.float64)
         if np.any(scores < 0) or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):

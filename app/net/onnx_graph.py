@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx.external_data_helper import uses_external_data
@@ -117,11 +118,33 @@ def runnable(model: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
+SMALL_CONSTANT = 1024   # elements: shape and index constants, whose values shape inference may read
+
+
+def inferred_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` shape-inferred without its weights: a copy whose large initializers are graph inputs
+    of the same type and shape. Shape inference copies a model several times over, and VGG16's
+    weights alone are 553 MB."""
+    skeleton = onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                               functions=model.functions)
+    graph = skeleton.graph
+    graph.name = model.graph.name
+    for field in ("node", "input", "output", "value_info"):
+        getattr(graph, field).extend(getattr(model.graph, field))
+    declared = {value.name for value in graph.input}
+    for weight in model.graph.initializer:
+        if np.prod(weight.dims) <= SMALL_CONSTANT:
+            graph.initializer.append(weight)
+        elif weight.name not in declared:
+            graph.input.append(onnx.helper.make_tensor_value_info(weight.name, weight.data_type, weight.dims))
+    return onnx.shape_inference.infer_shapes(skeleton)
+
+
 def with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of the model whose outputs are every node output, so one run returns them all."""
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-    inferred = onnx.shape_inference.infer_shapes(copy)
+    inferred = inferred_shapes(copy)
     types = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
     present = {o.name for o in copy.graph.output}
     for node in copy.graph.node:

@@ -23,6 +23,7 @@ import onnx
 from onnx import numpy_helper
 
 from app.errors import DeepVisError
+from app.net import onnx_graph
 
 WINDOW_OPS = {"Conv", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool"}
 PER_POSITION_OPS = set("""
@@ -69,7 +70,7 @@ class _Graph:
     """The facts about a model the rules read: attributes, constants, static shapes."""
 
     def __init__(self, model: onnx.ModelProto):
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = onnx_graph.inferred_shapes(model)
         self.shapes = {}
         for value in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
             dims = value.type.tensor_type.shape.dim

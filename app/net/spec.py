@@ -1,6 +1,7 @@
 """Model settings: where a model's files are and how to feed it (model_zoo/<name>/model.yaml)."""
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import yaml
@@ -28,14 +29,19 @@ class ModelSpec:
     prob_layer: object = None
     description: str = ""
     size_given: bool = False       # True when input.size came from the yaml, not a default
+    random_weights_seed: Optional[int] = None   # a Caffe net's weights drawn from this seed (no caffemodel)
 
 
 def zoo_names() -> list:
     return sorted(p.parent.name for p in ZOO.glob("*/model.yaml"))
 
 
-def resolve(model=None, input_overrides=None) -> ModelSpec:
-    """Turn what a user names (zoo name, .yaml, .onnx, .prototxt, (prototxt, caffemodel)) into a spec."""
+def resolve(model=None, input_overrides=None, random_weights: Optional[int] = None) -> ModelSpec:
+    """Turn what a user names (zoo name, .yaml, .onnx, .prototxt, (prototxt, caffemodel)) into a spec.
+
+    random_weights: a seed; a Caffe model then gets seeded random weights instead of its caffemodel
+    (a deploy prototxt alone is enough).
+    """
     model = DEFAULT_MODEL if model is None else model
     if isinstance(model, (tuple, list)):
         prototxt, weights = (Path(p) for p in model)
@@ -50,19 +56,29 @@ def resolve(model=None, input_overrides=None) -> ModelSpec:
             spec = from_yaml(sidecar, onnx_file=path) if sidecar.is_file() else \
                 _bare_spec(path, {"onnx": str(path)}, dict(TORCHVISION_INPUT))
         elif path.suffix == ".prototxt":
-            weights = caffemodel_beside(path)
-            spec = _bare_spec(path, {"caffe": {"prototxt": str(path), "weights": str(weights)}},
-                              caffe_input())
+            weights = {} if random_weights is not None else {"weights": str(caffemodel_beside(path))}
+            spec = _bare_spec(path, {"caffe": {"prototxt": str(path), **weights}}, caffe_input())
         elif (ZOO / str(model) / "model.yaml").is_file():
             spec = from_yaml(ZOO / str(model) / "model.yaml")
         else:
             known = ", ".join(zoo_names())
             raise DeepVisError(f"{model}: not a model file (.onnx, .prototxt, .yaml) nor a model_zoo name ({known})")
+    if random_weights is not None:
+        _use_random_weights(spec, random_weights)
     if input_overrides:
         for key, value in input_overrides.items():
             setattr(spec.input, key, tuple(value) if key in ("size", "channel_swap") else value)
         spec.size_given = spec.size_given or "size" in input_overrides
     return spec
+
+
+def _use_random_weights(spec: ModelSpec, seed: int) -> None:
+    """Let a Caffe spec's weights come from ``seed`` instead of its caffemodel."""
+    kind, value = next(iter(spec.source.items()))
+    if kind != "caffe":
+        raise DeepVisError(f"{spec.name}: random weights are made for Caffe prototxts only; this model is {kind}")
+    spec.source = {"caffe": {"prototxt": value["prototxt"]}}
+    spec.random_weights_seed = int(seed)
 
 
 def caffemodel_beside(prototxt: Path) -> Path:
@@ -74,8 +90,8 @@ def caffemodel_beside(prototxt: Path) -> Path:
     if len(candidates) == 1:
         return candidates[0]
     found = f"{len(candidates)} .caffemodel files" if candidates else "no .caffemodel file"
-    raise DeepVisError(f"{prototxt}: {found} beside it; name the weights: --model PROTOTXT with "
-                       "a model.yaml, or Net.load((prototxt, caffemodel))")
+    raise DeepVisError(f"{prototxt}: {found} beside it; name the weights (a model.yaml, or "
+                       "Net.load((prototxt, caffemodel))) or use seeded random ones: --random-weights SEED")
 
 
 def caffe_input() -> dict:

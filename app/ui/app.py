@@ -33,7 +33,9 @@ def net_info(net, settings) -> panes.NetInfo:
         shapes=tuple(tuple(layer.shape) for layer in net.layers),
         receptive_fields=receptive_field_sizes(net),
         labels=tuple(net.labels) if net.labels else None, input_size=(height, width),
-        activations=onnx_graph.in_place_activations(net.model, names))
+        activations=onnx_graph.in_place_activations(net.model, names),
+        class_layers=tuple(dict.fromkeys(name for name in (net.logits_layer(), net.prob_layer()) if name in names)),
+        random_weights_seed=net.spec.random_weights_seed)
 
 
 def receptive_field_sizes(net) -> dict:
@@ -89,7 +91,8 @@ class App:
                         gamma_boosts=tuple(s.boost_gamma_choices), backprop_mode=s.backprop_mode,
                         backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode,
                         occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch),
-                        dataset_stats=str(s.dataset_stats_dir))
+                        dataset_stats=str(s.dataset_stats_dir), labels=self.info.labels or (),
+                        class_layers=tuple(self.info.names.index(name) for name in self.info.class_layers))
 
     def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")
@@ -147,14 +150,16 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
     """Render the whole window for ``source``'s first frame after the --keys sequence; write a PNG."""
     app = App(net, settings)
     frame = _first_frame(source)
-    for action in keys.sequence_actions(key_text):
+    actions = []
+    for action in keys.key_actions(key_text, lambda: app.state.class_entry is not None):
+        actions.append(action)
         if action in INPUT_ACTIONS:
             frame = _input_action(source, action) or frame
         else:
             app.state = next_state(app.state, action)
     source.close()
     snapshot = None if frame.waiting else compute(net, request_for(app.state, frame))
-    if any(action in EXPORT_ACTIONS for action in keys.sequence_actions(key_text)):
+    if any(action in EXPORT_ACTIONS for action in actions):
         app.export_volume(snapshot)
     seconds = sum(snapshot.seconds.values()) if snapshot is not None else 0.0
     job = app.volume_job(snapshot, 0.0)

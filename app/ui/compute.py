@@ -292,8 +292,11 @@ def to_image_layout(net, diff: np.ndarray) -> np.ndarray:
 
 def top_predictions(net, top: int = 5, sample: int = 0) -> Tuple[Tuple[str, float], ...]:
     """The best classes of image ``sample`` of the last forward run (softmax applied when the
-    outputs are logits)."""
-    scores = np.asarray(net.tensors[net.prob_layer()], np.float64)
+    outputs are logits); none when the net has no class output."""
+    layer = net.prob_layer()
+    if layer is None:
+        return ()
+    scores = np.asarray(net.tensors[layer], np.float64)
     if scores.ndim > 1:   # the first axis is the batch
         scores = scores.reshape(len(scores), -1)[sample]
     if scores.size == 0 or not np.all(np.isfinite(scores)):

@@ -5,7 +5,7 @@ has a code per platform (OpenCV's waitKeyEx differs between GTK, Qt, macOS and W
 every code of every platform is accepted, so the same table works everywhere; run
 ``run_toolbox.py --test-keys`` to see what your keyboard sends.
 """
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from app.errors import DeepVisError
 
@@ -57,7 +57,12 @@ KEY_TABLE = (
     ("toggle_score_overlay", "r", "score overlay: each tile's maximum on the tiles"),
     ("next_input_overlay", "y", "input overlay: off / over active / over inactive"),
     ("previous_input_overlay", "Y", "input overlay: previous"),
+    ("class_layer", ".", "class layer: the logits (backprop from a class starts here) / the probabilities"),
+    ("go_to_class", "/", "go to class: type part of a label or an index, Enter selects it and backprops from it"),
 )
+# While the go-to-class entry is open it takes every key: characters are typed, and these keys act.
+ENTRY_KEYS = {"<Enter>": "entry_accept", "<Esc>": "entry_cancel", "<BackSpace>": "entry_erase",
+              "<Down>": "entry_next", "<Up>": "entry_previous"}
 
 # Codes of named keys as cv2.waitKeyEx returns them: GTK/X11, Qt, macOS (Cocoa), Windows.
 NAMED_KEY_CODES = {
@@ -68,10 +73,13 @@ NAMED_KEY_CODES = {
     "<Down>": (65364, 0x1000015, 63233, 2621440),
     "<PgUp>": (65365, 0x1000016, 63276, 2162688),
     "<PgDn>": (65366, 0x1000017, 63277, 2228224),
+    "<Enter>": (13, 10, 65293, 65421, 0x1000004, 0x1000005),
+    "<BackSpace>": (8, 127, 65288, 0x1000003),
 }
 # What xdotool calls the named keys (tests and the docs).
 XDOTOOL_NAMES = {"<Esc>": "Escape", "<Left>": "Left", "<Up>": "Up", "<Right>": "Right",
-                 "<Down>": "Down", "<PgUp>": "Prior", "<PgDn>": "Next"}
+                 "<Down>": "Down", "<PgUp>": "Prior", "<PgDn>": "Next", "<Enter>": "Return",
+                 "<BackSpace>": "BackSpace"}
 
 
 def key_codes(key: str) -> Tuple[int, ...]:
@@ -104,9 +112,27 @@ CODE_MAP = build_code_map()
 ACTIONS = tuple(action for action, _, _ in KEY_TABLE)
 
 
-def action_for(code: int) -> Optional[str]:
-    """The action of a cv2.waitKeyEx code, or None (no key: -1, or an unbound key)."""
+def action_for(code: int, typing: bool = False):
+    """The action of a cv2.waitKeyEx code, or None (no key: -1, or an unbound key); ``typing``:
+    the go-to-class entry is open and takes the key (see entry_action)."""
+    if typing:
+        return entry_action(code)
     return None if code is None else CODE_MAP.get(code)
+
+
+ENTRY_CODES = {code: action for key, action in ENTRY_KEYS.items() for code in key_codes(key)}
+
+
+def entry_action(code: int):
+    """A key in the go-to-class entry: ("entry_type", character) for a printable one, an ENTRY_KEYS
+    action, or None. Modifier bits above the key code (Shift) are dropped."""
+    if code is None or code < 0:
+        return None
+    action = ENTRY_CODES.get(code) or ENTRY_CODES.get(code & 0xFFFF)
+    if action is not None:
+        return action
+    character = code & 0xFFFF
+    return ("entry_type", chr(character)) if 32 <= character < 127 else None
 
 
 def parse_sequence(text: str) -> Tuple[str, ...]:
@@ -126,15 +152,22 @@ def parse_sequence(text: str) -> Tuple[str, ...]:
     return tuple(keys)
 
 
-def sequence_actions(text: str) -> Tuple[str, ...]:
-    """The actions of a --keys string; a key bound to nothing raises DeepVisError."""
-    actions = []
+def key_actions(text: str, typing: Callable[[], bool]) -> Iterator:
+    """The actions of a --keys string one by one; ``typing()`` says whether the go-to-class entry is
+    open (the caller carries out each action before the next is asked for), so "/espresso<Enter>"
+    types "espresso" and picks it. A key bound to nothing raises DeepVisError."""
     for key in parse_sequence(text):
-        action = CODE_MAP.get(key_codes(key)[0])
-        if action is None:
+        entry_open = typing()
+        action = action_for(key_codes(key)[0], entry_open)
+        if action is None and not entry_open:
             raise DeepVisError(f"--keys: {key!r} is bound to nothing (press h in the app for the key map)")
-        actions.append(action)
-    return tuple(actions)
+        if action is not None:
+            yield action
+
+
+def sequence_actions(text: str) -> Tuple[str, ...]:
+    """The actions of a --keys string of plain keys; a key bound to nothing raises DeepVisError."""
+    return tuple(key_actions(text, lambda: False))
 
 
 def help_entries(table=KEY_TABLE) -> Tuple[Tuple[str, str], ...]:

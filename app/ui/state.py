@@ -20,6 +20,7 @@ INPUT_OVERLAYS = ("off", "over active", "over inactive")
 DEBUG_LEVELS = (0, 1, 2)
 FIT_MODES = ("crop", "stretch")
 FAST_STEP = 3
+BACKPROP_FROM_CLASS = "grad"   # the backprop mode picking a class turns on when backprop is off
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class AppState:
     debug: int = 0
     fit_mode: str = "crop"
     occlusion: Tuple = (32, 16, "mean", 8)   # patch, stride, fill, batch of the occlusion mode
+    labels: Tuple[str, ...] = ()         # class names, for the go-to-class entry
+    class_layers: Tuple[int, ...] = ()   # the logits layer, then the probability layer (when it differs)
+    class_entry: Optional[str] = None    # what is typed in the go-to-class entry (None: closed)
+    class_pick: int = 0                  # which match Enter picks (index into class_matches)
     quit: bool = False
 
     @property
@@ -75,6 +80,35 @@ class AppState:
     def backprop_origin(self) -> Tuple[int, int]:
         """(layer index, unit) the backward pass starts from: frozen with `d`, else the cursor's."""
         return self.frozen_origin if self.frozen_origin is not None else (self.layer, self.unit)
+
+    @property
+    def class_matches(self) -> Tuple[int, ...]:
+        """The classes the go-to-class entry's text names, best first."""
+        if not self.class_layers or not self.class_entry:
+            return ()
+        return class_matches(self.labels, self.layers[self.class_layers[0]].units, self.class_entry)
+
+    @property
+    def picked(self) -> int:
+        """Which of class_matches Enter picks (-1: none)."""
+        return min(self.class_pick, len(self.class_matches) - 1)
+
+
+def class_matches(labels: Tuple[str, ...], units: int, text: str) -> Tuple[int, ...]:
+    """Classes for a typed ``text``: the class of that index, then the labels equal to it, starting
+    with it, with a word starting with it, containing it (case-insensitive; ties in class order)."""
+    text = text.strip().lower()
+    if not text:
+        return ()
+    index = (int(text),) if text.isdigit() and int(text) < units else ()
+    ranked = []
+    for number, label in enumerate(labels[:units]):
+        label = label.lower()
+        if text in label:
+            words = " " + label.replace("-", " ").replace("_", " ")
+            rank = 0 if label == text else 1 if label.startswith(text) else 2 if " " + text in words else 3
+            ranked.append((rank, number))
+    return index + tuple(number for _, number in sorted(ranked) if number not in index)
 
 
 def cycle(choices: tuple, current, step: int = 1):
@@ -118,7 +152,36 @@ def _freeze(state: AppState) -> AppState:
 
 def _reset(state: AppState) -> AppState:
     return AppState(layers=state.layers, indiv_boosts=state.indiv_boosts, gamma_boosts=state.gamma_boosts,
-                    fit_mode=state.fit_mode, occlusion=state.occlusion, dataset_stats=state.dataset_stats)
+                    fit_mode=state.fit_mode, occlusion=state.occlusion, dataset_stats=state.dataset_stats,
+                    labels=state.labels, class_layers=state.class_layers)
+
+
+def _class_layer(state: AppState) -> AppState:
+    """`.`: to the logits (the unit kept: the same class), again to the probabilities and back."""
+    if not state.class_layers:
+        return state
+    at = state.class_layers.index(state.layer) if state.layer in state.class_layers else -1
+    target = state.class_layers[(at + 1) % len(state.class_layers)]
+    return replace(_select_layer(state, target), cursor_on_layers=False)
+
+
+def _pick_class(state: AppState) -> AppState:
+    """Enter in the go-to-class entry: select the picked class on the logits layer and backprop from
+    it (frozen there, so the other layers show its diffs); nothing to pick leaves the entry open."""
+    matches = state.class_matches
+    if not matches:
+        return state
+    layer, unit = state.class_layers[0], matches[state.picked]
+    mode = BACKPROP_FROM_CLASS if state.backprop_mode == "off" else state.backprop_mode
+    return replace(_select_layer(state, layer), unit=unit, cursor_on_layers=False, frozen_origin=(layer, unit),
+                   backprop_mode=mode, class_entry=None, class_pick=0)
+
+
+def _move_pick(step: int):
+    def transition(state: AppState) -> AppState:
+        count = len(state.class_matches)
+        return replace(state, class_pick=max(0, min(count - 1, state.class_pick + step))) if count else state
+    return transition
 
 
 def _toggle_occlusion(state: AppState) -> AppState:
@@ -192,6 +255,15 @@ TRANSITIONS = {
     "toggle_score_overlay": _flip("score_overlay"),
     "next_input_overlay": _step("input_overlay", INPUT_OVERLAYS),
     "previous_input_overlay": _step("input_overlay", INPUT_OVERLAYS, -1),
+    "class_layer": _class_layer,
+    "go_to_class": lambda state: replace(state, class_entry="", class_pick=0),
+    # the go-to-class entry's own keys (app/ui/keys.py: entry_action)
+    "entry_accept": _pick_class,
+    "entry_cancel": lambda state: replace(state, class_entry=None, class_pick=0),
+    "entry_erase": lambda state: replace(state, class_entry=state.class_entry[:-1], class_pick=0)
+    if state.class_entry else state,
+    "entry_next": _move_pick(1),
+    "entry_previous": _move_pick(-1),
 }
 # Actions carried out on the input source by the app; they leave the state as it is.
 INPUT_ACTIONS = ("freeze_camera", "toggle_camera", "next_image", "previous_image")
@@ -201,8 +273,9 @@ EXPORT_ACTIONS = ("export_volume",)
 
 def next_state(state: AppState, action) -> AppState:
     """The state after ``action``: an action name, ("select_layer", i) / ("select_unit", u) from
-    the mouse, ("unit_order", units) when the layers pane shows the units reordered, or
-    ("pair_tiles", shown) when it shows siamese pairs. Input-source actions and unknown actions
+    the mouse, ("unit_order", units) when the layers pane shows the units reordered,
+    ("pair_tiles", shown) when it shows siamese pairs, or ("entry_type", character) typed into the
+    go-to-class entry. Input-source actions and unknown actions
     leave the state unchanged."""
     if isinstance(action, tuple):
         name, value = action
@@ -214,6 +287,8 @@ def next_state(state: AppState, action) -> AppState:
             return replace(state, pair_tiles=bool(value))
         if name == "select_unit":
             return replace(state, unit=max(0, min(state.layer_info.units - 1, value)), cursor_on_layers=False)
+        if name == "entry_type" and state.class_entry is not None:
+            return replace(state, class_entry=state.class_entry + value, class_pick=0)
         return state
     transition = TRANSITIONS.get(action)
     return transition(state) if transition else state

@@ -68,7 +68,7 @@ class Session:
                 cv2.imshow(self.title, self.app.render(view))
                 drawn_key, drawn_at = key, time.monotonic()
             code = cv2.waitKeyEx(self.app.settings.key_wait_ms)
-            self._act(keys.action_for(code))
+            self._act(keys.action_for(code, typing=self.app.state.class_entry is not None))
             while self.clicks and view is not None:
                 self._act(self.app.click(view, *self.clicks.popleft()))
             if not _window_open(self.title):

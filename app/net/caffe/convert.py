@@ -112,16 +112,29 @@ def _content_hash(*paths, extra: str = "") -> str:
     return digest.hexdigest()[:24]
 
 
-def convert_cached(prototxt: Path, caffemodel: Path, **options) -> Path:
-    """The converted model's path in the cache (<cache>/caffe/<content hash>.onnx), converted once."""
-    for path in (prototxt, caffemodel):
+def convert_cached(prototxt: Path, caffemodel: Path = None, random_seed: int = None, **options) -> Path:
+    """The converted model's path in the cache (<cache>/caffe/<content hash>.onnx), converted once.
+
+    caffemodel None: seeded random weights from ``random_seed`` (see random_weights), made in
+    memory and kept in the cached ONNX file only.
+    """
+    if (caffemodel is None) == (random_seed is None):
+        raise DeepVisError(f"{prototxt}: give either a caffemodel or a random weights seed")
+    files = (prototxt,) if caffemodel is None else (prototxt, caffemodel)
+    for path in files:
         if not Path(path).is_file():
             raise DeepVisError(f"{path}: file not found")
-    key = _content_hash(prototxt, caffemodel, extra=_CACHE_FORMAT + repr(sorted(options.items())))
+    extra = _CACHE_FORMAT + repr(sorted(options.items())) + (f"random seed {random_seed}" if caffemodel is None else "")
+    key = _content_hash(*files, extra=extra)
     target = cache_dir() / "caffe" / f"{key}.onnx"
     if target.is_file():
         return target
-    model = convert(prototxt, caffemodel, **options)
+    if caffemodel is None:
+        from app.net.caffe.random_weights import convert_random   # it builds on convert
+
+        model = convert_random(prototxt, random_seed, **options)
+    else:
+        model = convert(prototxt, caffemodel, **options)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
     os.close(handle)

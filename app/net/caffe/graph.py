@@ -3,6 +3,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
+from app.net.onnx_graph import inferred_shapes
+
 OPSET = 13
 IR_VERSION = 8
 
@@ -73,9 +75,13 @@ class Graph:
         input_shape = ["N"] + list(self.shapes[input_name][1:])
         graph_input = helper.make_tensor_value_info(input_name, onnx.TensorProto.FLOAT, input_shape)
         graph_outputs = [helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in outputs]
-        graph = helper.make_graph(self.nodes, "caffe", [graph_input], graph_outputs,
-                                  initializer=self.initializers)
+        graph = helper.make_graph(self.nodes, "caffe", [graph_input], graph_outputs)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                   producer_name="deepvis-caffe")
         model.ir_version = IR_VERSION
-        return shape_inference.infer_shapes(model)
+        model.graph.initializer.extend(self.initializers)
+        inferred = inferred_shapes(model)
+        model.graph.value_info.extend(inferred.graph.value_info)
+        del model.graph.output[:]
+        model.graph.output.extend(inferred.graph.output)
+        return model

@@ -15,11 +15,13 @@ from app.net.caffe.convert import convert
 
 
 class RandomBlobs:
-    """A `make_blob` for `convert`: random weights from one seed, kept per layer name in `made`."""
+    """A `make_blob` for `convert`: random weights from one seed, kept per layer name in `made`
+    when ``keep`` (to write them as a caffemodel; VGG16's weigh 553 MB)."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, keep: bool = True):
         self.rng = np.random.default_rng(seed)
         self.made = {}
+        self.keep = keep
 
     def __call__(self, layer, index: int, shape: tuple) -> np.ndarray:
         if layer.type == "BatchNorm":  # running mean, a positive variance, the scale factor 1
@@ -31,7 +33,8 @@ class RandomBlobs:
         else:  # biases, slopes, scales (a Scale's factor about 1)
             array = self.rng.uniform(-0.1, 0.1, shape) + (1.0 if layer.type == "Scale" and index == 0 else 0.0)
         array = array.astype(np.float32, copy=False)
-        self.made.setdefault(layer.name, {})[index] = array
+        if self.keep:
+            self.made.setdefault(layer.name, {})[index] = array
         return array
 
 
@@ -56,7 +59,7 @@ def convert_random(prototxt, seed: int, caffemodel=None, **options) -> onnx.Mode
 
     options: as for `convert` (input_shape, cut_before).
     """
-    blobs = RandomBlobs(seed)
+    blobs = RandomBlobs(seed, keep=caffemodel is not None)
     model = convert(prototxt, None, make_blob=blobs, **options)
     if caffemodel is not None:
         write_caffemodel(blobs.made, caffemodel)

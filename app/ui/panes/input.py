@@ -1,5 +1,6 @@
 """The input pane: the current frame as the net sees it (a siamese pair side by side), with the
-backprop overlay when one is chosen, and the input's message (skipped file, lost camera)."""
+backprop overlay when one is chosen, the input's message (skipped file, lost camera), and a red
+banner when the net's weights are random (--random-weights)."""
 import numpy as np
 
 from app.inputs import fit_to_input
@@ -8,6 +9,13 @@ from app.ui.compute import shown_images
 
 
 def draw(view, height: int, width: int) -> np.ndarray:
+    pane = _frame(view, height, width)
+    if view.net.random_weights_seed is not None:
+        _random_weights_banner(pane, view)
+    return pane
+
+
+def _frame(view, height: int, width: int) -> np.ndarray:
     frame = view.frame
     if frame is None or frame.waiting:
         return paint.message(height, width, [frame.message if frame is not None else "waiting for input ..."],
@@ -22,6 +30,16 @@ def draw(view, height: int, width: int) -> np.ndarray:
     if frame.message:
         _banner(pane, frame.message, view.font)
     return pane
+
+
+def _random_weights_banner(pane: np.ndarray, view) -> None:
+    """A red band at the top: the weights are random, nothing shown was learned."""
+    font = view.font
+    lines = ["RANDOM WEIGHTS", f"seed {view.net.random_weights_seed}: an untrained net"]
+    band = paint.line_height(font) * len(lines) + 8
+    pane[:band] = view.color("warning")
+    for row, line in enumerate(lines):
+        paint.text(pane, line, (6, paint.line_height(font) * (row + 1) + 2), font, (255, 255, 255), 2 - row)
 
 
 def _overlay_masks(view) -> list:

@@ -1,6 +1,7 @@
 """The status pane: what is shown and how, the speed, and facts about the layer and the input."""
 import numpy as np
 
+from app.labels import class_name
 from app.ui import draw as paint
 from app.ui.compute import order_request
 
@@ -49,7 +50,17 @@ def lines(view) -> tuple:
             second += f" | truth: {_label_name(frame.label, net.labels)}"
     if view.message:
         second += f" | {view.message}"
+    if state.class_entry is not None:
+        first = _entry_line(state)
     return first, second
+
+
+def _entry_line(state) -> str:
+    """What the go-to-class entry holds and what Enter would pick."""
+    matches = state.class_matches
+    picks = (f"Enter picks {matches[state.picked]} {class_name(state.labels, matches[state.picked])}"
+             if matches else "no class matches")
+    return f"go to class: {state.class_entry}_ | {picks} | Esc cancels"
 
 
 def pretty_name(net, layer: str) -> str:

@@ -23,6 +23,8 @@ class NetInfo:
     # pre-activation layer -> the activation layer reading it (one blob in Caffe; find_maxes scores
     # the activation only, and the jpgvis pane shows its images for both)
     activations: Dict[str, str] = field(default_factory=dict)
+    class_layers: Tuple[str, ...] = ()     # the logits layer, then the probability layer (when it differs)
+    random_weights_seed: Optional[int] = None   # the weights are random, drawn from this seed
 
 
 @dataclass(frozen=True)
