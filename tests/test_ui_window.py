@@ -202,7 +202,7 @@ def test_key_calibration_prints_codes_and_actions(display):
                                     capture_output=True, text=True).stdout.split()
             time.sleep(0.1)
         assert window, "no key test window"
-        for key in ("Left", "b", "q"):
+        for key in ("Left", "b", "shift+b", "q"):
             subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, timeout=10)
             subprocess.run(["xdotool", "key", "--window", window[0], key], env=env, timeout=10)
             time.sleep(0.2)
@@ -211,3 +211,38 @@ def test_key_calibration_prints_codes_and_actions(display):
         if process.poll() is None:
             process.kill()
     assert "-> left" in out and "-> next_backprop_mode" in out and "-> quit" in out
+    assert "Shift" in out and "'B' -> previous_backprop_mode" in out
+
+
+def rendered(window, key_text: str) -> np.ndarray:
+    """What --screenshot draws for ``key_text`` on the window's input and settings (our own key handling)."""
+    from app.inputs import open_source
+    from app.settings import load_settings
+    from app.ui.app import screenshot
+
+    settings = load_settings(str(window.tmp_path / "settings.py"))
+    out = window.tmp_path / "rendered.png"
+    screenshot(ui_support.mnist_net(), settings, open_source(str(window.tmp_path / "digits"), settings), out,
+               key_text)
+    return cv2.imread(str(out))
+
+
+def same_panes(grabbed, expected) -> bool:
+    """Everything above the status line (its fps differs) is the same picture."""
+    return np.array_equal(grabbed[:STATUS[0]], expected[:STATUS[0]])
+
+
+def test_shift_keys_reach_their_actions(window):
+    """Shift + b / n / s / t / j in the real window (OpenCV's Qt backend gives them lower case) do what
+    B N S T J do, whether Shift is pressed with the letter, held over several letters, or sent as 'B'."""
+    window.key("o", "o")
+    window.grab(2.0)
+    assert not same_panes(rendered(window, "oob"), rendered(window, "ooB"))   # the test can tell them apart
+    for keys_sent, key_text in ((("shift+b",), "ooB"), (("shift+n",), "ooBN"), (("S",), "ooBNS"),
+                                (("shift+t",), "ooBNST"), (("Right",) * 4 + ("shift+j",), "ooBNST" + "<Right>" * 4 + "J")):
+        window.key(*keys_sent)
+        assert same_panes(window.grab(), rendered(window, key_text)), keys_sent
+    window._xdotool("keydown", "--window", window.window, "shift")
+    window.key("n", "n")
+    window._xdotool("keyup", "--window", window.window, "shift")
+    assert same_panes(window.grab(), rendered(window, "ooBNST<Right><Right><Right><Right>JNN"))

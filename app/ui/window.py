@@ -14,10 +14,13 @@ from app.inputs import open_source
 from app.ui import keys, volume
 from app.ui.app import REDRAW_SECONDS, App
 from app.ui.compute import Computer, request_for
+from app.ui.key_decoding import KeyDecoder, modifier_name
 from app.ui.state import next_state
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
+from app.ui.x11_keys import ShiftReader
 
 VOLUME_SECONDS = 0.1   # the 3-D view turns in steps at most this often
+ATTACH_SECONDS = 10.0  # how long the Shift reader looks for the shown window (not found: no X11 window)
 WINDOW_FLAGS = cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL   # no Qt context menu to block the loop
 
 
@@ -38,6 +41,7 @@ class Session:
         self.other_source = None       # the camera or the files, whichever is not shown
         self.clicks = deque()
         self.snapshot, self.submitted = None, None
+        self.keys = KeyReading(self.title)
 
     def run(self) -> None:
         cv2.namedWindow(self.title, WINDOW_FLAGS)
@@ -51,6 +55,7 @@ class Session:
                 worker.stop()
             if self.other_source is not None:
                 self.other_source.close()
+            self.keys.close()
             _close_window(self.title)
 
     def _loop(self) -> None:
@@ -67,8 +72,7 @@ class Session:
                 view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image)
                 cv2.imshow(self.title, self.app.render(view))
                 drawn_key, drawn_at = key, time.monotonic()
-            code = cv2.waitKeyEx(self.app.settings.key_wait_ms)
-            self._act(keys.action_for(code))
+            self._act(keys.action_for(self.keys.decode(cv2.waitKeyEx(self.app.settings.key_wait_ms))))
             while self.clicks and view is not None:
                 self._act(self.app.click(view, *self.clicks.popleft()))
             if not _window_open(self.title):
@@ -144,6 +148,26 @@ class Session:
         self.other_source = self.inputs.switch(self.other_source)
 
 
+class KeyReading:
+    """The window's keys as the user meant them: raw codes decoded with Shift (app/ui/key_decoding.py),
+    asking the X server about Shift where there is one (app/ui/x11_keys.py)."""
+
+    def __init__(self, title: str):
+        self.reader = ShiftReader.open(title)
+        self.decoder = KeyDecoder(self.reader.shift_of if self.reader else None, known=keys.CODE_MAP)
+        self.started = time.monotonic()
+
+    def decode(self, code: int):
+        """The code of the key meant (None: no key, or a modifier alone)."""
+        if self.reader is not None and not self.reader.attached and time.monotonic() - self.started < ATTACH_SECONDS:
+            self.reader.attach()   # the window exists once it has been shown
+        return self.decoder.decode(code)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
 def _window_open(title: str) -> bool:
     """Whether the window is still shown (False once the user closed it)."""
     try:
@@ -170,14 +194,26 @@ def test_keys() -> None:
     cv2.namedWindow(title, WINDOW_FLAGS)
     image = keys_test_image()
     print("Press keys in the window; q quits. Each line: the code OpenCV gives, the key, the action.")
+    reading = KeyReading(title)
     while True:
         cv2.imshow(title, image)
         code = cv2.waitKeyEx(100)
+        decoded = reading.decode(code)
         if code != -1:
-            print(keys.describe_code(code), flush=True)
-        if code == ord("q") or not _window_open(title):
+            print(calibration_line(code, decoded), flush=True)
+        if decoded == ord("q") or not _window_open(title):
             break
+    reading.close()
     _close_window(title)
+
+
+def calibration_line(code: int, decoded) -> str:
+    """One --test-keys line: the raw code, then what the app makes of it (Shift applied)."""
+    if decoded is None:
+        return f"code {code} (0x{code:x}): {modifier_name(code) or 'nothing'}"
+    if decoded == code:
+        return keys.describe_code(code)
+    return f"code {code} (0x{code:x}) read as {keys.describe_code(decoded)}"
 
 
 def keys_test_image():
