@@ -246,3 +246,17 @@ def test_shift_keys_reach_their_actions(window):
     window.key("n", "n")
     window._xdotool("keyup", "--window", window.window, "shift")
     assert same_panes(window.grab(), rendered(window, "ooBNST<Right><Right><Right><Right>JNN"))
+
+
+@pytest.mark.parametrize("display", [None, ":1999"])
+@pytest.mark.parametrize("mode", [[], ["--test-keys"]])
+def test_no_display_exits_2_with_one_line_naming_screenshot(display, mode):
+    env = {name: value for name, value in os.environ.items() if name not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    if display:
+        env["DISPLAY"] = display   # no X server there
+    done = subprocess.run([sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), *mode],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--screenshot OUT.png" in lines[0] and "display" in lines[0], lines

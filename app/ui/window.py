@@ -4,6 +4,8 @@ The loop never waits on the network: it submits the newest request to the comput
 draws whatever snapshot came back last. It ends on `q`, on closing the window, or on Ctrl-C, and
 stops every thread before returning.
 """
+import os
+import sys
 import time
 from collections import deque
 
@@ -17,7 +19,7 @@ from app.ui.compute import Computer, request_for
 from app.ui.key_decoding import KeyDecoder, modifier_name
 from app.ui.state import next_state
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
-from app.ui.x11_keys import ShiftReader
+from app.ui.x11_keys import ShiftReader, can_open_display
 
 VOLUME_SECONDS = 0.1   # the 3-D view turns in steps at most this often
 ATTACH_SECONDS = 10.0  # how long the Shift reader looks for the shown window (not found: no X11 window)
@@ -181,6 +183,21 @@ def _close_window(title: str) -> None:
     if _window_open(title):
         cv2.destroyWindow(title)
         cv2.waitKey(1)
+
+
+def check_display() -> None:
+    """Raise DeepVisError, before any window is made, where none can open: Linux without a display
+    (SSH without -X, Docker). Qt would abort the process with no hint instead."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM", "xcb").split(":")[0] not in (
+            "xcb", "wayland"):   # another Qt platform (offscreen, vnc) needs no display
+        return
+    instead = "render the window to a PNG instead: run_toolbox.py --screenshot OUT.png [--keys KEYS]"
+    display = os.environ.get("DISPLAY")
+    qt = "QT" in next((line for line in cv2.getBuildInformation().splitlines() if "GUI:" in line), "")
+    if not display and (qt or not os.environ.get("WAYLAND_DISPLAY")):   # OpenCV's Qt speaks X11 only
+        raise DeepVisError(f"no display to open the window on (DISPLAY is not set); {instead}")
+    if display and can_open_display(display) is False:
+        raise DeepVisError(f"cannot open the display DISPLAY={display}; {instead}")
 
 
 def run_window(net, settings, source) -> None:
