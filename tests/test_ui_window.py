@@ -55,7 +55,8 @@ class Window:
         folder = ui_support.write_images(tmp_path / "digits", 3)
         settings = tmp_path / "settings.py"
         settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n"
-                            f"volume_dir = {str(tmp_path / 'volumes')!r}\n")
+                            f"volume_dir = {str(tmp_path / 'volumes')!r}\n"
+                            f"save_view_dir = {str(tmp_path / 'views')!r}\n")
         self.env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), "--input",
@@ -260,3 +261,26 @@ def test_no_display_exits_2_with_one_line_naming_screenshot(display, mode):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--screenshot OUT.png" in lines[0] and "display" in lines[0], lines
+
+
+def saved_views(window) -> list:
+    folder = window.tmp_path / "views"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_save_view_writes_what_the_window_shows(window):
+    window.key("o", "o", "b")
+    before = window.grab(2.0)
+    window.key("W")
+    deadline = time.monotonic() + 10
+    while not saved_views(window) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    saved = cv2.imread(str(saved_views(window)[0]))
+    assert same_panes(saved, before)
+    after = window.grab()
+    assert changed(before, after, STATUS, 10)   # the status line names the file
+    window.click(1312, 963)                     # the Save button
+    deadline = time.monotonic() + 10
+    while len(saved_views(window)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(saved_views(window)) == 2

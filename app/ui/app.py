@@ -14,11 +14,11 @@ import numpy as np
 from app.errors import DeepVisError
 from app.net import onnx_graph
 from app.net.preprocess import read_image
-from app.ui import keys, panes, volume
+from app.ui import keys, panes, save_view, volume
 from app.ui.compute import compute, order_request, request_for
 from app.ui.panes.layers import map_shape
 from app.ui.panes.pairs import pair_width
-from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, AppState, LayerInfo, next_state
+from app.ui.state import INPUT_ACTIONS, AppState, LayerInfo, next_state
 
 REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
 
@@ -125,6 +125,11 @@ class App:
         activation = snapshot.activations.get(name) if snapshot is not None else None
         self.message = volume.export(activation, name, self.settings)
 
+    def save_view(self, image) -> None:
+        """Key W: write ``image`` (the window as shown) to save_view_dir; the path goes to the status line."""
+        self.message = save_view.save(image, self.settings.save_view_dir, self.info.model_name,
+                                      self.info.names[self.state.layer], self.state.unit)
+
     def render(self, view: panes.View) -> np.ndarray:
         return panes.compose(view, self.rects)
 
@@ -152,12 +157,15 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
             app.state = next_state(app.state, action)
     source.close()
     snapshot = compute(net, request_for(app.state, frame))
-    if any(action in EXPORT_ACTIONS for action in keys.sequence_actions(key_text)):
+    actions = keys.sequence_actions(key_text)
+    if "export_volume" in actions:
         app.export_volume(snapshot)
     seconds = sum(snapshot.seconds.values())
     job = app.volume_job(snapshot, 0.0)
     image = app.render(app.view(frame, snapshot, 1.0 / seconds if seconds else 0.0,
                                 volume_image=volume.render(job) if job is not None else None))
+    if "save_view" in actions:
+        app.save_view(image)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), image):

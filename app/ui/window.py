@@ -43,6 +43,7 @@ class Session:
         self.other_source = None       # the camera or the files, whichever is not shown
         self.clicks = deque()
         self.snapshot, self.submitted = None, None
+        self.shown = None              # the window's picture as drawn last
         self.keys = KeyReading(self.title)
 
     def run(self) -> None:
@@ -72,7 +73,8 @@ class Session:
             key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image))
             if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:
                 view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image)
-                cv2.imshow(self.title, self.app.render(view))
+                self.shown = self.app.render(view)
+                cv2.imshow(self.title, self.shown)
                 drawn_key, drawn_at = key, time.monotonic()
             self._act(keys.action_for(self.keys.decode(cv2.waitKeyEx(self.app.settings.key_wait_ms))))
             while self.clicks and view is not None:
@@ -127,6 +129,8 @@ class Session:
             return
         if action == "export_volume":
             self.app.export_volume(self.snapshot)
+        elif action == "save_view":
+            self.app.save_view(self.shown)
         elif action == "freeze_camera":
             self.inputs.toggle_freeze()
         elif action == "toggle_camera":
