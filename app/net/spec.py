@@ -1,6 +1,7 @@
 """Model settings: where a model's files are and how to feed it (model_zoo/<name>/model.yaml)."""
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import yaml
@@ -28,6 +29,7 @@ class ModelSpec:
     prob_layer: object = None
     description: str = ""
     size_given: bool = False       # True when input.size came from the yaml, not a default
+    random_weights_seed: Optional[int] = None
 
 
 def zoo_names() -> list:

@@ -33,7 +33,8 @@ def net_info(net, settings) -> panes.NetInfo:
         shapes=tuple(tuple(layer.shape) for layer in net.layers),
         receptive_fields=receptive_field_sizes(net),
         labels=tuple(net.labels) if net.labels else None, input_size=(height, width),
-        activations=onnx_graph.in_place_activations(net.model, names))
+        activations=onnx_graph.in_place_activations(net.model, names),
+        random_weights_seed=net.spec.random_weights_seed)
 
 
 def receptive_field_sizes(net) -> dict:
@@ -91,11 +92,12 @@ class App:
                         occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch),
                         dataset_stats=str(s.dataset_stats_dir))
 
-    def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None) -> panes.View:
+    def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None,
+             frozen: bool = False) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")
         return panes.View(self.state, self.info, self.settings, frame, snapshot,
                           request_for(self.state, frame) if frame is not None else None,
-                          unit_image or read_unit_image, fps, message, volume_image)
+                          unit_image or read_unit_image, fps, message, volume_image, frozen)
 
     def adopt_layout(self, snapshot) -> None:
         """Let the cursor keys follow the layers pane as ``snapshot`` has it drawn: its tile order
@@ -155,6 +157,7 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
             frame = _input_action(source, action) or frame
         else:
             app.state = next_state(app.state, action)
+    frozen = source.frozen
     source.close()
     snapshot = compute(net, request_for(app.state, frame))
     actions = keys.sequence_actions(key_text)
@@ -163,7 +166,7 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
     seconds = sum(snapshot.seconds.values())
     job = app.volume_job(snapshot, 0.0)
     image = app.render(app.view(frame, snapshot, 1.0 / seconds if seconds else 0.0,
-                                volume_image=volume.render(job) if job is not None else None))
+                                volume_image=volume.render(job) if job is not None else None, frozen=frozen))
     if "save_view" in actions:
         app.save_view(image)
     out = Path(out)

@@ -70,9 +70,11 @@ class Session:
             self._collect()
             self.app.adopt_layout(self.snapshot)
             self._turn_volume()
-            key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image))
+            key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image),
+                   self.inputs.source.frozen)
             if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:
-                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image)
+                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image,
+                                     self.inputs.source.frozen)
                 self.shown = self.app.render(view)
                 cv2.imshow(self.title, self.shown)
                 drawn_key, drawn_at = key, time.monotonic()
@@ -132,7 +134,10 @@ class Session:
         elif action == "save_view":
             self.app.save_view(self.shown)
         elif action == "freeze_camera":
-            self.inputs.toggle_freeze()
+            if self.inputs.source.is_live:
+                self.inputs.toggle_freeze()
+            else:
+                self.app.message = "f: files stay still (it pauses a camera or a video)"
         elif action == "toggle_camera":
             self._toggle_camera()
         elif action in ("next_image", "previous_image"):

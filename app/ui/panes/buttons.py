@@ -7,7 +7,7 @@ from app.ui import draw as paint
 
 BUTTONS = (  # label, action
     ("< Prev", "previous_image"), ("Next >", "next_image"), ("Cam/Files", "toggle_camera"),
-    ("Freeze", "freeze_camera"), ("Back Mode", "next_backprop_mode"), ("Back View", "next_backprop_view"),
+    ("Freeze", "freeze_camera"), ("Backprop", "next_backprop_mode"), ("Back View", "next_backprop_view"),
     ("Occlusion", "toggle_occlusion"),
     ("Colormap", "next_colormap"), ("Overlay", "next_input_overlay"), ("Zoom", "cycle_zoom"),
     ("Act/Diff", "toggle_diffs"), ("Pattern", "next_pattern"), ("Weights", "next_weights_view"),

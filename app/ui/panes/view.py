@@ -23,6 +23,7 @@ class NetInfo:
     # pre-activation layer -> the activation layer reading it (one blob in Caffe; find_maxes scores
     # the activation only, and the jpgvis pane shows its images for both)
     activations: Dict[str, str] = field(default_factory=dict)
+    random_weights_seed: Optional[int] = None   # the weights are random (no trained weights), from this seed
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class View:
     fps: float = 0.0
     message: str = ""                      # one line for the status bar (errors, input messages)
     volume: Optional[np.ndarray] = None    # the 3-D view's newest picture (key 3)
+    frozen: bool = False                   # the camera or video is paused (key f)
 
     @property
     def font(self) -> float:
