@@ -17,7 +17,7 @@ def draw(view, window: np.ndarray) -> np.ndarray:
     columns = -(-len(entries) // rows)
     column_width = image.shape[1] // columns
     keys_width = max(paint.text_width(keys, font) for keys, _ in entries) + 16
-    paint.text(image, "Keys (h closes this screen; upper case: the letter with Shift, not Caps Lock; "
+    paint.text(image, "Keys (h closes this screen; upper case: Shift + the letter; "
                       "the buttons at the bottom take clicks)", (12, row_h + 4), font, view.color("title"))
     for number, (keys, text) in enumerate(entries):
         column, row = divmod(number, rows)
