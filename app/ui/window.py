@@ -23,6 +23,7 @@ from app.ui.x11_keys import ShiftReader, can_open_display
 
 VOLUME_SECONDS = 0.1   # the 3-D view turns in steps at most this often
 ATTACH_SECONDS = 10.0  # how long the Shift reader looks for the shown window (not found: no X11 window)
+ATTACH_EVERY = 0.25    # seconds between looks (each walks the X server's window tree)
 WINDOW_FLAGS = cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL   # no Qt context menu to block the loop
 
 
@@ -166,11 +167,14 @@ class KeyReading:
     def __init__(self, title: str):
         self.reader = ShiftReader.open(title)
         self.decoder = KeyDecoder(self.reader.shift_of if self.reader else None, known=keys.CODE_MAP)
-        self.started = time.monotonic()
+        self.started, self.looked = time.monotonic(), 0.0
 
     def decode(self, code: int):
         """The code of the key meant (None: no key, or a modifier alone)."""
-        if self.reader is not None and not self.reader.attached and time.monotonic() - self.started < ATTACH_SECONDS:
+        now = time.monotonic()
+        if self.reader is not None and not self.reader.attached and now - self.started < ATTACH_SECONDS \
+                and now - self.looked >= ATTACH_EVERY:
+            self.looked = now
             self.reader.attach()   # the window exists once it has been shown
         return self.decoder.decode(code)
 

@@ -14,6 +14,7 @@ from typing import Optional
 
 KEY_PRESS = 2              # X event type
 KEY_PRESS_MASK = 1 << 0    # XSelectInput mask
+CARDINAL = 6               # the X atom of a property holding numbers
 SHIFT_MASK, CONTROL_MASK = 1 << 0, 1 << 2   # XKeyEvent.state bits
 KEPT_PRESSES = 64          # at most this many presses are waiting for OpenCV's codes
 PRESS_MS = 1000            # presses this much older than the newest are ones OpenCV never reported
@@ -58,6 +59,12 @@ def _library():
     x11.XLookupKeysym.restype = ctypes.c_ulong
     x11.XLookupKeysym.argtypes = [ctypes.POINTER(_KeyEvent), ctypes.c_int]
     x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XGetWindowProperty.argtypes = [
+        ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_long, ctypes.c_long, ctypes.c_int, ctypes.c_ulong,
+        ctypes.POINTER(ctypes.c_ulong), ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_ulong),
+        ctypes.POINTER(ctypes.c_ulong), ctypes.POINTER(ctypes.c_void_p)]
     x11.XSetErrorHandler(_ignore_errors)
     return x11
 
@@ -74,8 +81,8 @@ def can_open_display(name: Optional[str]) -> Optional[bool]:
 
 
 class ShiftReader:
-    """The key presses of one X window (found by its title), each as (unshifted keysym, Shift down),
-    matched in order with the codes OpenCV reports."""
+    """The key presses of one X window (found by its title and this process's id), each as
+    (unshifted keysym, Shift down), matched in order with the codes OpenCV reports."""
 
     def __init__(self, x11, display, title: str):
         self._x11, self._display, self._title = x11, display, title.encode()
@@ -131,10 +138,24 @@ class ShiftReader:
             self._x11.XCloseDisplay(self._display)
             self._display = None
 
+    def _pid(self, window: int) -> Optional[int]:
+        """The process id a window names in _NET_WM_PID (Qt sets it), or None."""
+        atom = self._x11.XInternAtom(self._display, b"_NET_WM_PID", 1)
+        kind, size, count, left, data = (ctypes.c_ulong(), ctypes.c_int(), ctypes.c_ulong(), ctypes.c_ulong(),
+                                          ctypes.c_void_p())
+        if not atom or self._x11.XGetWindowProperty(self._display, window, atom, 0, 1, 0, CARDINAL, ctypes.byref(kind),
+                                                    ctypes.byref(size), ctypes.byref(count), ctypes.byref(left),
+                                                    ctypes.byref(data)) != 0 or not data.value:
+            return None
+        try:
+            return ctypes.cast(data, ctypes.POINTER(ctypes.c_ulong))[0] if count.value == 1 and size.value == 32 else None
+        finally:
+            self._x11.XFree(data)
+
     def _find(self, window: int) -> Optional[int]:
         name = ctypes.c_char_p()
         if self._x11.XFetchName(self._display, window, ctypes.byref(name)) and name.value is not None:
-            found = name.value == self._title
+            found = name.value == self._title and self._pid(window) in (None, os.getpid())
             self._x11.XFree(name)
             if found:
                 return window
