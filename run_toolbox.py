@@ -38,12 +38,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.test_keys:
-        from app.ui.window import test_keys
-
-        test_keys()
-        return
     try:
+        if not args.screenshot:
+            from app.ui.window import check_display
+
+            check_display()
+        if args.test_keys:
+            from app.ui.window import test_keys
+
+            test_keys()
+            return
         from app.inputs import open_source
         from app.net import Net
         from app.settings import load_settings

@@ -138,6 +138,10 @@ volume_elevation = 20.0
 volume_render_size = 96
 volume_dir = "out/volumes"
 
+# Save view (key W, button Save) writes the window's picture here as
+# <model>_<layer>_unit<N>_<date>-<time>.png (the path appears in the status line).
+save_view_dir = "out/views"
+
 # Colours (B, G, R) of the interface.
 ui_colors = {
     "text": (225, 225, 225),      # plain text

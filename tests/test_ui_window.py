@@ -55,7 +55,8 @@ class Window:
         folder = ui_support.write_images(tmp_path / "digits", 3)
         settings = tmp_path / "settings.py"
         settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n"
-                            f"volume_dir = {str(tmp_path / 'volumes')!r}\n")
+                            f"volume_dir = {str(tmp_path / 'volumes')!r}\n"
+                            f"save_view_dir = {str(tmp_path / 'views')!r}\n")
         self.env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         self.arguments = [sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), "--input",
                           str(folder), "--cpu", "--settings", str(settings)]
@@ -226,7 +227,7 @@ def test_key_calibration_prints_codes_and_actions(display):
                                     capture_output=True, text=True).stdout.split()
             time.sleep(0.1)
         assert window, "no key test window"
-        for key in ("Left", "b", "q"):
+        for key in ("Left", "b", "shift+b", "q"):
             subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, timeout=10)
             subprocess.run(["xdotool", "key", "--window", window[0], key], env=env, timeout=10)
             time.sleep(0.2)
@@ -235,3 +236,75 @@ def test_key_calibration_prints_codes_and_actions(display):
         if process.poll() is None:
             process.kill()
     assert "-> left" in out and "-> next_backprop_mode" in out and "-> quit" in out
+    assert "Shift" in out and "'B' -> previous_backprop_mode" in out
+
+
+def rendered(window, key_text: str) -> np.ndarray:
+    """What --screenshot draws for ``key_text`` on the window's input and settings (our own key handling)."""
+    from app.inputs import open_source
+    from app.settings import load_settings
+    from app.ui.app import screenshot
+
+    settings = load_settings(str(window.tmp_path / "settings.py"))
+    out = window.tmp_path / "rendered.png"
+    screenshot(ui_support.mnist_net(), settings, open_source(str(window.tmp_path / "digits"), settings), out,
+               key_text)
+    return cv2.imread(str(out))
+
+
+def same_panes(grabbed, expected) -> bool:
+    """Everything above the status line (its fps differs) is the same picture."""
+    return np.array_equal(grabbed[:STATUS[0]], expected[:STATUS[0]])
+
+
+def test_shift_keys_reach_their_actions(window):
+    """Shift + b / n / s / t / j in the real window (OpenCV's Qt backend gives them lower case) do what
+    B N S T J do, whether Shift is pressed with the letter, held over several letters, or sent as 'B'."""
+    window.key("o", "o")
+    window.grab(2.0)
+    assert not same_panes(rendered(window, "oob"), rendered(window, "ooB"))   # the test can tell them apart
+    for keys_sent, key_text in ((("shift+b",), "ooB"), (("shift+n",), "ooBN"), (("S",), "ooBNS"),
+                                (("shift+t",), "ooBNST"), (("Right",) * 4 + ("shift+j",), "ooBNST" + "<Right>" * 4 + "J")):
+        window.key(*keys_sent)
+        assert same_panes(window.grab(), rendered(window, key_text)), keys_sent
+    window._xdotool("keydown", "--window", window.window, "shift")
+    window.key("n", "n")
+    window._xdotool("keyup", "--window", window.window, "shift")
+    assert same_panes(window.grab(), rendered(window, "ooBNST<Right><Right><Right><Right>JNN"))
+
+
+@pytest.mark.parametrize("display", [None, ":1999"])
+@pytest.mark.parametrize("mode", [[], ["--test-keys"]])
+def test_no_display_exits_2_with_one_line_naming_screenshot(display, mode):
+    env = {name: value for name, value in os.environ.items() if name not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    if display:
+        env["DISPLAY"] = display   # no X server there
+    done = subprocess.run([sys.executable, str(ROOT / "run_toolbox.py"), "--model", str(ui_support.MNIST), *mode],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--screenshot OUT.png" in lines[0] and "display" in lines[0], lines
+
+
+def saved_views(window) -> list:
+    folder = window.tmp_path / "views"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_save_view_writes_what_the_window_shows(window):
+    window.key("o", "o", "b")
+    before = window.grab(2.0)
+    window.key("W")
+    deadline = time.monotonic() + 10
+    while not saved_views(window) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    saved = cv2.imread(str(saved_views(window)[0]))
+    assert same_panes(saved, before)
+    after = window.grab()
+    assert changed(before, after, STATUS, 10)   # the status line names the file
+    window.click(1312, 963)                     # the Save button
+    deadline = time.monotonic() + 10
+    while len(saved_views(window)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(saved_views(window)) == 2

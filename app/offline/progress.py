@@ -2,7 +2,8 @@
 
 A job killed at any instant (even by SIGKILL) must leave either the previous version of a file or
 the new one, never half of it: each writer writes a temporary file beside the target, flushes it to
-disk and renames it into place (a rename within one folder is atomic on POSIX and Windows).
+disk and renames it into place (a rename within one folder is atomic on POSIX and Windows). The
+files get the mode the user's umask gives any new file (0644 usually), not the temporary file's 0600.
 """
 import json
 import os
@@ -28,6 +29,7 @@ def _write_atomic(path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
@@ -37,6 +39,13 @@ def _write_atomic(path, write) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask. NOTE: os.umask reads it only by setting it: set back at once."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomic(path, value, indent=None) -> Path:

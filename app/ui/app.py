@@ -14,11 +14,11 @@ import numpy as np
 from app.errors import DeepVisError
 from app.net import onnx_graph
 from app.net.preprocess import read_image
-from app.ui import keys, panes, volume
+from app.ui import keys, panes, save_view, volume
 from app.ui.compute import compute, order_request, request_for
 from app.ui.panes.layers import map_shape
 from app.ui.panes.pairs import pair_width
-from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, AppState, LayerInfo, next_state
+from app.ui.state import INPUT_ACTIONS, AppState, LayerInfo, next_state
 
 REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
 
@@ -94,13 +94,14 @@ class App:
                         dataset_stats=str(s.dataset_stats_dir), labels=self.info.labels or (),
                         class_layers=tuple(self.info.names.index(name) for name in self.info.class_layers))
 
-    def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None) -> panes.View:
+    def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None,
+             frozen: bool = False) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")
         if frame is not None and frame.waiting:   # no image (a camera not found): no older results either
             snapshot = None
         return panes.View(self.state, self.info, self.settings, frame, snapshot,
                           request_for(self.state, frame) if frame is not None and not frame.waiting else None,
-                          unit_image or read_unit_image, fps, message, volume_image)
+                          unit_image or read_unit_image, fps, message, volume_image, frozen)
 
     def adopt_layout(self, snapshot) -> None:
         """Let the cursor keys follow the layers pane as ``snapshot`` has it drawn: its tile order
@@ -130,6 +131,11 @@ class App:
         activation = snapshot.activations.get(name) if snapshot is not None else None
         self.message = volume.export(activation, name, self.settings)
 
+    def save_view(self, image) -> None:
+        """Key W: write ``image`` (the window as shown) to save_view_dir; the path goes to the status line."""
+        self.message = save_view.save(image, self.settings.save_view_dir, self.info.model_name,
+                                      self.info.names[self.state.layer], self.state.unit)
+
     def render(self, view: panes.View) -> np.ndarray:
         return panes.compose(view, self.rects)
 
@@ -157,14 +163,17 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
             frame = _input_action(source, action) or frame
         else:
             app.state = next_state(app.state, action)
+    frozen = source.frozen
     source.close()
     snapshot = None if frame.waiting else compute(net, request_for(app.state, frame))
-    if any(action in EXPORT_ACTIONS for action in actions):
+    if "export_volume" in actions:
         app.export_volume(snapshot)
     seconds = sum(snapshot.seconds.values()) if snapshot is not None else 0.0
     job = app.volume_job(snapshot, 0.0)
     image = app.render(app.view(frame, snapshot, 1.0 / seconds if seconds else 0.0,
-                                volume_image=volume.render(job) if job is not None else None))
+                                volume_image=volume.render(job) if job is not None else None, frozen=frozen))
+    if "save_view" in actions:
+        app.save_view(image)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), image):

@@ -45,6 +45,7 @@ KEY_TABLE = (
     ("next_order_source", "P", "tile order computed from: this input / the dataset (find_maxes statistics)"),
     ("toggle_volume_view", "3", "aux pane: the layer's activation as a rotating 3-D volume (max projection)"),
     ("export_volume", "4", "write the layer's activation as a volume (.nrrd and .npy) to volume_dir"),
+    ("save_view", "W", "save view: write the window's picture as a PNG to save_view_dir"),
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),
     ("next_backprop_mode", "b", "backprop mode: off / grad / deconv / guided / desalinet / occlusion"),
     ("previous_backprop_mode", "B", "backprop mode: previous"),

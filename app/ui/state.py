@@ -268,7 +268,7 @@ TRANSITIONS = {
 # Actions carried out on the input source by the app; they leave the state as it is.
 INPUT_ACTIONS = ("freeze_camera", "toggle_camera", "next_image", "previous_image")
 # Actions that write files from the newest snapshot (the app carries them out).
-EXPORT_ACTIONS = ("export_volume",)
+EXPORT_ACTIONS = ("export_volume", "save_view")
 
 
 def next_state(state: AppState, action) -> AppState:

@@ -4,6 +4,8 @@ The loop never waits on the network: it submits the newest request to the comput
 draws whatever snapshot came back last. It ends on `q`, on closing the window, or on Ctrl-C, and
 stops every thread before returning.
 """
+import os
+import sys
 import time
 from collections import deque
 
@@ -14,10 +16,14 @@ from app.inputs import open_source
 from app.ui import keys, volume
 from app.ui.app import REDRAW_SECONDS, App
 from app.ui.compute import Computer, request_for
+from app.ui.key_decoding import KeyDecoder, modifier_name
 from app.ui.state import next_state
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
+from app.ui.x11_keys import ShiftReader, can_open_display
 
 VOLUME_SECONDS = 0.1   # the 3-D view turns in steps at most this often
+ATTACH_SECONDS = 10.0  # how long the Shift reader looks for the shown window (not found: no X11 window)
+ATTACH_EVERY = 0.25    # seconds between looks (each walks the X server's window tree)
 WINDOW_FLAGS = cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL   # no Qt context menu to block the loop
 
 
@@ -38,6 +44,8 @@ class Session:
         self.other_source = None       # the camera or the files, whichever is not shown
         self.clicks = deque()
         self.snapshot, self.submitted = None, None
+        self.shown = None              # the window's picture as drawn last
+        self.keys = KeyReading(self.title)
 
     def run(self) -> None:
         cv2.namedWindow(self.title, WINDOW_FLAGS)
@@ -51,6 +59,7 @@ class Session:
                 worker.stop()
             if self.other_source is not None:
                 self.other_source.close()
+            self.keys.close()
             _close_window(self.title)
 
     def _loop(self) -> None:
@@ -62,12 +71,15 @@ class Session:
             self._collect()
             self.app.adopt_layout(self.snapshot)
             self._turn_volume()
-            key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image))
+            key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image),
+                   self.inputs.source.frozen)
             if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:
-                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image)
-                cv2.imshow(self.title, self.app.render(view))
+                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image,
+                                     self.inputs.source.frozen)
+                self.shown = self.app.render(view)
+                cv2.imshow(self.title, self.shown)
                 drawn_key, drawn_at = key, time.monotonic()
-            code = cv2.waitKeyEx(self.app.settings.key_wait_ms)
+            code = self.keys.decode(cv2.waitKeyEx(self.app.settings.key_wait_ms))
             self._act(keys.action_for(code, typing=self.app.state.class_entry is not None))
             while self.clicks and view is not None:
                 self._act(self.app.click(view, *self.clicks.popleft()))
@@ -121,8 +133,13 @@ class Session:
             return
         if action == "export_volume":
             self.app.export_volume(self.snapshot)
+        elif action == "save_view":
+            self.app.save_view(self.shown)
         elif action == "freeze_camera":
-            self.inputs.toggle_freeze()
+            if self.inputs.source.is_live:
+                self.inputs.toggle_freeze()
+            else:
+                self.app.message = "f: files stay still (it pauses a camera or a video)"
         elif action == "toggle_camera":
             self._toggle_camera()
         elif action in ("next_image", "previous_image"):
@@ -144,6 +161,29 @@ class Session:
         self.other_source = self.inputs.switch(self.other_source)
 
 
+class KeyReading:
+    """The window's keys as the user meant them: raw codes decoded with Shift (app/ui/key_decoding.py),
+    asking the X server about Shift where there is one (app/ui/x11_keys.py)."""
+
+    def __init__(self, title: str):
+        self.reader = ShiftReader.open(title)
+        self.decoder = KeyDecoder(self.reader.shift_of if self.reader else None, known=keys.CODE_MAP)
+        self.started, self.looked = time.monotonic(), 0.0
+
+    def decode(self, code: int):
+        """The code of the key meant (None: no key, or a modifier alone)."""
+        now = time.monotonic()
+        if self.reader is not None and not self.reader.attached and now - self.started < ATTACH_SECONDS \
+                and now - self.looked >= ATTACH_EVERY:
+            self.looked = now
+            self.reader.attach()   # the window exists once it has been shown
+        return self.decoder.decode(code)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
 def _window_open(title: str) -> bool:
     """Whether the window is still shown (False once the user closed it)."""
     try:
@@ -159,6 +199,21 @@ def _close_window(title: str) -> None:
         cv2.waitKey(1)
 
 
+def check_display() -> None:
+    """Raise DeepVisError, before any window is made, where none can open: Linux without a display
+    (SSH without -X, Docker). Qt would abort the process with no hint instead."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM", "xcb").split(":")[0] not in (
+            "xcb", "wayland"):   # another Qt platform (offscreen, vnc) needs no display
+        return
+    instead = "render the window to a PNG instead: run_toolbox.py --screenshot OUT.png [--keys KEYS]"
+    display = os.environ.get("DISPLAY")
+    qt = "QT" in next((line for line in cv2.getBuildInformation().splitlines() if "GUI:" in line), "")
+    if not display and (qt or not os.environ.get("WAYLAND_DISPLAY")):   # OpenCV's Qt speaks X11 only
+        raise DeepVisError(f"no display to open the window on (DISPLAY is not set); {instead}")
+    if display and can_open_display(display) is False:
+        raise DeepVisError(f"cannot open the display DISPLAY={display}; {instead}")
+
+
 def run_window(net, settings, source) -> None:
     """Open the window on ``source`` and run until `q` or the window is closed."""
     Session(net, settings, source).run()
@@ -170,14 +225,26 @@ def test_keys() -> None:
     cv2.namedWindow(title, WINDOW_FLAGS)
     image = keys_test_image()
     print("Press keys in the window; q quits. Each line: the code OpenCV gives, the key, the action.")
+    reading = KeyReading(title)
     while True:
         cv2.imshow(title, image)
         code = cv2.waitKeyEx(100)
+        decoded = reading.decode(code)
         if code != -1:
-            print(keys.describe_code(code), flush=True)
-        if code == ord("q") or not _window_open(title):
+            print(calibration_line(code, decoded), flush=True)
+        if decoded == ord("q") or not _window_open(title):
             break
+    reading.close()
     _close_window(title)
+
+
+def calibration_line(code: int, decoded) -> str:
+    """One --test-keys line: the raw code, then what the app makes of it (Shift applied)."""
+    if decoded is None:
+        return f"code {code} (0x{code:x}): {modifier_name(code) or 'nothing'}"
+    if decoded == code:
+        return keys.describe_code(code)
+    return f"code {code} (0x{code:x}) read as {keys.describe_code(decoded)}"
 
 
 def keys_test_image():

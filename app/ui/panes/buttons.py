@@ -7,12 +7,12 @@ from app.ui import draw as paint
 
 BUTTONS = (  # label, action
     ("< Prev", "previous_image"), ("Next >", "next_image"), ("Cam/Files", "toggle_camera"),
-    ("Freeze", "freeze_camera"), ("Back Mode", "next_backprop_mode"), ("Back View", "next_backprop_view"),
+    ("Freeze", "freeze_camera"), ("Backprop", "next_backprop_mode"), ("Back View", "next_backprop_view"),
     ("Occlusion", "toggle_occlusion"),
     ("Colormap", "next_colormap"), ("Overlay", "next_input_overlay"), ("Zoom", "cycle_zoom"),
     ("Act/Diff", "toggle_diffs"), ("Pattern", "next_pattern"), ("Weights", "next_weights_view"),
     ("Order", "next_channel_order"), ("Order Src", "next_order_source"), ("3-D", "toggle_volume_view"), ("Boost", "next_gamma_boost"),
-    ("Help", "help"), ("Quit", "quit"),
+    ("Save", "save_view"), ("Help", "help"), ("Quit", "quit"),
 )
 
 

@@ -17,8 +17,8 @@ def draw(view, window: np.ndarray) -> np.ndarray:
     columns = -(-len(entries) // rows)
     column_width = image.shape[1] // columns
     keys_width = max(paint.text_width(keys, font) for keys, _ in entries) + 16
-    paint.text(image, "Keys (h closes this screen; the buttons at the bottom take clicks)", (12, row_h + 4),
-               font, view.color("title"))
+    paint.text(image, "Keys (h closes this screen; upper case: Shift + the letter; "
+                      "the buttons at the bottom take clicks)", (12, row_h + 4), font, view.color("title"))
     for number, (keys, text) in enumerate(entries):
         column, row = divmod(number, rows)
         left, baseline = 12 + column * column_width, row_h * (row + 2) + 10

@@ -1,4 +1,12 @@
-"""The status pane: what is shown and how, the speed, and facts about the layer and the input."""
+"""The status pane: what is shown and how, the speed, and facts about the layer and the input.
+
+Each line is a list of fields with a priority. A line that would pass the pane's width keeps its
+most important fields (the layer and unit, random weights, freeze, the file and the siamese pair
+first), shortens a long message or file name in the middle (its end, the file's name, stays) and
+leaves out the least important ones; the fields kept stay in their order.
+"""
+from typing import List, NamedTuple
+
 import numpy as np
 
 from app.labels import class_name
@@ -6,53 +14,119 @@ from app.ui import draw as paint
 from app.ui.compute import order_request
 
 ORDER_SOURCE_NAMES = {"input": "this input", "dataset": "dataset"}
+SEPARATOR = " | "
+ELLIPSIS = ".."
+MIN_ELIDED = 12   # characters an elided field keeps at least (else it is left out)
 
 
-def lines(view) -> tuple:
-    """The two status lines (also what the tests read)."""
+class Field(NamedTuple):
+    text: str
+    priority: int            # higher: kept longer
+    elide: bool = False      # may be shortened in the middle rather than left out
+
+
+def lines(view, width: int = None) -> tuple:
+    """The two status lines, fitted to ``width`` pixels when given (what the pane draws and the tests read)."""
+    fields = (first_fields(view), second_fields(view))
+    if width is None:
+        return tuple(SEPARATOR.join(field.text for field in line) for line in fields)
+    return tuple(fit(line, width, lambda text: paint.text_width(text, view.font)) for line in fields)
+
+
+def first_fields(view) -> List[Field]:
     state, net = view.state, view.net
+    if state.class_entry is not None:   # the go-to-class entry takes the line while it is open
+        return [Field(_entry_line(state), 100, elide=True)]
+    fields = []
+    if net.random_weights_seed is not None:
+        fields.append(Field(f"RANDOM WEIGHTS (seed {net.random_weights_seed})", 100))
     where = f"pattern ({state.pattern})" if state.pattern != "off" else ("back" if state.show_diffs else "fwd")
-    first = f"{where} {net.pretty_names[state.layer]}:{state.unit}"
+    fields.append(Field(f"{where} {net.pretty_names[state.layer]}:{state.unit}", 95, elide=True))
     if state.backprop_mode == "off":
-        first += " | Back: off"
+        fields.append(Field("Back: off", 60))
     else:
         origin_layer, origin_unit = state.backprop_origin
         frozen = " frozen" if state.frozen_origin is not None else ""
         how = state.backprop_view
         if state.backprop_mode == "occlusion":
             how = "patch {}/stride {}/fill {}, ".format(*state.occlusion[:3]) + how
-        first += f" | Back: {state.backprop_mode} (from {net.pretty_names[origin_layer]}_{origin_unit}{frozen}, {how})"
-    first += (f" | Boost: {state.indiv_boosts[state.indiv_boost]:g}/{state.gamma_boosts[state.gamma_boost]:g}"
-              f" | {view.fps:4.1f} fps")
+        fields.append(Field(f"Back: {state.backprop_mode} (from {net.pretty_names[origin_layer]}_{origin_unit}"
+                            f"{frozen}, {how})", 60, elide=True))
+    fields.append(Field(f"Boost: {state.indiv_boosts[state.indiv_boost]:g}/{state.gamma_boosts[state.gamma_boost]:g}",
+                        40))
+    fields.append(Field(f"{view.fps:4.1f} fps", 30))
     if state.debug and view.snapshot is not None:
-        first += " | " + " ".join(f"{k} {v * 1000:.0f}ms" for k, v in view.snapshot.seconds.items())
+        fields.append(Field(" ".join(f"{k} {v * 1000:.0f}ms" for k, v in view.snapshot.seconds.items()), 20, True))
+    return fields
+
+
+def second_fields(view) -> List[Field]:
+    state, net = view.state, view.net
     shape = "x".join(str(d) for d in net.shapes[state.layer])
     field = net.receptive_fields.get(net.names[state.layer])
-    second = f"size {shape} | RF {field if field else '?'} | {state.colormap} | fit {state.fit_mode}"
+    fields = [Field(f"size {shape}", 50), Field(f"RF {field if field else '?'}", 45), Field(state.colormap, 20),
+              Field(f"fit {state.fit_mode}", 15)]
     if state.pattern == "weight grads":
         request = view.current
         origin = request.weight_origin if request is not None and request.weight_origin else None
         if origin is not None:
             source = f"unit {origin[1]}" if origin[1] is not None else "strongest / second / weakest (d: one)"
-            second += f" | weight grads of {pretty_name(net, origin[0])} {source}"
+            fields.append(Field(f"weight grads of {pretty_name(net, origin[0])} {source}", 55, elide=True))
     if state.channel_order != "original":
-        second += f" | order {state.channel_order} ({ORDER_SOURCE_NAMES[state.order_source]})"
+        order = f"order {state.channel_order} ({ORDER_SOURCE_NAMES[state.order_source]})"
         snapshot = view.snapshot
         if snapshot is not None and isinstance(snapshot.order, str) and snapshot.request.order == order_request(state):
-            second += f": {snapshot.order}"
+            order += f": {snapshot.order}"
+        fields.append(Field(order, 55, elide=True))
+    if view.frozen:
+        fields.append(Field("FROZEN (f)", 92))
     frame = view.frame
     if frame is not None:
         counter = f" ({frame.index + 1}/{frame.count})" if frame.count > 1 else ""
-        second += f" | {frame.name}{counter}"
+        fields.append(Field(f"{frame.name}{counter}", 85, elide=True))
         if len(frame.images) > 1:
-            second += " | pair: both, first | second" if view.pair is not None else f" | pair: {state.siamese_view}"
+            pair = "pair: both, first | second" if view.pair is not None else f"pair: {state.siamese_view}"
+            fields.append(Field(pair, 90))
         if frame.label is not None:
-            second += f" | truth: {_label_name(frame.label, net.labels)}"
+            fields.append(Field(f"truth: {_label_name(frame.label, net.labels)}", 70, elide=True))
     if view.message:
-        second += f" | {view.message}"
-    if state.class_entry is not None:
-        first = _entry_line(state)
-    return first, second
+        fields.append(Field(view.message, 65, elide=True))
+    return fields
+
+
+def fit(fields: List[Field], width: int, measure) -> str:
+    """The fields joined with SEPARATOR in at most ``width`` pixels (as ``measure`` counts them):
+    taken by priority, each whole if it fits in the room left, else shortened in the middle when it
+    may be, else left out."""
+    kept = {}
+    for index in sorted(range(len(fields)), key=lambda i: -fields[i].priority):
+        def joined(text):
+            chosen = {**kept, index: text}
+            return SEPARATOR.join(chosen[i] for i in sorted(chosen))
+        text = fields[index].text
+        if measure(joined(text)) > width:
+            if not fields[index].elide:
+                continue
+            text = _elided(text, lambda candidate: measure(joined(candidate)) <= width)
+            if text is None:
+                continue
+        kept[index] = text
+    return SEPARATOR.join(kept[i] for i in sorted(kept))
+
+
+def _elided(text: str, fits):
+    """``text`` with its middle cut out (a third of it kept from the start, the rest from the end)
+    as long as ``fits`` allows; None when not even MIN_ELIDED characters fit."""
+    low, high, best = MIN_ELIDED, len(text) - 1, None
+    while low <= high:
+        keep = (low + high) // 2
+        head = keep // 3
+        candidate = text[:head] + ELLIPSIS + text[len(text) - (keep - head):]
+        if fits(candidate):
+            best, low = candidate, keep + 1
+        else:
+            high = keep - 1
+    return best
 
 
 def _entry_line(state) -> str:
@@ -77,7 +151,7 @@ def _label_name(label, labels) -> str:
 def draw(view, height: int, width: int) -> np.ndarray:
     pane = np.full((height, width, 3), 20, np.uint8)
     font = view.font
-    for row, line in enumerate(lines(view)):
+    for row, line in enumerate(lines(view, width - 16)):
         paint.text(pane, line, (8, paint.line_height(font) * (row + 1)), font,
-                   view.color("status") if row == 0 else view.color("text"))
+                   view.color("status") if row == 0 else view.color("text"), max_width=width - 16)
     return pane

@@ -41,6 +41,7 @@ class View:
     fps: float = 0.0
     message: str = ""                      # one line for the status bar (errors, input messages)
     volume: Optional[np.ndarray] = None    # the 3-D view's newest picture (key 3)
+    frozen: bool = False                   # the camera or video is paused (key f)
 
     @property
     def font(self) -> float:
