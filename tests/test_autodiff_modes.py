@@ -57,6 +57,31 @@ def test_rectifiers_by_hand(tmp_path, case):
         assert backprop(net, X, TOP, mode) == pytest.approx(expected[mode]), mode
 
 
+@pytest.mark.parametrize("case", list(RECTIFIER_CASES))
+def test_a_seed_through_the_rectifier_enters_its_input_unchanged(tmp_path, case):
+    """As the original's pass from a Caffe blob skipped the in-place ReLU: the saturated ReLU6 unit
+    (x = 7) passes its seed in every mode; a Clip that is no rectifier keeps its gradient."""
+    nodes, initializers, expected = RECTIFIER_CASES[case]
+    net = one_layer_net(tmp_path, nodes, initializers)
+    for mode in MODES:
+        through = backprop(net, X, TOP, mode, seed_through_rectifier=True)
+        assert through == pytest.approx(expected[mode] if case == "clip -1..1" else TOP), mode
+
+
+def test_a_seed_through_relu6_equals_the_seed_at_the_conv_below(tmp_path):
+    nodes = [helper.make_node("Conv", ["data", "w"], ["conv"]),
+             helper.make_node("Clip", ["conv", "low", "high"], ["out"])]
+    weights = np.random.default_rng(3).normal(size=(4, 4, 1, 1)) * 3
+    net = one_layer_net(tmp_path, nodes, [("w", weights), ("low", 0.0), ("high", 6.0)])
+    net.forward(np.asarray(X, np.float32).reshape(1, -1, 1, 1))
+    assert np.any(net.tensors["conv"] >= 6) and np.any(net.tensors["conv"] <= 0)
+    top = np.asarray(TOP, np.float32).reshape(1, 4, 1, 1)
+    for mode in MODES:
+        through, diffs = net.backward("out", 0, mode=mode, seed=top, seed_through_rectifier=True, return_diffs=True)
+        np.testing.assert_allclose(through, net.backward("conv", 0, mode=mode, seed=top), rtol=1e-6)
+        np.testing.assert_array_equal(diffs["out"], top)
+
+
 def test_saturated_relu6_with_positive_top_separates_guided_and_desalinet(tmp_path):
     net = one_layer_net(tmp_path, RECTIFIER_CASES["relu6"][0], RECTIFIER_CASES["relu6"][1])
     x, top = [-1, 2, 7, 3], [5, 6, 7, 8]

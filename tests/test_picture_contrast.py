@@ -91,3 +91,24 @@ def test_written_backward_crops_spread_over_half_the_gray_range(net, photos, lay
                 assert spread(inside) >= HALF, (unit, kind, entry["rank"])
                 checked += 1
     assert checked >= UNITS * TOP
+
+
+
+def test_a_unit_saturated_at_relu6_still_shows_what_drove_it(net, photos):
+    """The default model's head units are ReLU6 outputs. At a position where one sits at 6 its
+    gradient is zero; the pass from below its rectifier (the original's, used by the app and the
+    crops) shows what drove it."""
+    from app.inputs import Frame
+    from app.ui.compute import Backprop, Request, compute
+
+    image = cv2.imread(str(photos[0]))
+    head = net.forward([image])["head"][0]
+    unit = next(unit for unit in range(len(head)) if head[unit].max() >= 6)
+    at = np.unravel_index(head[unit].argmax(), head[unit].shape)
+    assert not np.any(net.backward("head", unit, mode="guided", seed="onehot", at=at))   # the plain gradient
+    through = net.backward("head", unit, mode="guided", seed="onehot", at=at, seed_through_rectifier=True)
+    assert spread(back.render(to_image_layout(net, through[0]), "raw", "gray", 224, 224)) >= HALF
+    snapshot = compute(net, Request(Frame((image,), "photo.png"), "crop", "first",
+                                    Backprop("head", unit, "guided"), False))
+    np.testing.assert_array_equal(snapshot.input_diff, to_image_layout(net, net.backward(
+        "head", unit, mode="guided", seed_through_rectifier=True)[0]))

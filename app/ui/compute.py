@@ -235,8 +235,9 @@ def _backward(net, request: Request, images: list) -> list:
     if len(images) > 1:
         _hold_forward(net, images)
     try:
+        # the seed skips the layer's own rectifier, as in the original: a saturated ReLU6 unit still shows
         result = net.backward(origin.layer, origin.unit, mode=origin.mode, seed="activation",
-                              return_diffs=request.want_diffs)
+                              return_diffs=request.want_diffs, seed_through_rectifier=True)
     except DeepVisError as error:
         return [(None, None, f"no backprop: {error}")] * len(images)
     input_diff, diffs = result if request.want_diffs else (result, None)
@@ -246,7 +247,7 @@ def _backward(net, request: Request, images: list) -> list:
         message = ""
         if not np.any(image_diff):
             message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
-                       "(the unit is off or saturated, e.g. a ReLU6 at 6, on this image, or nothing flows back)")
+                       "(the unit is off on this image, or the rectifiers on the way block it, e.g. ReLU6 units at 6)")
         sample_diffs = {name: value[sample] for name, value in diffs.items()} if diffs is not None else None
         results.append((image_diff, sample_diffs, message))
     return results

@@ -12,7 +12,7 @@ from threadpoolctl import ThreadpoolController
 
 from app.errors import DeepVisError
 from app.net.autodiff.graph import GraphPlan
-from app.net.autodiff.modes import MODES, OPTIONS, rules_for
+from app.net.autodiff.modes import MODES, OPTIONS, RECTIFIERS, rectifies, rules_for
 from app.net.autodiff.op import Op
 from app.net.autodiff.rules import RULES
 from app.net.autodiff.seeds import make_seed
@@ -30,7 +30,10 @@ def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=No
 
     mode: "grad", "deconv", "guided" or "desalinet" (see modes.py). seed: "activation", "onehot" or a
     diff array (see seeds.py); at: (y, x) of the one-hot seed, else each image's argmax. Options:
-    lrn_passthrough=True lets LRN pass its diff unchanged (the original toolbox's deconv switch).
+    lrn_passthrough=True lets LRN pass its diff unchanged (the original toolbox's deconv switch);
+    seed_through_rectifier=True places the seed below the rectifier that computes ``layer`` (the
+    original toolbox's pass from a Caffe blob skipped its in-place ReLU), so that a unit saturated
+    at a ReLU6's 6, whose gradient is zero, still shows what drove it.
     return_diffs: also return {tensor name: diff} for every layer on the way (layers off the path,
     whose diff is zero, are absent).
     """
@@ -45,7 +48,10 @@ def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=No
     keep = frozenset(item.name for item in getattr(net, "layers", ())) if return_diffs else frozenset()
     sources = frozenset([net.input_name])
     steps = _plan(net, values).path(layer, sources)
-    diffs = walk(steps, values, {layer: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep)
+    start = layer
+    if options.get("seed_through_rectifier"):
+        steps, start = _below_rectifier(steps, layer, values)
+    diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep)
     image = net.tensors[net.input_name]
     input_diff = diffs.get(net.input_name)
     # the caller's own array: never a view of the seed or of a padded buffer
@@ -53,6 +59,8 @@ def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=No
     if not return_diffs:
         return input_diff
     on_path = {name: diff for name, diff in diffs.items() if name in keep}
+    if layer in keep:
+        on_path[layer] = seed_diff
     on_path[net.input_name] = input_diff
     return input_diff, on_path
 
@@ -99,6 +107,17 @@ def _walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dic
                 diffs[name] = diff if previous is None else previous + diff
     diffs.update(kept)
     return diffs
+
+
+def _below_rectifier(steps: list, layer: str, values) -> tuple:
+    """(steps, seed tensor) with the rectifier that computes ``layer`` skipped, when one does: the
+    path's first step is the seed's producer (every other node on the path feeds it)."""
+    if not steps or layer not in steps[0].node.output or steps[0].node.op_type not in RECTIFIERS:
+        return steps, layer
+    step = steps[0]
+    op = Op(step.node, step.attrs, step.opset, [values.get(name) if name else None for name in step.node.input],
+            [values.get(layer)], [None], step.wants)
+    return (steps[1:], step.node.input[0]) if rectifies(op) else (steps, layer)
 
 
 def _where(net) -> str:

@@ -29,11 +29,12 @@ from app.net.autodiff.rules import RULES
 
 RECTIFIERS = ("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "HardSwish", "Clip")
 MODES = ("grad", "deconv", "guided", "desalinet")
-OPTIONS = ("lrn_passthrough",)
+OPTIONS = ("lrn_passthrough", "seed_through_rectifier")
 GATES = {"Relu": relu_mask, "Clip": clip_mask}  # rectifiers whose gradient is a 0/1 gate
 
 
-def _rectifies(op: Op) -> bool:
+def rectifies(op: Op) -> bool:
+    """Whether a node of RECTIFIERS rectifies (a Clip only with its lower bound at 0)."""
     if op.node.op_type != "Clip":
         return True
     low = clip_bounds(op)[0]
@@ -45,11 +46,11 @@ def _positive(diff: np.ndarray) -> np.ndarray:
 
 
 def _deconv(rule, op: Op):
-    return [_positive(op.dy)] if _rectifies(op) else rule(op)
+    return [_positive(op.dy)] if rectifies(op) else rule(op)
 
 
 def _guided(rule, op: Op):
-    if not _rectifies(op):
+    if not rectifies(op):
         return rule(op)
     gate = GATES.get(op.node.op_type)
     if gate is None:
@@ -59,7 +60,7 @@ def _guided(rule, op: Op):
 
 
 def _desalinet(rule, op: Op):
-    if not _rectifies(op):
+    if not rectifies(op):
         return rule(op)
     dx = _positive(op.dy)
     dx *= op.y > 0
