@@ -24,8 +24,18 @@ _ORIGINAL = {"opt": ("regularized_opt", "{L}_{u:04d}_montage.jpg"),
 
 
 def folder_name(layer: str) -> str:
-    """A layer name as a safe folder name (ONNX names may hold '/', ':' and more)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", layer)
+    """A layer name as a safe folder name (ONNX names may hold '/', ':' and more; "." and ".." would
+    name the folder itself or its parent)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", layer)
+    return name if name.strip(".") else name.replace(".", "_") or "_"
+
+
+def _original_folders(root, layer: str) -> list:
+    """The original layout's folders of ``layer``, which use the name as it is: none when the name is
+    no plain folder name (it could lead out of ``root``)."""
+    if folder_name(layer) != layer:
+        return []
+    return [(kind, Path(root) / folder / layer, pattern) for kind, (folder, pattern) in _ORIGINAL.items()]
 
 
 def unit_dir(root, layer: str, unit: int) -> Path:
@@ -48,7 +58,7 @@ def sprite_path(root, layer: str, kind: str) -> Path:
 
 def has_images(root, layer: str) -> bool:
     """Whether ``root`` holds images of ``layer`` in either layout."""
-    folders = [Path(root) / folder_name(layer)] + [Path(root) / folder / layer for folder, _ in _ORIGINAL.values()]
+    folders = [Path(root) / folder_name(layer)] + [folder for _, folder, _ in _original_folders(root, layer)]
     return any(folder.is_dir() for folder in folders)
 
 
@@ -57,9 +67,8 @@ def find_unit_image(root, layer: str, unit: int, kind: str):
     ours = montage_path(root, layer, unit, kind)
     if ours.is_file():
         return ours
-    if kind in _ORIGINAL:
-        folder, pattern = _ORIGINAL[kind]
-        original = Path(root) / folder / layer / pattern.format(L=layer, u=unit)
-        if original.is_file():
+    for original_kind, folder, pattern in _original_folders(root, layer):
+        original = folder / pattern.format(L=layer, u=unit)
+        if original_kind == kind and original.is_file():
             return original
     return None

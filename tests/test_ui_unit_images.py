@@ -89,3 +89,19 @@ def test_a_conv_without_images_shows_those_of_its_relu(net, tmp_path):
     cv2.imwrite(str(own), solid((0, 0, 255)))
     pre_activation = panes_of(net, tmp_path, root, "o<Right><Right>")
     assert has_color(pre_activation["jpgvis"], (0, 0, 255)) and not has_color(pre_activation["jpgvis"], COLORS[2])
+
+
+@pytest.mark.parametrize("layer", ["..", ".", "", "../../outside", "a/../../b"])
+def test_layer_names_never_lead_out_of_the_unit_image_folder(tmp_path, layer):
+    root = tmp_path / "units"
+    root.mkdir()
+    for path in (unit_images.unit_dir(root, layer, 3), unit_images.crop_path(root, layer, 3, "maxim", 0),
+                 unit_images.sprite_path(root, layer, "maxim")):
+        assert root.resolve() in path.resolve().parents and path.resolve().parent != root.resolve().parent
+    assert unit_images.folder_name(layer) not in ("", ".", "..")
+    # the original layout is read only for plain folder names: none of these is one
+    outside = tmp_path / "max_im"
+    outside.mkdir()
+    cv2.imwrite(str(outside / "x_0003.jpg"), solid((0, 0, 255)))
+    assert unit_images.find_unit_image(root / "sub", layer, 3, "maxim") is None
+    assert not unit_images.has_images(root, layer)
