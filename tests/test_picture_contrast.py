@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import skimage.data
 
-from app.errors import DeepVisError
 from app.net.receptive_field import receptive_fields
 from app.offline import crops
 from app.ui.compute import to_image_layout
@@ -28,10 +27,7 @@ def spread(picture: np.ndarray) -> float:
 def net():
     from app.net import Net
 
-    try:
-        return Net.load(provider="cpu")
-    except DeepVisError as error:
-        pytest.skip(f"default model unavailable: {error}")
+    return Net.load(provider="cpu")
 
 
 @pytest.fixture(scope="module")
