@@ -5,7 +5,7 @@ has a code per platform (OpenCV's waitKeyEx differs between GTK, Qt, macOS and W
 every code of every platform is accepted, so the same table works everywhere; run
 ``run_toolbox.py --test-keys`` to see what your keyboard sends.
 """
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, Tuple
 
 from app.errors import DeepVisError
 
