@@ -4,19 +4,28 @@ For every (image, y, x) that find_maxes kept for a unit: the part of the image (
 after resizing) that the unit at (y, x) sees, zero-padded where the field runs off the image, and
 the deconv / guided / vanilla backprop from a one-hot at (unit, y, x), cropped the same way and drawn
 as the original toolbox's raw view (zero = mid-gray, scaled by the crop's max |value|).
-"""
-from dataclasses import dataclass
 
+A field larger than the image (deep layers) would be mostly padding: there the part of the image
+inside the field is scaled to fill an image-sized tile and a ring marks the field's centre, the
+same placement for the max crop and the backward crops of an entry.
+"""
+import sys
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
 import numpy as np
 
 from app.errors import DeepVisError
 from app.net.preprocess import read_image
 from app.offline.montage import unit_montage, write_sprite
-from app.offline.progress import progress_bar, write_json_atomic, write_png_atomic
+from app.offline.progress import estimate_line, progress_bar, write_json_atomic, write_png_atomic
 from app.unit_images import crop_path, montage_path, unit_dir
 
 BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> net.backward mode
 KINDS = ("maxim",) + tuple(BACKWARD_MODES)
+INPUT_CACHE = 256  # preprocessed images kept while cropping a layer: top images recur across units
 
 
 @dataclass
@@ -55,6 +64,78 @@ def crop(image: np.ndarray, box: tuple) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Placement:
+    """How a field larger than the image is shown: ``source`` (y0, y1, x0, x1), the part of the image
+    inside the field, scaled by ``scale`` into ``target`` (y0, y1, x0, x1) of a ``tile`` (height,
+    width) of black, the field's centre at ``centre`` (y, x) of the tile."""
+
+    source: tuple
+    target: tuple
+    tile: tuple
+    scale: float
+    centre: tuple
+
+
+def placement(box: tuple, size: tuple):
+    """Where ``box`` (y0, y1, x0, x1; may run past the image) is shown from an image of ``size``
+    (height, width): None when it fits (cropped as it is, zeros outside the image), else its part
+    inside the image, scaled to fit a tile of the image's size on the side the field does not leave
+    (the black band is where it runs off)."""
+    y0, y1, x0, x1 = box
+    height, width = size
+    if y1 - y0 <= height and x1 - x0 <= width:
+        return None
+    source = (max(y0, 0), min(y1, height), max(x0, 0), min(x1, width))
+    tile = (min(y1 - y0, height), min(x1 - x0, width))
+    rows, columns = source[1] - source[0], source[3] - source[2]
+    scale = min(tile[0] / rows, tile[1] / columns)
+    shown = (min(tile[0], round(rows * scale)), min(tile[1], round(columns * scale)))
+    top = _band(tile[0] - shown[0], y0 < 0, y1 > height)
+    left = _band(tile[1] - shown[1], x0 < 0, x1 > width)
+    centre = (top + ((y0 + y1 - 1) / 2 - source[0] + 0.5) * scale - 0.5,
+              left + ((x0 + x1 - 1) / 2 - source[2] + 0.5) * scale - 0.5)
+    return Placement(source, (top, top + shown[0], left, left + shown[1]), tile, scale, centre)
+
+
+def _band(spare: int, runs_off_start: bool, runs_off_end: bool) -> int:
+    """Offset of the shown part along one axis: the spare pixels go where the field leaves the image."""
+    if runs_off_start and not runs_off_end:
+        return spare
+    if runs_off_end and not runs_off_start:
+        return 0
+    return spare // 2
+
+
+def shown(image: np.ndarray, box: tuple, place) -> np.ndarray:
+    """The crop of ``image`` (H x W x C, uint8 or float) for ``box``: as it is when ``place`` is None,
+    else the part inside the image scaled into its tile as ``place`` says."""
+    if place is None:
+        return crop(image, box)
+    y0, y1, x0, x1 = place.source
+    top, bottom, left, right = place.target
+    part = image[y0:y1, x0:x1]
+    if part.shape[:2] != (bottom - top, right - left):
+        shrink = place.scale < 1
+        part = cv2.resize(part, (right - left, bottom - top),
+                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    out = np.zeros(place.tile + image.shape[2:], image.dtype)
+    out[top:bottom, left:right] = part.reshape((bottom - top, right - left) + image.shape[2:])
+    return out
+
+
+def mark_centre(picture: np.ndarray, place) -> np.ndarray:
+    """A ring at the field's centre (white inside a dark outline: visible on any picture), when the
+    field was scaled; the centre pixels stay visible."""
+    if place is None:
+        return picture
+    radius = max(4, round(min(place.tile) / 40))
+    centre = tuple(int(round(v)) for v in place.centre[::-1])  # cv2 takes (x, y)
+    cv2.circle(picture, centre, radius, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.circle(picture, centre, radius, (255, 255, 255), 1, cv2.LINE_AA)
+    return picture
+
+
 def image_layout(diff: np.ndarray, spec) -> np.ndarray:
     """A C x H x W input diff as an H x W x 3 BGR float array laid out like the deprocessed image."""
     if spec.transpose:
@@ -90,19 +171,34 @@ def backward_diffs(net, layer: str, entries: list, mode: str) -> np.ndarray:
     return net.backward(layer, 0, mode=mode, seed=seed)
 
 
-def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field) -> dict:
-    """{kind: [crop per entry]} for entries of one or more units, run through the net together."""
+def image_inputs(net, maxes: dict, cached: int = INPUT_CACHE):
+    """image index -> the preprocessed net input (C x H x W) of that maxes.json image, the last
+    ``cached`` kept."""
+    @lru_cache(maxsize=cached)
+    def load(index: int) -> np.ndarray:
+        return net.preprocess([read_image(maxes["images"][index])])[0]
+    return load
+
+
+def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inputs=None) -> dict:
+    """{kind: [crop per entry]} for entries of one or more units, run through the net together (one
+    forward up to ``layer``, one backward per mode seeded at every entry). inputs: image_inputs()."""
     spec, size = net.spec.input, net.input_shape[1:]
-    inputs = net.preprocess([read_image(maxes["images"][entry.image]) for entry in entries])
-    net.forward(inputs)
+    inputs = inputs or image_inputs(net, maxes, cached=0)
+    batch = np.stack([inputs(entry.image) for entry in entries])
+    net.forward(batch, up_to=layer)
+    image_size = _image_box((0,) + size[:1] + (0,) + size[1:], spec)[1::2]
     boxes = [_image_box(box_of(entry, field, size), spec) for entry in entries]
+    places = [placement(box, image_size) for box in boxes]
     crops = {}
     if "maxim" in kinds:
-        crops["maxim"] = [crop(image, box) for image, box in zip(net.deprocess(inputs), boxes)]
+        crops["maxim"] = [mark_centre(shown(image, box, place), place)
+                          for image, box, place in zip(net.deprocess(batch), boxes, places)]
     for kind in kinds:
         if kind in BACKWARD_MODES:
             diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind])
-            crops[kind] = [render_raw(crop(image_layout(diff, spec), box)) for diff, box in zip(diffs, boxes)]
+            crops[kind] = [mark_centre(render_raw(shown(image_layout(diff, spec), box, place)), place)
+                           for diff, box, place in zip(diffs, boxes, places)]
     return crops
 
 
@@ -139,10 +235,12 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     units = range(len(maxes["layers"][layer])) if units is None else units
     done = done_units(root, layer, units)
     todo = [unit for unit in units if unit not in done]
+    inputs = image_inputs(net, maxes)
     with progress_bar(len(todo), f"{layer} crops", unit="unit", enabled=progress) as bar:
-        for group in unit_groups(maxes, layer, todo, batch):
+        for index, group in enumerate(unit_groups(maxes, layer, todo, batch)):
+            started = time.perf_counter()
             entries = [entry for _, listed in group for entry in listed]
-            crops = crop_entries(net, maxes, layer, entries, kinds, field) if entries else {}
+            crops = crop_entries(net, maxes, layer, entries, kinds, field, inputs) if entries else {}
             start = 0
             for unit, listed in group:
                 end = start + len(listed)
@@ -150,6 +248,9 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
                             {kind: images[start:end] for kind, images in crops.items()}, field)
                 start = end
                 bar.update(1)
+            if progress and index == 0 and len(todo) > len(group):
+                seconds = (time.perf_counter() - started) / len(group)
+                bar.write(f"{layer}: {estimate_line(len(todo), seconds)}", file=sys.stderr)
     for kind in kinds:
         write_sprite(root, layer, kind, len(maxes["layers"][layer]), sprite_tile)
     return todo
@@ -165,6 +266,13 @@ def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:
     record = {"model": maxes.get("model"), "layer": layer, "unit": unit,
               "kinds": [kind for kind in KINDS if kind in crops],
               "entries": [{"rank": e.rank, "value": e.value, "image": maxes["images"][e.image],
-                           "image_index": e.image, "y": e.y, "x": e.x, "box": list(box_of(e, field, size))}
+                           "image_index": e.image, "y": e.y, "x": e.x, **_boxes(box_of(e, field, size), size)}
                           for e in entries]}
     write_json_atomic(unit_dir(root, layer, unit) / "info.json", record, indent=1)
+
+
+def _boxes(box: tuple, size: tuple) -> dict:
+    """info.json's box (the receptive field) and shown (the part of the input drawn: the box itself
+    when it fits, else its part inside the image, scaled to fill the tile), in input pixels."""
+    place = placement(box, size)
+    return {"box": list(box), "shown": list(box if place is None else place.source)}
