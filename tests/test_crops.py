@@ -301,3 +301,22 @@ def test_a_long_run_prints_its_estimate_first(setup, tmp_path, capsys):
 def test_estimate_line_reads_in_minutes_and_hours():
     assert progress.estimate_line(1280, 0.9) == "1280 units x ~0.9 s/unit = ~19 min"
     assert progress.estimate_line(10000, 2.0) == "10000 units x ~2 s/unit = ~5.6 h"
+
+
+def test_fields_inside_the_image_share_input_rows_and_crop_as_alone(setup):
+    net, _, maxes = setup
+    assert crops.slots(CONV1, (16, 16), (16, 16)) == [(y, x) for y in (2, 7, 12) for x in (2, 7, 12)]
+    entries = [e for unit in range(4) for e in crops.unit_entries(maxes, "conv1", unit)]
+    boxes = [CONV1.box(e.y, e.x) for e in entries]
+    inside = [b for b in boxes if min(b) >= 0 and max(b) <= 16]
+    load = crops.image_inputs(net, maxes)
+    free = [(y, x, CONV1.box(y, x)) for y, x in crops.slots(CONV1, (16, 16), (16, 16))]
+    batch, seeds = crops.packed_inputs([load(e.image) for e in entries], boxes,
+                                       [free if b in inside else None for b in boxes], (16, 16))
+    assert len(inside) >= 2 and len(batch) == len(entries) - len(inside) + -(-len(inside) // 9)
+    packed = crops.crop_entries(net, maxes, "conv1", entries, crops.KINDS, CONV1)
+    net.forward(np.stack([load(e.image) for e in entries]))  # one row per entry, every tensor
+    for kind, mode in crops.BACKWARD_MODES.items():
+        for index, diff in enumerate(crops.backward_diffs(net, "conv1", entries, mode)):
+            alone = crops.render_raw(crops.crop(crops.image_layout(diff, net.spec.input), boxes[index]))
+            assert np.abs(alone.astype(int) - packed[kind][index].astype(int)).max() <= 1

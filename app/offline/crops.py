@@ -160,13 +160,16 @@ def _image_box(box: tuple, spec) -> tuple:
     return (box[2], box[3], box[0], box[1]) if spec.transpose else box
 
 
-def backward_diffs(net, layer: str, entries: list, mode: str) -> np.ndarray:
-    """After ``net.forward`` of one input per entry: the input diffs of a one-hot at each entry's own
-    (unit, y, x), all in one backward pass."""
+def backward_diffs(net, layer: str, entries: list, mode: str, seeds=None) -> np.ndarray:
+    """After ``net.forward``: the input diffs of one backward pass from a one-hot at each entry's
+    (unit, y, x) in its own input row, or, given ``seeds``, in row seeds[i][0], at (y, x) = seeds[i][1:]
+    when given (packed_inputs)."""
     value = net.tensors[layer]
     seed = np.zeros_like(value)
-    for row, entry in enumerate(entries):
-        position = () if entry.y is None else (int(entry.y), int(entry.x))
+    for index, entry in enumerate(entries):
+        row, position = index, (() if entry.y is None else (int(entry.y), int(entry.x)))
+        if seeds is not None:
+            row, position = seeds[index][0], seeds[index][1:] or position
         seed[(row, entry.unit) + position] = 1.0
     return net.backward(layer, 0, mode=mode, seed=seed)
 
@@ -180,26 +183,98 @@ def image_inputs(net, maxes: dict, cached: int = INPUT_CACHE):
     return load
 
 
+def slots(field, map_size: tuple, input_size: tuple) -> list:
+    """Positions (y, x) of the layer's map whose fields lie inside the input and overlap no other's."""
+    rows = _slot_lines(lambda y: field.box(y, 0)[:2], map_size[0], input_size[0])
+    columns = _slot_lines(lambda x: field.box(0, x)[2:], map_size[1], input_size[1])
+    return [(y, x) for y in rows for x in columns]
+
+
+def _slot_lines(span, positions: int, length: int) -> list:
+    chosen, end = [], 0
+    for position in range(positions):
+        start, stop = span(position)
+        if start >= end and stop <= length:
+            chosen.append(position)
+            end = stop
+    return chosen
+
+
+def packed_inputs(images: list, boxes: list, places: list, input_size: tuple) -> tuple:
+    """(net input rows, (row, y, x) per entry): each entry's field pasted into a free slot of a shared
+    row when ``places`` gives it one (its field inside the image, ``places`` = (y, x, box) of a
+    slot), else its whole image in a row of its own. A unit at a position sees only its field, and
+    the backward pass from it reaches only that field: fields that do not overlap leave each other's
+    values and diffs as they are, so one row serves as many entries as it has slots."""
+    rows, seeds, free = [], [], []
+    for image, box, slot in zip(images, boxes, places):
+        if slot is None:
+            rows.append(image)
+            seeds.append((len(rows) - 1,))
+            continue
+        if not free:
+            rows.append(np.zeros_like(image))
+            free = [(len(rows) - 1,) + tuple(place) for place in slot]
+        row, y, x, target = free.pop(0)
+        y0, y1, x0, x1 = box
+        t0, t1, s0, s1 = target
+        rows[row][:, t0:t1, s0:s1] = image[:, y0:y1, x0:x1]
+        seeds.append((row, y, x))
+    return np.stack(rows), seeds
+
+
 def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inputs=None) -> dict:
     """{kind: [crop per entry]} for entries of one or more units, run through the net together (one
-    forward up to ``layer``, one backward per mode seeded at every entry). inputs: image_inputs()."""
+    forward up to ``layer``, one backward per mode seeded at every entry; entries whose fields lie
+    inside the image share input rows, see packed_inputs). inputs: image_inputs()."""
     spec, size = net.spec.input, net.input_shape[1:]
     inputs = inputs or image_inputs(net, maxes, cached=0)
-    batch = np.stack([inputs(entry.image) for entry in entries])
-    net.forward(batch, up_to=layer)
+    images = [inputs(entry.image) for entry in entries]
+    input_boxes = [box_of(entry, field, size) for entry in entries]
     image_size = _image_box((0,) + size[:1] + (0,) + size[1:], spec)[1::2]
-    boxes = [_image_box(box_of(entry, field, size), spec) for entry in entries]
+    boxes = [_image_box(box, spec) for box in input_boxes]
     places = [placement(box, image_size) for box in boxes]
     crops = {}
     if "maxim" in kinds:
         crops["maxim"] = [mark_centre(shown(image, box, place), place)
-                          for image, box, place in zip(net.deprocess(batch), boxes, places)]
-    for kind in kinds:
-        if kind in BACKWARD_MODES:
-            diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind])
-            crops[kind] = [mark_centre(render_raw(shown(image_layout(diff, spec), box, place)), place)
-                           for diff, box, place in zip(diffs, boxes, places)]
+                          for image, box, place in zip(net.deprocess(np.stack(images)), boxes, places)]
+    backward = [kind for kind in kinds if kind in BACKWARD_MODES]
+    if not backward:
+        return crops
+    free = _free_slots(net, layer, field, size)
+    inside = [free if entry.y is not None and _inside(box, size) else None
+              for entry, box in zip(entries, input_boxes)]
+    batch, seeds = packed_inputs(images, input_boxes, inside, size)
+    net.forward(batch, up_to=layer)
+    for kind in backward:
+        diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind], seeds)
+        crops[kind] = [mark_centre(render_raw(shown(image_layout(_entry_diff(diffs, seed, box, free), spec),
+                                                    image_box, place)), place)
+                       for seed, box, image_box, place in zip(seeds, input_boxes, boxes, places)]
     return crops
+
+
+def _free_slots(net, layer: str, field, size: tuple) -> list:
+    """[(y, x, box)] of the layer's slots, when at least two fit in an input (else packing gains nothing)."""
+    if field is None or net.layer(layer).kind != "map":
+        return []
+    found = slots(field, net.layer(layer).shape[1:], size)
+    return [(y, x, field.box(y, x)) for y, x in found] if len(found) > 1 else []
+
+
+def _inside(box: tuple, size: tuple) -> bool:
+    return box[0] >= 0 and box[2] >= 0 and box[1] <= size[0] and box[3] <= size[1]
+
+
+def _entry_diff(diffs: np.ndarray, seed: tuple, box: tuple, free: list) -> np.ndarray:
+    """The input diff of an entry laid out as over its own image: its slot's part moved to its box."""
+    if len(seed) == 1:
+        return diffs[seed[0]]
+    target = next(slot_box for y, x, slot_box in free if (y, x) == seed[1:])
+    diff = np.zeros_like(diffs[seed[0]])
+    y0, y1, x0, x1 = box
+    diff[:, y0:y1, x0:x1] = diffs[seed[0]][:, target[0]:target[1], target[2]:target[3]]
+    return diff
 
 
 def done_units(root, layer: str, units) -> set:
