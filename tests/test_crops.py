@@ -303,20 +303,34 @@ def test_estimate_line_reads_in_minutes_and_hours():
     assert progress.estimate_line(10000, 2.0) == "10000 units x ~2 s/unit = ~5.6 h"
 
 
-def test_fields_inside_the_image_share_input_rows_and_crop_as_alone(setup):
+def test_entries_whose_fields_do_not_overlap_share_input_rows_and_crop_as_alone(setup):
     net, _, maxes = setup
-    assert crops.slots(CONV1, (16, 16), (16, 16)) == [(y, x) for y in (2, 7, 12) for x in (2, 7, 12)]
+    assert [slot[:2] for slot in crops.slots(CONV1, (16, 16), (16, 16))] == [(y, x) for y in (2, 7, 12)
+                                                                            for x in (2, 7, 12)]
     entries = [e for unit in range(4) for e in crops.unit_entries(maxes, "conv1", unit)]
     boxes = [CONV1.box(e.y, e.x) for e in entries]
-    inside = [b for b in boxes if min(b) >= 0 and max(b) <= 16]
     load = crops.image_inputs(net, maxes)
-    free = [(y, x, CONV1.box(y, x)) for y, x in crops.slots(CONV1, (16, 16), (16, 16))]
-    batch, seeds = crops.packed_inputs([load(e.image) for e in entries], boxes,
-                                       [free if b in inside else None for b in boxes], (16, 16))
-    assert len(inside) >= 2 and len(batch) == len(entries) - len(inside) + -(-len(inside) // 9)
+    batch, spots = crops.packed_inputs([load(e.image) for e in entries], boxes, [(e.y, e.x) for e in entries],
+                                       crops.slots(CONV1, (16, 16), (16, 16)), (16, 16))
+    assert len(batch) < len(entries)
+    for row in range(len(batch)):  # no two fields of a row overlap
+        fields = [spot[-1] for spot in spots if spot[0] == row]
+        cover = np.zeros((20, 20), int)
+        for y0, y1, x0, x1 in fields:
+            cover[max(y0, 0):y1, max(x0, 0):x1] += 1
+        assert cover.max() == 1
     packed = crops.crop_entries(net, maxes, "conv1", entries, crops.KINDS, CONV1)
     net.forward(np.stack([load(e.image) for e in entries]))  # one row per entry, every tensor
     for kind, mode in crops.BACKWARD_MODES.items():
         for index, diff in enumerate(crops.backward_diffs(net, "conv1", entries, mode)):
             alone = crops.render_raw(crops.crop(crops.image_layout(diff, net.spec.input), boxes[index]))
             assert np.abs(alone.astype(int) - packed[kind][index].astype(int)).max() <= 1
+
+
+def test_a_field_with_room_for_one_slot_is_run_a_row_per_entry(setup):
+    net, _, maxes = setup
+    large = Field(9, 1, 4)  # 9 px on 16: one field inside at a time
+    assert len(crops.slots(large, (16, 16), (16, 16))) == 1
+    entries = crops.unit_entries(maxes, "conv1", 0)
+    result = crops.crop_entries(net, maxes, "conv1", entries, ["maxim", "guided"], large)
+    assert [picture.shape for picture in result["guided"]] == [(9, 9, 3)] * len(entries)

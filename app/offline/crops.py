@@ -162,14 +162,14 @@ def _image_box(box: tuple, spec) -> tuple:
 
 def backward_diffs(net, layer: str, entries: list, mode: str, seeds=None) -> np.ndarray:
     """After ``net.forward``: the input diffs of one backward pass from a one-hot at each entry's
-    (unit, y, x) in its own input row, or, given ``seeds``, in row seeds[i][0], at (y, x) = seeds[i][1:]
-    when given (packed_inputs)."""
+    (unit, y, x) in its own input row, or, given ``seeds``, at (unit,) + seeds[i][1:] in row seeds[i][0]
+    (packed_inputs)."""
     value = net.tensors[layer]
     seed = np.zeros_like(value)
     for index, entry in enumerate(entries):
         row, position = index, (() if entry.y is None else (int(entry.y), int(entry.x)))
         if seeds is not None:
-            row, position = seeds[index][0], seeds[index][1:] or position
+            row, position = seeds[index][0], seeds[index][1:]
         seed[(row, entry.unit) + position] = 1.0
     return net.backward(layer, 0, mode=mode, seed=seed)
 
@@ -184,10 +184,11 @@ def image_inputs(net, maxes: dict, cached: int = INPUT_CACHE):
 
 
 def slots(field, map_size: tuple, input_size: tuple) -> list:
-    """Positions (y, x) of the layer's map whose fields lie inside the input and overlap no other's."""
+    """(y, x, box) of positions of the layer's map whose fields lie inside the input and overlap no
+    other's: where a field from inside any image can be moved."""
     rows = _slot_lines(lambda y: field.box(y, 0)[:2], map_size[0], input_size[0])
     columns = _slot_lines(lambda x: field.box(0, x)[2:], map_size[1], input_size[1])
-    return [(y, x) for y in rows for x in columns]
+    return [(y, x, field.box(y, x)) for y in rows for x in columns]
 
 
 def _slot_lines(span, positions: int, length: int) -> list:
@@ -200,33 +201,58 @@ def _slot_lines(span, positions: int, length: int) -> list:
     return chosen
 
 
-def packed_inputs(images: list, boxes: list, places: list, input_size: tuple) -> tuple:
-    """(net input rows, (row, y, x) per entry): each entry's field pasted into a free slot of a shared
-    row when ``places`` gives it one (its field inside the image, ``places`` = (y, x, box) of a
-    slot), else its whole image in a row of its own. A unit at a position sees only its field, and
-    the backward pass from it reaches only that field: fields that do not overlap leave each other's
-    values and diffs as they are, so one row serves as many entries as it has slots."""
-    rows, seeds, free = [], [], []
-    for image, box, slot in zip(images, boxes, places):
-        if slot is None:
-            rows.append(image)
-            seeds.append((len(rows) - 1,))
-            continue
-        if not free:
-            rows.append(np.zeros_like(image))
-            free = [(len(rows) - 1,) + tuple(place) for place in slot]
-        row, y, x, target = free.pop(0)
-        y0, y1, x0, x1 = box
-        t0, t1, s0, s1 = target
-        rows[row][:, t0:t1, s0:s1] = image[:, y0:y1, x0:x1]
-        seeds.append((row, y, x))
-    return np.stack(rows), seeds
+def _apart(one: tuple, other: tuple) -> bool:
+    return one[1] <= other[0] or other[1] <= one[0] or one[3] <= other[2] or other[3] <= one[2]
+
+
+def _inside(box: tuple, size: tuple) -> bool:
+    return box[0] >= 0 and box[2] >= 0 and box[1] <= size[0] and box[3] <= size[1]
+
+
+class _Row:
+    """One net input shared by entries whose fields do not overlap, and the slots still free in it."""
+
+    def __init__(self, like: np.ndarray, free: list):
+        self.pixels, self.taken, self.free = np.zeros_like(like), [], list(free)
+
+    def spot(self, own: tuple, movable: bool):
+        """Where an entry can go in this row: its own position, else (``movable``) a free slot; None."""
+        if all(_apart(own[-1], box) for box in self.taken):
+            return own
+        return self.free[0] if movable and self.free else None
+
+    def put(self, image: np.ndarray, box: tuple, spot: tuple, size: tuple) -> None:
+        target = spot[-1]
+        y0, y1, x0, x1 = max(box[0], 0), min(box[1], size[0]), max(box[2], 0), min(box[3], size[1])
+        dy, dx = target[0] - box[0], target[2] - box[2]  # zero unless moved (then wholly inside)
+        self.pixels[:, y0 + dy:y1 + dy, x0 + dx:x1 + dx] = image[:, y0:y1, x0:x1]
+        self.taken.append(target)
+        self.free = [slot for slot in self.free if _apart(slot[-1], target)]
+
+
+def packed_inputs(images: list, boxes: list, positions: list, free: list, size: tuple) -> tuple:
+    """(net input rows, (row, y, x, box) per entry: where its seed and field went). Entries share rows:
+    each goes at its own position into the first row where its field overlaps no other's, or, when its
+    field lies inside the image, into a free slot (``free``, from slots()); else a new row. A unit at a
+    position sees only its field, and the backward pass from it reaches only that field: fields that do
+    not overlap leave each other's values and diffs as they are, so one row serves several entries.
+    positions: (y, x) per entry, () for a vector unit (its field, the whole input, overlaps all)."""
+    rows, spots = [], []
+    for image, box, position in zip(images, boxes, positions):
+        own, movable = position + (box,), bool(position) and _inside(box, size)
+        index, spot = next(((index, spot) for index, row in enumerate(rows)
+                            for spot in [row.spot(own, movable)] if spot is not None), (len(rows), own))
+        if index == len(rows):
+            rows.append(_Row(image, free))
+        rows[index].put(image, box, spot, size)
+        spots.append((index,) + spot)
+    return np.stack([row.pixels for row in rows]), spots
 
 
 def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inputs=None) -> dict:
     """{kind: [crop per entry]} for entries of one or more units, run through the net together (one
-    forward up to ``layer``, one backward per mode seeded at every entry; entries whose fields lie
-    inside the image share input rows, see packed_inputs). inputs: image_inputs()."""
+    forward up to ``layer``, one backward per mode seeded at every entry; entries whose fields do not
+    overlap share input rows, see packed_inputs). inputs: image_inputs()."""
     spec, size = net.spec.input, net.input_shape[1:]
     inputs = inputs or image_inputs(net, maxes, cached=0)
     images = [inputs(entry.image) for entry in entries]
@@ -241,39 +267,27 @@ def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inpu
     backward = [kind for kind in kinds if kind in BACKWARD_MODES]
     if not backward:
         return crops
-    free = _free_slots(net, layer, field, size)
-    inside = [free if entry.y is not None and _inside(box, size) else None
-              for entry, box in zip(entries, input_boxes)]
-    batch, seeds = packed_inputs(images, input_boxes, inside, size)
+    is_map = field is not None and net.layer(layer).kind == "map"
+    free = slots(field, net.layer(layer).shape[1:], size) if is_map else []
+    positions = [() if entry.y is None else (int(entry.y), int(entry.x)) for entry in entries]
+    batch, spots = packed_inputs(images, input_boxes, positions, free, size)
     net.forward(batch, up_to=layer)
     for kind in backward:
-        diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind], seeds)
-        crops[kind] = [mark_centre(render_raw(shown(image_layout(_entry_diff(diffs, seed, box, free), spec),
+        diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind], [spot[:-1] for spot in spots])
+        crops[kind] = [mark_centre(render_raw(shown(image_layout(_entry_diff(diffs, spot, box), spec),
                                                     image_box, place)), place)
-                       for seed, box, image_box, place in zip(seeds, input_boxes, boxes, places)]
+                       for spot, box, image_box, place in zip(spots, input_boxes, boxes, places)]
     return crops
 
 
-def _free_slots(net, layer: str, field, size: tuple) -> list:
-    """[(y, x, box)] of the layer's slots, when at least two fit in an input (else packing gains nothing)."""
-    if field is None or net.layer(layer).kind != "map":
-        return []
-    found = slots(field, net.layer(layer).shape[1:], size)
-    return [(y, x, field.box(y, x)) for y, x in found] if len(found) > 1 else []
-
-
-def _inside(box: tuple, size: tuple) -> bool:
-    return box[0] >= 0 and box[2] >= 0 and box[1] <= size[0] and box[3] <= size[1]
-
-
-def _entry_diff(diffs: np.ndarray, seed: tuple, box: tuple, free: list) -> np.ndarray:
-    """The input diff of an entry laid out as over its own image: its slot's part moved to its box."""
-    if len(seed) == 1:
-        return diffs[seed[0]]
-    target = next(slot_box for y, x, slot_box in free if (y, x) == seed[1:])
-    diff = np.zeros_like(diffs[seed[0]])
-    y0, y1, x0, x1 = box
-    diff[:, y0:y1, x0:x1] = diffs[seed[0]][:, target[0]:target[1], target[2]:target[3]]
+def _entry_diff(diffs: np.ndarray, spot: tuple, box: tuple) -> np.ndarray:
+    """The input diff of an entry, as over its own image within its field (other entries' diffs in
+    the same row lie outside it): a moved field's part moved back to its box."""
+    row, target = diffs[spot[0]], spot[-1]
+    if target == box:
+        return row
+    diff = np.zeros_like(row)
+    diff[:, box[0]:box[1], box[2]:box[3]] = row[:, target[0]:target[1], target[2]:target[3]]
     return diff
 
 
