@@ -67,7 +67,8 @@ heartbeat_timeout_seconds = 10.0
 optimize_preset = 3
 optimize_batch = 8
 
-# tools.crop_max_patches: images (top-k entries) run through the net together.
+# tools.crop_max_patches: net input rows run together (whole units' top-k entries; entries whose
+# receptive fields do not overlap share a row, up to 8 a row).
 crop_batch = 16
 
 # Side in pixels of each unit's cell in a layer's sprite (sprite_<kind>.png).

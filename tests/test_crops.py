@@ -135,6 +135,19 @@ def test_unit_groups_keep_units_whole_within_the_batch(setup):
     assert [len(list(crops.unit_groups(maxes, "conv1", [0, 1, 2, 3], batch=1)))] == [4]
 
 
+def test_unit_groups_count_net_input_rows_when_entries_share_them(setup):
+    net, _, maxes = setup
+    packing = crops.layer_packing(net, "conv1", CONV1)
+    groups = list(crops.unit_groups(maxes, "conv1", [0, 1, 2, 3], 2, packing, CONV1, (16, 16)))
+    assert sum(len(group) for group in groups) == 4 and len(groups) < 4  # 3 entries a unit, > 2 a group
+    for group in groups:
+        check = crops.layer_packing(net, "conv1", CONV1)
+        for _, entries in group:
+            for e in entries:
+                check.place(CONV1.box(e.y, e.x), (e.y, e.x))
+        assert len(check.rows) <= 2 and sum(len(entries) for _, entries in group) <= crops.ENTRIES_PER_ROW * 2
+
+
 def test_montage_lays_out_nine_cells_even_with_fewer_crops():
     tiles = [np.full((4, 4, 3), 50 * (i + 1), np.uint8) for i in range(4)]
     picture = montage.unit_montage(tiles)
@@ -293,7 +306,7 @@ def test_info_says_which_part_of_the_input_a_large_field_shows(setup, tmp_path):
 
 def test_a_long_run_prints_its_estimate_first(setup, tmp_path, capsys):
     net, _, maxes = setup
-    crops.crop_layer(net, maxes, "conv1", tmp_path, CONV1, kinds=["maxim"], batch=3, progress=True)
+    crops.crop_layer(net, maxes, "conv1", tmp_path, CONV1, kinds=["maxim"], batch=1, progress=True)
     line = next(line for line in capsys.readouterr().err.splitlines() if "s/unit" in line)
     assert re.fullmatch(r"conv1: 4 units x ~[0-9.e-]+ s/unit = ~\d+ s", line.split("\r")[-1].strip()), line
 
@@ -310,9 +323,10 @@ def test_entries_whose_fields_do_not_overlap_share_input_rows_and_crop_as_alone(
     entries = [e for unit in range(4) for e in crops.unit_entries(maxes, "conv1", unit)]
     boxes = [CONV1.box(e.y, e.x) for e in entries]
     load = crops.image_inputs(net, maxes)
-    batch, spots = crops.packed_inputs([load(e.image) for e in entries], boxes, [(e.y, e.x) for e in entries],
-                                       crops.slots(CONV1, (16, 16), (16, 16)), (16, 16))
-    assert len(batch) < len(entries)
+    packing = crops.Packing(crops.slots(CONV1, (16, 16), (16, 16)), (16, 16))
+    spots = [packing.place(box, (e.y, e.x)) for e, box in zip(entries, boxes)]
+    batch = crops.packed_inputs([load(e.image) for e in entries], boxes, spots, (16, 16))
+    assert len(batch) == len(packing.rows) < len(entries)
     for row in range(len(batch)):  # no two fields of a row overlap
         fields = [spot[-1] for spot in spots if spot[0] == row]
         cover = np.zeros((20, 20), int)

@@ -9,6 +9,7 @@ A field larger than the image (deep layers) would be mostly padding: there the p
 inside the field is scaled to fill an image-sized tile and a ring marks the field's centre, the
 same placement for the max crop and the backward crops of an entry.
 """
+import copy
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from app.unit_images import crop_path, montage_path, unit_dir
 BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> net.backward mode
 KINDS = ("maxim",) + tuple(BACKWARD_MODES)
 INPUT_CACHE = 256  # preprocessed images kept while cropping a layer: top images recur across units
+ENTRIES_PER_ROW = 8  # at most this many entries per net input row in a group: their images are held
 
 
 @dataclass
@@ -209,44 +211,57 @@ def _inside(box: tuple, size: tuple) -> bool:
     return box[0] >= 0 and box[2] >= 0 and box[1] <= size[0] and box[3] <= size[1]
 
 
-class _Row:
-    """One net input shared by entries whose fields do not overlap, and the slots still free in it."""
+class Packing:
+    """Entries laid out in net input rows. Each goes at its own position into the first row where its
+    field overlaps no other's, or, when its field lies inside the image, into a free slot (``free``,
+    from slots()); else into a new row. A unit at a position sees only its field, and the backward
+    pass from it reaches only that field: fields that do not overlap leave each other's values and
+    diffs as they are, so one row serves several entries."""
 
-    def __init__(self, like: np.ndarray, free: list):
-        self.pixels, self.taken, self.free = np.zeros_like(like), [], list(free)
+    def __init__(self, free: list, size: tuple):
+        self.free, self.size = free, size
+        self.rows = []  # per row: [fields taken, slots still free]
 
-    def spot(self, own: tuple, movable: bool):
-        """Where an entry can go in this row: its own position, else (``movable``) a free slot; None."""
-        if all(_apart(own[-1], box) for box in self.taken):
-            return own
-        return self.free[0] if movable and self.free else None
+    def place(self, box: tuple, position: tuple) -> tuple:
+        """(row, y, x, field there) for an entry of field ``box`` at ``position`` ((y, x); () for a
+        vector unit, whose field, the whole input, overlaps every other)."""
+        own, movable = position + (box,), bool(position) and _inside(box, self.size)
+        for index, (taken, free) in enumerate(self.rows):
+            if all(_apart(box, other) for other in taken):
+                return self._take(index, own)
+            if movable and free:
+                return self._take(index, free[0])
+        self.rows.append(([], list(self.free)))
+        return self._take(len(self.rows) - 1, own)
 
-    def put(self, image: np.ndarray, box: tuple, spot: tuple, size: tuple) -> None:
+    def _take(self, index: int, spot: tuple) -> tuple:
+        taken, free = self.rows[index]
+        taken.append(spot[-1])
+        self.rows[index] = (taken, [slot for slot in free if _apart(slot[-1], spot[-1])])
+        return (index,) + spot
+
+
+def packed_inputs(images: list, boxes: list, spots: list, size: tuple) -> np.ndarray:
+    """The net input rows of a Packing: each entry's field (the part inside its image) pasted where
+    its spot (row, y, x, field) puts it."""
+    rows = np.zeros((max(spot[0] for spot in spots) + 1,) + images[0].shape, images[0].dtype)
+    for image, box, spot in zip(images, boxes, spots):
         target = spot[-1]
         y0, y1, x0, x1 = max(box[0], 0), min(box[1], size[0]), max(box[2], 0), min(box[3], size[1])
         dy, dx = target[0] - box[0], target[2] - box[2]  # zero unless moved (then wholly inside)
-        self.pixels[:, y0 + dy:y1 + dy, x0 + dx:x1 + dx] = image[:, y0:y1, x0:x1]
-        self.taken.append(target)
-        self.free = [slot for slot in self.free if _apart(slot[-1], target)]
+        rows[spot[0], :, y0 + dy:y1 + dy, x0 + dx:x1 + dx] = image[:, y0:y1, x0:x1]
+    return rows
 
 
-def packed_inputs(images: list, boxes: list, positions: list, free: list, size: tuple) -> tuple:
-    """(net input rows, (row, y, x, box) per entry: where its seed and field went). Entries share rows:
-    each goes at its own position into the first row where its field overlaps no other's, or, when its
-    field lies inside the image, into a free slot (``free``, from slots()); else a new row. A unit at a
-    position sees only its field, and the backward pass from it reaches only that field: fields that do
-    not overlap leave each other's values and diffs as they are, so one row serves several entries.
-    positions: (y, x) per entry, () for a vector unit (its field, the whole input, overlaps all)."""
-    rows, spots = [], []
-    for image, box, position in zip(images, boxes, positions):
-        own, movable = position + (box,), bool(position) and _inside(box, size)
-        index, spot = next(((index, spot) for index, row in enumerate(rows)
-                            for spot in [row.spot(own, movable)] if spot is not None), (len(rows), own))
-        if index == len(rows):
-            rows.append(_Row(image, free))
-        rows[index].put(image, box, spot, size)
-        spots.append((index,) + spot)
-    return np.stack([row.pixels for row in rows]), spots
+def layer_packing(net, layer: str, field) -> Packing:
+    """An empty Packing for entries of ``layer`` (slots only for map layers with a known field)."""
+    size = net.input_shape[1:]
+    is_map = field is not None and net.layer(layer).kind == "map"
+    return Packing(slots(field, net.layer(layer).shape[1:], size) if is_map else [], size)
+
+
+def _position(entry: Entry) -> tuple:
+    return () if entry.y is None else (int(entry.y), int(entry.x))
 
 
 def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inputs=None) -> dict:
@@ -267,11 +282,9 @@ def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inpu
     backward = [kind for kind in kinds if kind in BACKWARD_MODES]
     if not backward:
         return crops
-    is_map = field is not None and net.layer(layer).kind == "map"
-    free = slots(field, net.layer(layer).shape[1:], size) if is_map else []
-    positions = [() if entry.y is None else (int(entry.y), int(entry.x)) for entry in entries]
-    batch, spots = packed_inputs(images, input_boxes, positions, free, size)
-    net.forward(batch, up_to=layer)
+    packing = layer_packing(net, layer, field)
+    spots = [packing.place(box, _position(entry)) for entry, box in zip(entries, input_boxes)]
+    net.forward(packed_inputs(images, input_boxes, spots, size), up_to=layer)
     for kind in backward:
         diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind], [spot[:-1] for spot in spots])
         crops[kind] = [mark_centre(render_raw(shown(image_layout(_entry_diff(diffs, spot, box), spec),
@@ -296,15 +309,31 @@ def done_units(root, layer: str, units) -> set:
     return {unit for unit in units if (unit_dir(root, layer, unit) / "info.json").is_file()}
 
 
-def unit_groups(maxes: dict, layer: str, units, batch: int):
-    """Whole units as (unit, entries), in order, as many at a time as keeps each group within ``batch`` entries."""
-    group = []
+def unit_groups(maxes: dict, layer: str, units, batch: int, packing: Packing = None, field=None, size=None):
+    """Whole units as (unit, entries), in order, as many at a time as keeps each group within ``batch``
+    entries, or, given an empty ``packing`` (layer_packing) with the layer's ``field`` and the input
+    ``size``, within ``batch`` net input rows and ENTRIES_PER_ROW * ``batch`` entries."""
+    group, count = [], 0
     for unit in units:
         entries = unit_entries(maxes, layer, unit)
-        if group and sum(len(e) for _, e in group) + len(entries) > batch:
+        if packing is None:
+            fits = count + len(entries) <= batch
+        else:
+            trial = copy.deepcopy(packing)
+            for entry in entries:
+                trial.place(box_of(entry, field, size), _position(entry))
+            fits = len(trial.rows) <= batch and count + len(entries) <= ENTRIES_PER_ROW * batch
+        if group and not fits:
             yield group
-            group = []
+            group, count = [], 0
+            if packing is not None:
+                packing.rows = []
+                for entry in entries:
+                    packing.place(box_of(entry, field, size), _position(entry))
+        elif packing is not None:
+            packing.rows = trial.rows
         group.append((unit, entries))
+        count += len(entries)
     if group:
         yield group
 
@@ -326,8 +355,9 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     todo = [unit for unit in units if unit not in done]
     inputs = image_inputs(net, maxes)
     with progress_bar(len(todo), f"{layer} crops", unit="unit", enabled=progress) as bar:
-        for index, group in enumerate(unit_groups(maxes, layer, todo, batch)):
-            started = time.perf_counter()
+        packing = layer_packing(net, layer, field)
+        for index, group in enumerate(unit_groups(maxes, layer, todo, batch, packing, field, net.input_shape[1:])):
+            started = time.perf_counter()  # the second group's time: the first one makes sessions
             entries = [entry for _, listed in group for entry in listed]
             crops = crop_entries(net, maxes, layer, entries, kinds, field, inputs) if entries else {}
             start = 0
@@ -337,7 +367,7 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
                             {kind: images[start:end] for kind, images in crops.items()}, field)
                 start = end
                 bar.update(1)
-            if progress and index == 0 and len(todo) > len(group):
+            if progress and index == 1:
                 seconds = (time.perf_counter() - started) / len(group)
                 bar.write(f"{layer}: {estimate_line(len(todo), seconds)}", file=sys.stderr)
     for kind in kinds:
