@@ -68,8 +68,9 @@ optimize_preset = 3
 optimize_batch = 8
 
 # tools.crop_max_patches: net input rows run together (whole units' top-k entries; entries whose
-# receptive fields do not overlap share a row, up to 8 a row).
-crop_batch = 16
+# receptive fields do not overlap share a row, up to 8 a row); on 2 CPU cores 8 beat 4 and 16
+# (python bench/bench_crops.py --batch N).
+crop_batch = 8
 
 # Side in pixels of each unit's cell in a layer's sprite (sprite_<kind>.png).
 offline_sprite_tile = 96
