@@ -255,9 +255,9 @@ def packed_inputs(images: list, boxes: list, spots: list, size: tuple) -> np.nda
 
 def layer_packing(net, layer: str, field) -> Packing:
     """An empty Packing for entries of ``layer`` (slots only for map layers with a known field)."""
-    size = net.input_shape[1:]
-    is_map = field is not None and net.layer(layer).kind == "map"
-    return Packing(slots(field, net.layer(layer).shape[1:], size) if is_map else [], size)
+    size, shape = net.input_shape[1:], net.layer(layer).shape
+    is_map = field is not None and net.layer(layer).kind == "map" and all(isinstance(v, int) for v in shape)
+    return Packing(slots(field, shape[1:], size) if is_map else [], size)
 
 
 def _position(entry: Entry) -> tuple:
