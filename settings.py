@@ -67,8 +67,10 @@ heartbeat_timeout_seconds = 10.0
 optimize_preset = 3
 optimize_batch = 8
 
-# tools.crop_max_patches: images (top-k entries) run through the net together.
-crop_batch = 16
+# tools.crop_max_patches: net input rows run together (whole units' top-k entries; entries whose
+# receptive fields do not overlap share a row, up to 8 a row); on 2 CPU cores 8 beat 4 and 16
+# (python bench/bench_crops.py --batch N).
+crop_batch = 8
 
 # Side in pixels of each unit's cell in a layer's sprite (sprite_<kind>.png).
 offline_sprite_tile = 96
@@ -122,11 +124,11 @@ occlusion_batch = 8
 # Sigma (pixels of the net's input) of the Gaussian blur of the "normblur" view and of the input overlay.
 grad_blur_radius = 4.0
 
-# Contrast of the app's pictures of signed values or magnitudes: the back pane's views and the
-# layers pane's diff tiles. This percentile (0-100) of a picture's nonzero |values| is full white /
+# Contrast of pictures of signed values or magnitudes: the back pane's views, the layers pane's
+# diff tiles and the backward crops of tools.crop_max_patches. This percentile (0-100) of a picture's nonzero |values| is full white /
 # black (green / red for diffs), zero is mid-gray (black for norms and diffs), and the few values
 # beyond it saturate, so one hot pixel cannot flatten the picture to gray. 100 scales by the max,
-# as the original toolbox did. (tools.crop_max_patches draws its backward crops at 99.)
+# as the original toolbox did.
 picture_percentile = 99.0
 
 # 3-D view (key 3): the layer's C x H x W activation as a maximum-intensity projection turning at

@@ -1,12 +1,14 @@
 """Receptive-field crops of the top images, backward passes cropped alike, montages, sprites, resume."""
 import json
+import re
 
 import cv2
 import numpy as np
 import pytest
 
 from app.errors import DeepVisError
-from app.offline import crops, montage
+from app.net import Net
+from app.offline import crops, montage, progress
 from app.offline.maxes import read_maxes
 from app.unit_images import crop_path, montage_path, sprite_path, unit_dir
 from tools import crop_max_patches
@@ -156,6 +158,19 @@ def test_unit_groups_keep_units_whole_within_the_batch(setup):
     assert [len(list(crops.unit_groups(maxes, "conv1", [0, 1, 2, 3], batch=1)))] == [4]
 
 
+def test_unit_groups_count_net_input_rows_when_entries_share_them(setup):
+    net, _, maxes = setup
+    packing = crops.layer_packing(net, "conv1", CONV1)
+    groups = list(crops.unit_groups(maxes, "conv1", [0, 1, 2, 3], 2, packing, CONV1, (16, 16)))
+    assert sum(len(group) for group in groups) == 4 and len(groups) < 4  # 3 entries a unit, > 2 a group
+    for group in groups:
+        check = crops.layer_packing(net, "conv1", CONV1)
+        for _, entries in group:
+            for e in entries:
+                check.place(CONV1.box(e.y, e.x), (e.y, e.x))
+        assert len(check.rows) <= 2 and sum(len(entries) for _, entries in group) <= crops.ENTRIES_PER_ROW * 2
+
+
 def test_montage_lays_out_nine_cells_even_with_fewer_crops():
     tiles = [np.full((4, 4, 3), 50 * (i + 1), np.uint8) for i in range(4)]
     picture = montage.unit_montage(tiles)
@@ -220,3 +235,188 @@ def test_find_maxes_then_crop_max_patches(setup, tmp_path, capsys):
         assert cv2.imread(str(montage_path(out, layer, 1, "guided"))).shape[:2] == (
             (3 * 5 + 4, 3 * 5 + 4) if layer == "conv1" else (3 * 16 + 4, 3 * 16 + 4))
     assert "conv1: cropped 4 units" in capsys.readouterr().out
+
+
+def test_a_field_that_fits_is_cropped_as_it_is():
+    assert crops.placement((-2, 3, 10, 15), (16, 16)) is None
+
+
+def test_a_field_larger_than_the_image_shows_its_part_inside_scaled_to_fill_the_tile():
+    # 24 x 24 field on a 16 x 16 image, running off the top and left: the inside part is 14 x 14,
+    # scaled by 16 / 14; the field's centre, pixel 1.5, lands at (1.5 + 0.5) * 16 / 14 - 0.5
+    place = crops.placement((-10, 14, -10, 14), (16, 16))
+    assert place.source == (0, 14, 0, 14) and place.tile == (16, 16) and place.target == (0, 16, 0, 16)
+    assert place.centre == pytest.approx((2 * 16 / 14 - 0.5,) * 2)
+    # running off the top only: the black band is at the top, where the field leaves the image
+    tall = crops.placement((-8, 16, 0, 16), (16, 16))
+    assert tall.source == (0, 16, 0, 16) and tall.target == (0, 16, 0, 16)
+    off_top = crops.placement((-20, 4, 0, 24), (16, 16))
+    assert off_top.source == (0, 4, 0, 16) and off_top.target == (12, 16, 0, 16)
+
+
+def test_scaled_crop_keeps_the_image_and_marks_the_centre_where_the_field_is():
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[:8, :8] = 200  # the top-left quarter bright
+    place = crops.placement((-14, 10, -14, 10), (16, 16))  # inside part: rows / columns 0-9
+    picture = crops.shown(image, (-14, 10, -14, 10), place)
+    assert picture.shape == (16, 16, 3)
+    assert picture[:12, :12].mean() > 190 and picture[14:, 14:].max() == 0  # 8 of 10 rows -> 12.8 of 16
+    place = crops.placement((-10, 14, -10, 14), (16, 16))
+    marked = crops.mark_centre(picture.copy(), place)
+    assert (marked != picture).any(axis=2).sum() > 8
+    y, x = (int(round(v)) for v in place.centre)
+    assert marked[y, x].tolist() == picture[y, x].tolist()  # a ring: the centre pixel itself stays
+
+
+def test_marker_is_visible_on_white_and_on_black():
+    place = crops.placement((-100, 124, -100, 124), (24, 24))
+    for level in (0, 255):
+        plain = np.full((24, 24, 3), level, np.uint8)
+        marked = crops.mark_centre(plain.copy(), place)
+        gray = marked.mean(axis=2)
+        assert np.percentile(gray, 99) - np.percentile(gray, 1) > 100
+
+
+class WideField(Field):
+    """A field three times the 16 px image: every crop of small_cnn's conv1 shown as a large field."""
+
+    def box(self, y, x):
+        return (y - 24, y + 24, x - 24, x + 24)
+
+
+def test_backward_crops_of_a_large_field_share_the_max_crops_placement(setup):
+    net, _, maxes = setup
+    entries = crops.unit_entries(maxes, "conv1", 1)
+    result = crops.crop_entries(net, maxes, "conv1", entries, crops.KINDS, WideField(0, 0, 0))
+    for index, entry in enumerate(entries):
+        place = crops.placement(WideField(0, 0, 0).box(entry.y, entry.x), (16, 16))
+        seen = net.deprocess(net.preprocess([cv2.imread(maxes["images"][entry.image])]))[0]
+        np.testing.assert_array_equal(result["maxim"][index], crops.mark_centre(
+            crops.shown(seen, WideField(0, 0, 0).box(entry.y, entry.x), place), place))
+        net.forward([seen])
+        diff = crops.backward_diffs(net, "conv1", [entry], "grad")[0]
+        expected = crops.render_raw(crops.shown(crops.image_layout(diff, net.spec.input),
+                                                WideField(0, 0, 0).box(entry.y, entry.x), place))
+        np.testing.assert_array_equal(result["backprop"][index], crops.mark_centre(expected, place))
+        assert all(result[kind][index].shape == (16, 16, 3) for kind in crops.KINDS)
+
+
+def test_crops_of_several_layers_equal_those_after_a_full_forward(setup):
+    net, path, maxes = setup
+    fresh = Net.load(str(net.path), provider="cpu")
+    for layer, field in (("conv1", CONV1), ("fc", None), ("conv1", CONV1)):
+        entries = crops.unit_entries(maxes, layer, 2)
+        partial = crops.crop_entries(fresh, maxes, layer, entries, crops.KINDS, field)
+        for index, entry in enumerate(entries):
+            fresh.forward([cv2.imread(maxes["images"][entry.image])])  # every tensor
+            diff = crops.backward_diffs(fresh, layer, [entry], "guided")[0]
+            box = crops.box_of(entry, field, fresh.input_shape[1:])
+            expected = crops.render_raw(crops.crop(crops.image_layout(diff, fresh.spec.input), box))
+            np.testing.assert_array_equal(partial["guided"][index], expected)
+            assert np.abs(diff).max() > 0
+
+
+def test_info_says_which_part_of_the_input_a_large_field_shows(setup, tmp_path):
+    net, _, maxes = setup
+    crops.crop_layer(net, maxes, "conv1", tmp_path, WideField(0, 0, 0), kinds=["maxim"], units=[0], progress=False)
+    info = json.loads((unit_dir(tmp_path, "conv1", 0) / "info.json").read_text())
+    entry = info["entries"][0]
+    y, x = entry["y"], entry["x"]
+    assert entry["box"] == [y - 24, y + 24, x - 24, x + 24]
+    assert entry["shown"] == [max(y - 24, 0), min(y + 24, 16), max(x - 24, 0), min(x + 24, 16)]
+    assert cv2.imread(str(crop_path(tmp_path, "conv1", 0, "maxim", 0))).shape == (16, 16, 3)
+
+
+def test_a_long_run_prints_its_estimate_first(setup, tmp_path, capsys):
+    net, _, maxes = setup
+    crops.crop_layer(net, maxes, "conv1", tmp_path, CONV1, kinds=["maxim"], batch=1, progress=True)
+    line = next(line for line in capsys.readouterr().err.splitlines() if "s/unit" in line)
+    assert re.fullmatch(r"conv1: 4 units x ~[0-9.e-]+ s/unit = ~\d+ s", line.split("\r")[-1].strip()), line
+
+
+def test_estimate_line_reads_in_minutes_and_hours():
+    assert progress.estimate_line(1280, 0.9) == "1280 units x ~0.9 s/unit = ~19 min"
+    assert progress.estimate_line(10000, 2.0) == "10000 units x ~2 s/unit = ~5.6 h"
+
+
+def test_entries_whose_fields_do_not_overlap_share_input_rows_and_crop_as_alone(setup):
+    net, _, maxes = setup
+    assert [slot[:2] for slot in crops.slots(CONV1, (16, 16), (16, 16))] == [(y, x) for y in (2, 7, 12)
+                                                                            for x in (2, 7, 12)]
+    entries = [e for unit in range(4) for e in crops.unit_entries(maxes, "conv1", unit)]
+    boxes = [CONV1.box(e.y, e.x) for e in entries]
+    load = crops.image_inputs(net, maxes)
+    packing = crops.Packing(crops.slots(CONV1, (16, 16), (16, 16)), (16, 16))
+    spots = [packing.place(box, (e.y, e.x)) for e, box in zip(entries, boxes)]
+    batch = crops.packed_inputs([load(e.image) for e in entries], boxes, spots, (16, 16))
+    assert len(batch) == len(packing.rows) < len(entries)
+    for row in range(len(batch)):  # no two fields of a row overlap
+        fields = [spot[-1] for spot in spots if spot[0] == row]
+        cover = np.zeros((20, 20), int)
+        for y0, y1, x0, x1 in fields:
+            cover[max(y0, 0):y1, max(x0, 0):x1] += 1
+        assert cover.max() == 1
+    packed = crops.crop_entries(net, maxes, "conv1", entries, crops.KINDS, CONV1)
+    net.forward(np.stack([load(e.image) for e in entries]))  # one row per entry, every tensor
+    for kind, mode in crops.BACKWARD_MODES.items():
+        for index, diff in enumerate(crops.backward_diffs(net, "conv1", entries, mode)):
+            alone = crops.render_raw(crops.crop(crops.image_layout(diff, net.spec.input), boxes[index]))
+            assert np.abs(alone.astype(int) - packed[kind][index].astype(int)).max() <= 1
+
+
+def test_a_field_with_room_for_one_slot_is_run_a_row_per_entry(setup):
+    net, _, maxes = setup
+    large = Field(9, 1, 4)  # 9 px on 16: one field inside at a time
+    assert len(crops.slots(large, (16, 16), (16, 16))) == 1
+    entries = crops.unit_entries(maxes, "conv1", 0)
+    result = crops.crop_entries(net, maxes, "conv1", entries, ["maxim", "guided"], large)
+    assert [picture.shape for picture in result["guided"]] == [(9, 9, 3)] * len(entries)
+
+
+def squeeze_excitation_net(folder):
+    """data (3 x 16 x 16) -> conv 3x3 -> relu -> times sigmoid(global average of relu): "se" mixes
+    every position through the global pool."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from test_autodiff_support import make_model
+
+    rng = np.random.default_rng(5)
+    weights = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["data", "w"], ["conv"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["conv"], ["relu"]),
+             helper.make_node("GlobalAveragePool", ["relu"], ["pooled"]),
+             helper.make_node("Sigmoid", ["pooled"], ["gate"]),
+             helper.make_node("Mul", ["relu", "gate"], ["se"])]
+    graph = helper.make_graph(nodes, "se", [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["N", 3, 16, 16])],
+                              [helper.make_tensor_value_info("se", TensorProto.FLOAT, None)], [weights])
+    path = folder / "se.onnx"
+    onnx.save(make_model(graph), str(path))
+    return Net.load(path, provider="cpu", input=dict(mean=0.0, input_scale=1 / 255, raw_scale=255.0))
+
+
+def test_entries_after_a_global_pool_get_rows_of_their_own(setup, tmp_path):
+    _, maxes_path, maxes = setup
+    net = squeeze_excitation_net(tmp_path)
+    assert crops.spatially_local(net, "relu") and not crops.spatially_local(net, "se")
+    field = Field(3, 1, 1)
+    load = crops.image_inputs(net, maxes)
+    alone = net.forward(np.stack([load(image) for image in range(3)]))
+    peaks = [divmod(int(alone["se"][image, 0].argmax()), 16) for image in range(3)]
+    entries = [crops.Entry(0, image, 1.0, image, y, x) for image, (y, x) in enumerate(peaks)]
+    assert min(alone["se"][image, 0, y, x] for image, (y, x) in enumerate(peaks)) > 0.1
+    for layer, shared in (("relu", True), ("se", False)):
+        packing = crops.layer_packing(net, layer, field)
+        boxes = [field.box(e.y, e.x) for e in entries]
+        spots = [packing.place(box, (e.y, e.x)) for e, box in zip(entries, boxes)]
+        assert (len(packing.rows) < len(entries)) == shared, layer
+        if shared:   # each unit's value in the shared rows as in its own image
+            rows = net.forward(crops.packed_inputs([load(e.image) for e in entries], boxes, spots, (16, 16)))[layer]
+            for entry, spot in zip(entries, spots):
+                assert rows[spot[0], 0, spot[1], spot[2]] == pytest.approx(alone[layer][entry.image, 0, entry.y, entry.x])
+    # the crops of entries after the global pool are those of each image run alone
+    together = crops.crop_entries(net, maxes, "se", entries, ["backprop"], field)["backprop"]
+    for entry, picture in zip(entries, together):
+        net.forward(load(entry.image)[None])
+        diff = crops.backward_diffs(net, "se", [entry], "grad")[0]
+        expected = crops.render_raw(crops.crop(crops.image_layout(diff, net.spec.input), field.box(entry.y, entry.x)))
+        np.testing.assert_array_equal(picture, expected)

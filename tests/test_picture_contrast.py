@@ -53,6 +53,23 @@ def test_back_pane_spreads_over_half_the_gray_range_in_every_view(net, photos, l
         assert spread(back.render(diff, view, "gray", height, width)) >= HALF, view
 
 
+def signal_pixels(picture: np.ndarray, box: list, size: tuple) -> np.ndarray:
+    """The pixels of a backward crop that show signal: inside the image (not the padding or the black
+    band of a scaled field), off the centre ring, and not mid-gray (an exact zero: where nothing flowed
+    back, e.g. the blank around a sparse pass)."""
+    y0, y1, x0, x1 = box
+    place = crops.placement(box, size)
+    keep = np.zeros(picture.shape[:2], bool)
+    if place is None:
+        keep[max(0, -y0):size[0] - y0, max(0, -x0):size[1] - x0] = True
+    else:
+        top, bottom, left, right = place.target
+        keep[top:bottom, left:right] = True
+        cv2.circle(keep.view(np.uint8), tuple(int(round(v)) for v in place.centre[::-1]), 12, 0, -1)
+    keep &= np.any(picture != 128, axis=2)
+    return picture[keep]
+
+
 def _maxes(net, photos: list, layer: str) -> dict:
     """Each of the first UNITS units' TOP images at their highest position, as find_maxes keeps them."""
     value = net.forward(net.preprocess([cv2.imread(path) for path in photos]))[layer]
@@ -76,15 +93,14 @@ def test_written_backward_crops_spread_over_half_the_gray_range(net, photos, lay
     for unit in range(UNITS):
         info = json.loads((unit_dir(tmp_path, layer, unit) / "info.json").read_text())
         for entry in info["entries"]:
-            y0, _, x0, _ = entry["box"]
             for kind in crops.BACKWARD_MODES:
                 picture = cv2.imread(str(crop_path(tmp_path, layer, unit, kind, entry["rank"])))
                 if entry["rank"] in info["all_zero"].get(kind, []):
                     # a ReLU6 off or saturated at 6 passes no gradient; deconv's ReLU rule ignores the forward pass
                     assert kind != "deconv" and crops.is_all_zero_tile(picture)
                     continue
-                inside = picture[max(0, -y0):height - y0, max(0, -x0):width - x0]   # not the padding
-                assert spread(inside) >= HALF, (unit, kind, entry["rank"])
+                assert spread(signal_pixels(picture, entry["box"], (height, width))) >= HALF, \
+                    (unit, kind, entry["rank"])
                 checked += 1
     assert checked >= UNITS * TOP
 

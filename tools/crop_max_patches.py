@@ -6,6 +6,9 @@
 Reads the top-k (image, y, x) of every unit from tools.find_maxes's maxes.json and writes, per unit,
 OUT/<layer>/unit_NNNN/<mode>_KKK.png crops, montage_<mode>.png (3 x 3) and info.json, and per layer
 OUT/<layer>/sprite_<mode>.png. Units with an info.json are skipped, so a killed run resumes.
+Where a unit's receptive field is larger than the image, its crops show the image inside the field
+scaled to fill the tile, with a ring at the unit's position. After a few units it prints an
+estimate of the layer's time (units x seconds per unit).
 """
 import argparse
 
@@ -27,7 +30,8 @@ def parse_args(argv, settings):
     parser.add_argument("--units", default="all", help="all, N, A-B or a comma list of them, in every layer (all)")
     parser.add_argument("--model", default=None, help="model_zoo name or model file (default: maxes.json's model)")
     parser.add_argument("--batch", type=int, default=settings.crop_batch,
-                        help=f"top-k entries run through the net together ({settings.crop_batch})")
+                        help=f"net input rows run together; entries whose fields do not overlap share one "
+                             f"({settings.crop_batch})")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
     parser.add_argument("--out", required=True, help="output folder (the app's unit image folder)")
     return parser.parse_args(argv)
@@ -59,7 +63,8 @@ def main(argv=None) -> None:
                 raise DeepVisError(f"{args.maxes}: layer {layer}: not in maxes.json (run find_maxes on it)")
             units = parse_units(args.units, len(maxes["layers"][layer]), f"{args.maxes}: layer {layer}")
             ran = crops.crop_layer(net, maxes, layer, args.out, fields.get(layer), kinds=kinds, units=units,
-                                   batch=args.batch, sprite_tile=settings.offline_sprite_tile)
+                                   batch=args.batch, sprite_tile=settings.offline_sprite_tile,
+                                   percentile=settings.picture_percentile)
             print(f"{args.out}: {layer}: cropped {len(ran)} units, {len(units) - len(ran)} already done")
     except DeepVisError as error:
         exit_with_message(error)

@@ -23,6 +23,18 @@ def progress_bar(total: int, desc: str, unit: str = "image", enabled: bool = Tru
                 dynamic_ncols=True, smoothing=0.1)
 
 
+def estimate_line(count: int, seconds_each: float, unit: str = "unit") -> str:
+    """"N units x ~S s/unit = ~T": what a long run will take, from its first part."""
+    total = count * seconds_each
+    if total < 120:
+        spent = f"{total:.0f} s"
+    elif total < 7200:
+        spent = f"{total / 60:.0f} min"
+    else:
+        spent = f"{total / 3600:.1f} h"
+    return f"{count} {unit}s x ~{seconds_each:.2g} s/{unit} = ~{spent}"
+
+
 def _write_atomic(path, write) -> Path:
     """Call ``write(file object)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)

@@ -131,7 +131,8 @@ def _values(net) -> ChainMap:
 
 def _plan(net, values) -> GraphPlan:
     plan = _PLANS.get(net)
-    if plan is None or plan.model is not net.model:
+    # a forward up to another layer may hold tensors the plan never saw: it would find no path through them
+    if plan is None or plan.model is not net.model or not plan.knows(net.tensors):
         plan = GraphPlan(net.model, values, _where(net))
         _PLANS[net] = plan
     return plan

@@ -50,6 +50,11 @@ class GraphPlan:
         self._attrs = {}
         self._paths = {}
 
+    def knows(self, values) -> bool:
+        """Whether every float tensor among ``values`` was among those the plan was made from."""
+        return all(name in self.float_tensors for name, value in values.items()
+                   if getattr(value, "dtype", None) is not None and value.dtype.kind == "f")
+
     def flow(self, sources: frozenset) -> frozenset:
         """Every float tensor computed (directly or not) from the sources, the sources included."""
         reached = set(sources)
