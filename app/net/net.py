@@ -224,11 +224,12 @@ class Net:
         if np.any(scores < 0) or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
             scores = np.exp(scores - scores.max(axis=1, keepdims=True))
             scores /= scores.sum(axis=1, keepdims=True)
-        names = self.labels or []
+        from app.labels import class_name
+
         results = []
         for row in scores:
             best = np.argsort(-row, kind="stable")[:top]
-            results.append([(names[i] if i < len(names) else f"class {i}", float(row[i])) for i in best])
+            results.append([(class_name(self.labels, i), float(row[i])) for i in best])
         return results
 
     # -- backward passes (app/net/autodiff) -------------------------------------------------

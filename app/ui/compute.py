@@ -12,6 +12,7 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs import Frame, fit_to_input
+from app.labels import class_name
 from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS, AppState
 
 
@@ -305,6 +306,5 @@ def top_predictions(net, top: int = 5, sample: int = 0) -> Tuple[Tuple[str, floa
     if np.any(scores < 0) or not np.isclose(scores.sum(), 1.0, atol=1e-3):
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
-    names = net.labels or []
     best = np.argsort(-scores, kind="stable")[:top]
-    return tuple((names[i] if i < len(names) else f"class {i}", float(scores[i])) for i in best)
+    return tuple((class_name(net.labels, i), float(scores[i])) for i in best)
