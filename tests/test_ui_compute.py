@@ -63,7 +63,7 @@ def test_input_diff_back_in_bgr_image_layout():
 
 
 def test_requests_compare_frames_by_identity_and_follow_the_origin():
-    layers = (LayerInfo("a", 4, 2), LayerInfo("b", 4, 2))
+    layers = (LayerInfo("a", 4, (2, 2)), LayerInfo("b", 4, (2, 2)))
     frame = Frame((np.zeros((8, 8, 3), np.uint8),), "x.png")
     state = AppState(layers=layers, backprop_mode="guided")
     assert request_for(state, frame) == request_for(state, frame)
