@@ -104,6 +104,9 @@ def test_an_unknown_op_gets_the_conservative_trait():
     assert traits.positions == ops.MIXED and traits.window is None and traits.weight is None
     node = helper.make_node("Mystery", ["x"], ["y"])
     assert not ops.reads_own_position(node) and not ops.spatially_local(node)
+    assert ops.reads_own_position(helper.make_node("Softmax", ["x"], ["y"], axis=1))
+    assert not ops.reads_own_position(helper.make_node("Softmax", ["x"], ["y"]))  # its default depends on opset
+    assert not ops.spatially_local(helper.make_node("Concat", ["x", "z"], ["y"], axis=2))
     # the weights search stops at it, and the receptive field behind it is the whole input
     assert ops.weights_of(one_node_chain("Mystery"), "relu") is None
     assert ops.weights_of(one_node_chain("Identity"), "relu").weight == "w"

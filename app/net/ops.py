@@ -121,8 +121,8 @@ def attributes(node: onnx.NodeProto) -> dict:
 def reads_own_position(node: onnx.NodeProto) -> bool:
     """Whether each output position of a N x C x H x W node reads only that position of its inputs."""
     positions = trait(node.op_type).positions
-    if positions == CHANNEL_AXIS:
-        return attributes(node).get("axis", 1) in (1, -3)
+    if positions == CHANNEL_AXIS:  # no axis: Softmax's default (1, or -1 since opset 13) mixes positions
+        return attributes(node).get("axis") in (1, -3)
     return positions == POINTWISE
 
 
