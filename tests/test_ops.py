@@ -61,6 +61,19 @@ def test_layers_without_weights_of_their_own_have_none(default_net, onet):
     assert ops.weights_of(default_net.model, default_net.input_name) is None
 
 
+def test_a_separate_bias_add_has_weights_only_through_the_bias(testdata):
+    """mnist-8 (CNTK) adds each conv's bias in an Add node of its own."""
+    net = Net.load(testdata / "onnx_mnist8" / "mnist-8.onnx", provider="cpu")
+    producer = producers(net)
+    adds = [layer.name for layer in net.layers if layer.op_type == "Add"]
+    assert adds
+    for add in adds:
+        assert ops.weights_of(net.model, add) is None
+        found = ops.weights_of(net.model, add, through_bias=True)
+        assert found is not None and found.node.op_type in ("Conv", "MatMul") and found.node in [
+            producer[name] for name in producer[add].input if name in producer]
+
+
 def test_rectifiers_are_listed_and_the_modes_change_exactly_them(default_net, onet):
     assert set(RECTIFIERS) == {"Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "HardSwish",
                                "Clip"}

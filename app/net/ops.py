@@ -49,7 +49,6 @@ UNKNOWN = Trait()
 
 _POINTWISE = Trait(elementwise=True, positions=POINTWISE)
 _MERGE = replace(_POINTWISE, layer=True)
-_SCALE = replace(_MERGE, keeps_units=True)  # a bias or scale when its other input is a constant
 _ACTIVATION = replace(_POINTWISE, layer=True, activation=True, keeps_units=True)
 _RECTIFIER = replace(_ACTIVATION, rectifier=True)
 _POOL = Trait(layer=True, positions=WINDOW, window=Window())
@@ -79,8 +78,7 @@ TRAITS = {
     **_each("Sigmoid HardSigmoid Tanh Softplus Softsign Gelu Mish", _ACTIVATION),
     "Abs": replace(_POINTWISE, layer=True, keeps_units=True),
     # arithmetic and merges
-    **_each("Add Sub Mul Div", _SCALE),
-    **_each("Sum Max Min", _MERGE),
+    **_each("Add Sub Mul Div Sum Max Min", _MERGE),
     **_each("Neg Exp Log Sqrt Reciprocal Pow Erf Floor Ceil Round Sign Not Mean Where Equal Greater Less And Or "
             "Cast QuantizeLinear DequantizeLinear", _POINTWISE),
     "Identity": replace(_POINTWISE, keeps_units=True),
@@ -143,10 +141,13 @@ class Weights:
     bias: str = None
 
 
-def weights_of(model: onnx.ModelProto, layer: str):
+def weights_of(model: onnx.ModelProto, layer: str, through_bias: bool = False):
     """The weights behind ``layer`` (a tensor name): those of the node computing it, or of the nearest
-    one up a chain of unit-keeping ops with a single non-constant input (conv -> bias Add -> BatchNorm
-    -> ReLU). None when no node with constant float weights computes it that way."""
+    one up a chain of unit-keeping ops with a single non-constant input (conv -> BatchNorm -> ReLU).
+    through_bias: also climb elementwise ops whose other inputs are constants (the bias Add or scale
+    Mul of an exporter that keeps them apart, a Keras dense layer's MatMul -> Add); the weights views
+    do not, as such an Add is a layer of its own there. None when no node with constant float
+    weights computes ``layer`` that way."""
     graph = model.graph
     producer = {name: node for node in graph.node for name in node.output if name}
     constant = _constants(graph)
@@ -157,7 +158,7 @@ def weights_of(model: onnx.ModelProto, layer: str):
             has_bias = traits.bias is not None and len(node.input) > traits.bias and node.input[traits.bias]
             return Weights(node, node.input[traits.weight], node.input[traits.bias] if has_bias else None)
         data = [name for name in node.input if name and name not in constant]
-        if not traits.keeps_units or len(data) != 1:
+        if not (traits.keeps_units or (through_bias and traits.elementwise)) or len(data) != 1:
             return None
         node = producer.get(data[0])
     return None

@@ -146,8 +146,8 @@ def _layer_value(net, layer: str, where: str) -> np.ndarray:
 
 
 def _weight_of(plan: GraphPlan, param_layer: str, where: str) -> str:
-    """The weight tensor behind param_layer (ops.weights_of)."""
-    found = weights_of(plan.model, param_layer)
+    """The weight tensor behind param_layer (ops.weights_of, through a bias Add too)."""
+    found = weights_of(plan.model, param_layer, through_bias=True)
     if found is not None:
         return found.weight
     raise DeepVisError(f"{where}: layer {param_layer}: no Conv, ConvTranspose, Gemm or MatMul with weights "
