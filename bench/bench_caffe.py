@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from app.net.caffe import convert  # noqa: E402
 from app.net.caffe.convert import convert_random  # noqa: E402
-from app.net.net import session_options  # noqa: E402
+from app.net.sessions import session_options  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 from bench.bench_forward import seconds_per_run  # noqa: E402
 
