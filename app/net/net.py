@@ -7,10 +7,9 @@ import onnx
 import onnxruntime as ort
 
 from app.errors import DeepVisError
-from app.net import heap, onnx_graph, preprocess, providers, spec as model_spec
+from app.net import onnx_graph, preprocess, providers, spec as model_spec
 from app.net.sessions import session_options
 
-heap.keep_freed_memory()
 NO_CLASS_OUTPUT = "no class output: set prob_layer in the model's yaml"
 
 
