@@ -29,9 +29,10 @@ def parser(prog: str, doc: str, model_default: str = "settings.py's model",
 
 def settings(argv=None) -> types.SimpleNamespace:
     """The settings for these arguments, read before the tool's parser is built (its defaults come from them)."""
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--settings", default=None)
-    _add_device(early)
+    early = argparse.ArgumentParser(add_help=False)   # the tool's own parser reports wrong arguments
+    for option in ("--cpu", "--gpu"):
+        early.add_argument(option, action="store_true")
+    early.add_argument("--settings", nargs="?", default=None)
     known, _ = early.parse_known_args(argv)
     return load_settings(known.settings, **_provider(known))
 
