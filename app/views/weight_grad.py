@@ -23,7 +23,7 @@ def weight_gradients(net, images, layer: str, units, param_layer: str, seed: str
     param_layer may be the conv's output or a layer a few element-wise ops below it (its ReLU).
     Afterwards the net holds the forward run of the last input.
     """
-    node = weights.weighted_node(net, param_layer)
+    node = weights.layer_weights(net, param_layer).node
     if node.op_type != "Conv":
         raise DeepVisError(f"{net.spec.name}: {param_layer}: weight gradients are shown for Conv layers, "
                            f"this is a {node.op_type}")
