@@ -18,7 +18,7 @@ from app.errors import DeepVisError
 from app.net import Net
 from app.net.spatial_max import UNKNOWN, SpatialMax, positions
 from app.offline import maxes as find
-from app.offline.progress import read_npz
+from app.files import read_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 

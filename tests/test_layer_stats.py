@@ -13,7 +13,7 @@ from app.errors import DeepVisError
 from app.net import Net
 from app.offline import layer_stats as stats
 from app.offline import maxes as find
-from app.offline.progress import read_npz
+from app.files import read_npz
 from app.unit_images import folder_name
 from tests.test_find_maxes import tiny_net_file, write_images
 

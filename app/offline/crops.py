@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
+from app.files import write_image_atomic, write_json_atomic
 from app.net import onnx_graph
 from app.net.preprocess import read_image
 from app.offline.montage import unit_montage, write_sprite
-from app.offline.progress import estimate_line, progress_bar, write_json_atomic, write_png_atomic
+from app.offline.progress import estimate_line, progress_bar
 from app.unit_images import crop_path, montage_path, unit_dir
 from app.views.scaling import PERCENTILE, signed_gray
 
@@ -442,9 +443,9 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
 def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:
     for kind, images in crops.items():
         for entry, image in zip(entries, images):
-            write_png_atomic(crop_path(root, layer, unit, kind, entry.rank), image)
+            write_image_atomic(crop_path(root, layer, unit, kind, entry.rank), image)
         if images:
-            write_png_atomic(montage_path(root, layer, unit, kind), unit_montage(images))
+            write_image_atomic(montage_path(root, layer, unit, kind), unit_montage(images))
     size = net.input_shape[1:]
     all_zero = {kind: [entry.rank for entry, image in zip(entries, images) if is_all_zero_tile(image)]
                 for kind, images in crops.items() if kind in BACKWARD_MODES}

@@ -21,8 +21,9 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
 from app.errors import DeepVisError
+from app.files import read_npz, write_image_atomic, write_npz_atomic
 from app.offline.maxes import read_maxes
-from app.offline.progress import progress_bar, read_npz, write_npz_atomic, write_png_atomic
+from app.offline.progress import progress_bar
 from app.unit_images import folder_name
 
 STATS_DIR = "stats"
@@ -207,11 +208,11 @@ def write_layer(out: Path, stats: LayerStats, source: str = "") -> Path:
     """The three PNGs, then stats.npz (holding ``source``, see _source), in layer_folder; returns
     that folder. stats.npz comes last: a layer counts as done once it exists."""
     folder = layer_folder(out, stats.layer)
-    write_png_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
+    write_image_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
                                                                   title=f"{stats.layer}: spatial max per channel"))
-    write_png_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
+    write_image_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
                                                                   title=f"{stats.layer}: inactivity"))
-    write_png_atomic(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
+    write_image_atomic(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
                                                                     title=f"{stats.layer}: correlation"))
     write_npz_atomic(folder / "stats.npz", source=np.array(source), **stats.arrays())
     return folder

@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import DeepVisError
+from app.files import read_npz, write_bytes_atomic, write_npz_atomic
 from app.inputs.files import load_image, natural_key
 from app.inputs.lists import ImageListSource
 from app.net import onnx_graph
 from app.net.spatial_max import UNKNOWN, SpatialMax, first_positions, positions
-from app.offline.progress import progress_bar, read_npz, write_bytes_atomic, write_npz_atomic
+from app.offline.progress import progress_bar
 
 STATE_FILE = "find_maxes.state.npz"
 MAXES_FILE = "maxes.json"

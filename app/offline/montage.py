@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.progress import write_png_atomic
+from app.files import write_image_atomic
 from app.unit_images import montage_path, sprite_path
 
 PAD = 2  # pixels of background between tiles
@@ -52,4 +52,4 @@ def write_sprite(root, layer: str, kind: str, units: int, tile: int) -> Path:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
         # shrunk as read: a thousand full-size montages would not fit in memory
         images.append(None if image is None else cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA))
-    return write_png_atomic(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))
+    return write_image_atomic(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))
