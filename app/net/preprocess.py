@@ -49,15 +49,29 @@ def as_bgr_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image file as H x W x 3 uint8 BGR, with one clear error when it cannot be decoded."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None:
-        raise DeepVisError(f"{path}: no such image file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise DeepVisError(f"{path}: cannot decode as an image")
-    return as_bgr_uint8(image, str(path))
+def read_image(path, name: str = None) -> np.ndarray:
+    """Read an image file as H x W x 3 uint8 BGR; one DeepVisError line naming ``name`` (default:
+    the path) when it is missing, unreadable or cannot be decoded."""
+    return read_image_noted(path, name)[0]
+
+
+def read_image_noted(path, name: str = None) -> tuple:
+    """(``read_image``'s image, a note on any conversion, e.g. from 16 bits, or "")."""
+    name = str(path) if name is None else name
+    if not Path(path).is_file():
+        raise DeepVisError(f"{name}: no such image file")
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise DeepVisError(f"{name}: cannot read ({error.strerror or error})") from None
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:   # some codecs throw on damaged files instead of returning None
+        decoded = None
+    if decoded is None:
+        raise DeepVisError(f"{name}: cannot decode as an image")
+    note = "" if decoded.dtype == np.uint8 else f"converted {name} from {decoded.dtype.itemsize * 8}-bit to 8-bit"
+    return as_bgr_uint8(decoded, name), note
 
 
 def _per_channel(value, channels: int) -> np.ndarray:
