@@ -115,16 +115,22 @@ def preprocess(images, spec: InputSpec) -> np.ndarray:
 def deprocess(batch: np.ndarray, spec: InputSpec) -> list:
     """Inverse of preprocess: N x C x H x W net input -> list of H x W x 3 uint8 BGR images."""
     mean, scale = mean_array(spec), _per_channel(spec.input_scale, spec.channels)
-    images = []
-    for chw in np.asarray(batch, dtype=np.float32):
-        chw = chw / scale + mean
-        if spec.transpose:
-            chw = chw.transpose(0, 2, 1)
-        pixels = chw.transpose(1, 2, 0) * np.float32(255.0 / spec.raw_scale)
-        if spec.channels == 1:
-            bgr = np.repeat(pixels, 3, axis=2)
-        else:
-            bgr = np.empty_like(pixels)
-            bgr[:, :, list(spec.channel_swap)] = pixels
-        images.append(np.clip(bgr + 0.5, 0, 255).astype(np.uint8))
-    return images
+    chw = np.asarray(batch, dtype=np.float32) / scale + mean
+    pixels = image_layout(chw, spec.channel_swap, spec.transpose) * np.float32(255.0 / spec.raw_scale)
+    return list(np.clip(pixels + 0.5, 0, 255).astype(np.uint8))
+
+
+def image_layout(chw: np.ndarray, channel_swap=(2, 1, 0), transpose: bool = False) -> np.ndarray:
+    """Values in the net's input layout (... x C x H x W: an input diff, a first-layer filter) laid
+    out like the image they came from (... x H x W x 3, BGR), undoing preprocess's transpose and
+    channel swap: net channel c was read from the image's BGR channel ``channel_swap[c]``, so it is
+    written back there. Any other channel count (1: a gray model) shows as the channels' mean in all
+    three."""
+    chw = np.asarray(chw)
+    if transpose:
+        chw = chw.swapaxes(-1, -2)
+    if chw.shape[-3] != 3 or len(channel_swap) != 3:
+        return np.repeat(chw.mean(axis=-3)[..., None], 3, axis=-1)
+    image = np.empty(chw.shape[:-3] + chw.shape[-2:] + (3,), chw.dtype)
+    image[..., list(channel_swap)] = np.moveaxis(chw, -3, -1)
+    return image

@@ -26,7 +26,7 @@ import numpy as np
 from app.errors import DeepVisError
 from app.files import write_image_atomic, write_json_atomic
 from app.net import onnx_graph
-from app.net.preprocess import read_image
+from app.net.preprocess import image_layout, read_image
 from app.offline.montage import unit_montage, write_sprite
 from app.offline.progress import estimate_line, progress_bar
 from app.unit_images import crop_path, montage_path, unit_dir
@@ -144,18 +144,6 @@ def mark_centre(picture: np.ndarray, place) -> np.ndarray:
     cv2.circle(picture, centre, radius, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.circle(picture, centre, radius, (255, 255, 255), 1, cv2.LINE_AA)
     return picture
-
-
-def image_layout(diff: np.ndarray, spec) -> np.ndarray:
-    """A C x H x W input diff as an H x W x 3 BGR float array laid out like the deprocessed image."""
-    if spec.transpose:
-        diff = diff.transpose(0, 2, 1)
-    pixels = diff.transpose(1, 2, 0)
-    if spec.channels == 1:
-        return np.repeat(pixels, 3, axis=2)
-    bgr = np.empty_like(pixels)
-    bgr[:, :, list(spec.channel_swap)] = pixels
-    return bgr
 
 
 ZERO_MARK = (0, 0, 200)   # BGR: the cross drawn over an all-zero crop
@@ -351,9 +339,10 @@ def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inpu
     net.forward(packed_inputs(images, input_boxes, spots, size) if packing.shared else np.stack(images), up_to=layer)
     for kind in backward:
         diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind], [spot[:-1] for spot in spots])
-        crops[kind] = [backward_picture(shown(image_layout(_entry_diff(diffs, spot, box), spec), image_box, place),
-                                        place, percentile)
-                       for spot, box, image_box, place in zip(spots, input_boxes, boxes, places)]
+        laid_out = (image_layout(_entry_diff(diffs, spot, box), spec.channel_swap, spec.transpose)
+                    for spot, box in zip(spots, input_boxes))
+        crops[kind] = [backward_picture(shown(diff, image_box, place), place, percentile)
+                       for diff, image_box, place in zip(laid_out, boxes, places)]
     return crops
 
 

@@ -6,6 +6,7 @@ Arrays in (weights O x C x kh x kw from ``app.views.weights``), H x W x 3 uint8 
 import cv2
 import numpy as np
 
+from app.net.preprocess import image_layout
 from app.views.grid import BACKGROUND, TEXT_COLOR, tile_grid
 
 
@@ -44,16 +45,9 @@ def filter_images(weights: np.ndarray, channel_swap=(2, 1, 0), scope: str = "fil
     if not draws_in_colour(weights):
         raise ValueError(f"colour filters read 1 or 3 channels; weights have shape {np.shape(weights)}")
     weights = np.asarray(weights, dtype=np.float64)
-    if transpose:
-        weights = weights.swapaxes(2, 3)
     scaled = (normalise(weights, signed) if scope == "layer"
               else np.stack([normalise(w, signed) for w in weights]))
-    if weights.shape[1] == 1:
-        return to_uint8(np.repeat(scaled[:, 0, :, :, None], 3, axis=3))
-    images = np.empty(scaled.shape[:1] + scaled.shape[2:] + (3,))
-    for net_channel, bgr_channel in enumerate(channel_swap):
-        images[..., bgr_channel] = scaled[:, net_channel]
-    return to_uint8(images)
+    return to_uint8(image_layout(scaled, channel_swap, transpose))
 
 
 def input_channel_tiles(filter_weights: np.ndarray, signed: bool = False, transpose: bool = False) -> np.ndarray:
