@@ -15,10 +15,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.errors import DeepVisError
+from app.files import read_npz
 from app.net import Net
 from app.net.spatial_max import UNKNOWN, SpatialMax, positions
 from app.offline import maxes as find
-from app.files import read_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 

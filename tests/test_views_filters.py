@@ -80,7 +80,7 @@ def test_histograms_count_every_weight_over_shared_edges(net):
     counts, edges = filters.weight_histograms(w2, bins=10)
     assert counts.shape == (6, 10) and (counts.sum(axis=1) == 4 * 3 * 3).all()
     assert edges[0] == w2.min() and edges[-1] == pytest.approx(w2.max())
-    tiles = filters.histogram_tiles(w2, bins=10, height=40, width=60)
+    tiles = filters.histogram_tiles(counts, edges, height=40, width=60)
     assert tiles.shape == (6, 40, 60, 3)
     tallest = int(np.argmax(counts[0]))
     column = int((tallest + 0.5) * 60 / 10)

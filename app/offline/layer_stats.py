@@ -25,10 +25,12 @@ from app.files import read_npz, write_image_atomic, write_npz_atomic
 from app.offline.maxes import read_maxes
 from app.offline.progress import progress_bar
 from app.unit_images import folder_name
+from app.views import filters, grid
 
 STATS_DIR = "stats"
 ORDERS = ("cluster", "pca", "none")
 MAX_PANELS = 64  # channel histograms drawn in histograms.png (all are in stats.npz)
+CORRELATION_SIZE = 600  # pixels a side of correlation.png's matrix, as the app draws it
 
 
 @dataclass
@@ -187,16 +189,10 @@ def inactivity_image(edges: np.ndarray, counts: np.ndarray, title: str = "") -> 
 
 
 def correlation_image(correlation: np.ndarray, order: np.ndarray, title: str = "") -> np.ndarray:
-    """The correlation matrix with rows and columns in ``order``, coloured from -1 to 1 with a colour bar."""
-    figure = Figure(figsize=(6, 5), dpi=100)
-    axes = figure.add_subplot(1, 1, 1)
-    shown = axes.imshow(correlation[np.ix_(order, order)], cmap="RdBu_r", vmin=-1.0, vmax=1.0,
-                        interpolation="nearest")
-    figure.colorbar(shown, ax=axes)
-    axes.set_title(title or "correlation of channel maxima", fontsize=9)
-    axes.set_xlabel("channel (reordered)")
-    figure.tight_layout()
-    return _figure_image(figure)
+    """The correlation matrix with rows and columns in ``order``, coloured from -1 to 1 with a colour
+    bar (the picture of the app's "activation correlation"), under ``title``."""
+    image = filters.correlation_image(correlation, size=CORRELATION_SIZE, order=order)
+    return np.vstack([grid.caption(title or "correlation of channel maxima", image.shape[1]), image])
 
 
 def layer_folder(out, layer: str) -> Path:

@@ -173,7 +173,7 @@ def weights_view(net, layer: str, pattern: str):
         spec = net.spec.input
         return filters.unit_filter_tiles(unit_weights, spec.channel_swap, spec.transpose)
     if pattern == "weights histogram":
-        return filters.histogram_tiles(unit_weights)
+        return filters.histogram_tiles(*filters.weight_histograms(unit_weights))
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
 
 

@@ -97,10 +97,11 @@ def histogram_image(counts: np.ndarray, edges: np.ndarray, height: int = 64, wid
     return image
 
 
-def histogram_tiles(weights: np.ndarray, bins: int = 32, height: int = 64, width: int = 96) -> np.ndarray:
-    """Every unit's weight histogram, O x height x width x 3 (the layers pane tiles them)."""
-    counts, edges = weight_histograms(weights, bins)
-    return np.stack([histogram_image(row, edges, height, width) for row in counts])
+def histogram_tiles(counts: np.ndarray, edges: np.ndarray, height: int = 64, width: int = 96) -> np.ndarray:
+    """Every unit's histogram (``counts`` O x bins over ``edges`` shared, bins + 1, or per unit,
+    O x (bins + 1)) as O x height x width x 3 tiles (the layers pane tiles them)."""
+    edges = np.broadcast_to(edges, (len(counts), np.shape(edges)[-1]))
+    return np.stack([histogram_image(row, row_edges, height, width) for row, row_edges in zip(counts, edges)])
 
 
 # -- weight correlation ------------------------------------------------------------------------
