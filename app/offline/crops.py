@@ -28,7 +28,7 @@ from app.files import write_image_atomic, write_json_atomic
 from app.net import onnx_graph
 from app.net.preprocess import image_layout, read_image
 from app.offline.montage import unit_montage, write_sprite
-from app.offline.progress import estimate_line, progress_bar
+from app.offline.progress import done_units, estimate_line, progress_bar
 from app.unit_images import crop_path, montage_path, unit_dir
 from app.views.scaling import PERCENTILE, signed_gray
 
@@ -357,11 +357,6 @@ def _entry_diff(diffs: np.ndarray, spot: tuple, box: tuple) -> np.ndarray:
     return diff
 
 
-def done_units(root, layer: str, units) -> set:
-    """Units whose info.json exists (written last, atomically: the unit is complete)."""
-    return {unit for unit in units if (unit_dir(root, layer, unit) / "info.json").is_file()}
-
-
 def unit_groups(maxes: dict, layer: str, units, batch: int, packing: Packing = None, field=None, size=None):
     """Whole units as (unit, entries), in order, as many at a time as keeps each group within ``batch``
     entries, or, given an empty ``packing`` (layer_packing) with the layer's ``field`` and the input
@@ -405,7 +400,7 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     if unknown:
         raise DeepVisError(f"{layer}: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
     units = range(len(maxes["layers"][layer])) if units is None else units
-    done = done_units(root, layer, units)
+    done = done_units(root, layer, units, "info.json")
     todo = [unit for unit in units if unit not in done]
     inputs = image_inputs(net, maxes)
     with progress_bar(len(todo), f"{layer} crops", unit="unit", enabled=progress) as bar:

@@ -1,6 +1,8 @@
-"""What every offline job shares: a progress bar with an ETA. (Their files are written whole by
-``app.files``.)"""
+"""What every offline job shares: a progress bar with an ETA, and which units a killed run finished.
+(Their files are written whole by ``app.files``.)"""
 from tqdm import tqdm
+
+from app.unit_images import unit_dir
 
 
 def progress_bar(total: int, desc: str, unit: str = "image", enabled: bool = True, initial: int = 0) -> tqdm:
@@ -19,3 +21,9 @@ def estimate_line(count: int, seconds_each: float, unit: str = "unit") -> str:
     else:
         spent = f"{total / 3600:.1f} h"
     return f"{count} {unit}s x ~{seconds_each:.2g} s/{unit} = ~{spent}"
+
+
+def done_units(root, layer: str, units, last_file: str) -> set:
+    """Units whose ``last_file`` (e.g. info.json) is in their folder under ``root``: a job writes
+    it last, whole, so such a unit is complete and a resumed run skips it."""
+    return {unit for unit in units if (unit_dir(root, layer, unit) / last_file).is_file()}
