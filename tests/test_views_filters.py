@@ -20,14 +20,11 @@ def expected_bytes(values):
 
 
 def test_weights_behind_a_layer_walk_up_element_wise_ops(net):
-    np.testing.assert_array_equal(weights.conv_weights(net, "conv1"), net.initializers["w1"])
-    np.testing.assert_array_equal(weights.conv_weights(net, "relu1"), net.initializers["w1"])
+    np.testing.assert_array_equal(weights.unit_weights(net, "conv1"), net.initializers["w1"])
+    np.testing.assert_array_equal(weights.unit_weights(net, "relu1"), net.initializers["w1"])
     np.testing.assert_array_equal(weights.unit_weights(net, "fc"), net.initializers["wf"])
-    assert weights.first_conv_layer(net) == "conv1"
     with pytest.raises(DeepVisError, match="pool: no Conv, Gemm or MatMul weights"):
         weights.unit_weights(net, "pool")
-    with pytest.raises(DeepVisError, match="fc: not a 2-D convolution"):
-        weights.conv_weights(net, "fc")
 
 
 @pytest.mark.parametrize("channel_swap", [(2, 1, 0), (0, 1, 2)])
@@ -110,10 +107,10 @@ def test_weights_of_a_real_exported_net_through_batchnorm_and_relu(testdata):
     from app.net import Net
 
     net = Net.load(testdata / "onnx_ultraface_slim320" / "version-slim-320.onnx", provider="cpu")
-    first = weights.first_conv_layer(net)
+    first = next(layer.name for layer in net.layers if layer.op_type == "Conv")
     relu = next(layer.name for layer in net.layers if layer.op_type == "Relu")
-    np.testing.assert_array_equal(weights.conv_weights(net, relu), weights.conv_weights(net, first))
-    tiles = filters.filter_images(weights.conv_weights(net, first), net.spec.input.channel_swap)
+    np.testing.assert_array_equal(weights.unit_weights(net, relu), weights.unit_weights(net, first))
+    tiles = filters.filter_images(weights.unit_weights(net, first), net.spec.input.channel_swap)
     assert tiles.shape[0] == net.layer(first).channels and tiles.shape[3] == 3
 
 
