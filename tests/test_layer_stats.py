@@ -92,6 +92,9 @@ def test_tool_writes_arrays_and_pictures(run):
         for name in ["histograms.png", "inactivity.png", "correlation.png"]:
             image = cv2.imread(str(folder / name))
             assert image is not None and image.shape[0] > 100 and image.std() > 10
+        matrix = cv2.cvtColor(cv2.imread(str(folder / "correlation.png"))[-600:, :600], cv2.COLOR_BGR2GRAY)
+        low, high = np.percentile(matrix, [1, 99])
+        assert high - low > 100, f"{layer}: correlation.png's matrix is nearly flat ({low:.0f}-{high:.0f})"
 
 
 def test_pictures_are_bgr_images():
