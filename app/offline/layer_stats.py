@@ -205,11 +205,11 @@ def write_layer(out: Path, stats: LayerStats, source: str = "") -> Path:
     that folder. stats.npz comes last: a layer counts as done once it exists."""
     folder = layer_folder(out, stats.layer)
     write_image_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
-                                                                  title=f"{stats.layer}: spatial max per channel"))
+                                                                    title=f"{stats.layer}: spatial max per channel"))
     write_image_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
-                                                                  title=f"{stats.layer}: inactivity"))
+                                                                    title=f"{stats.layer}: inactivity"))
     write_image_atomic(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
-                                                                    title=f"{stats.layer}: correlation"))
+                                                                      title=f"{stats.layer}: correlation"))
     write_npz_atomic(folder / "stats.npz", source=np.array(source), **stats.arrays())
     return folder
 

@@ -77,6 +77,8 @@ NAMED_KEY_CODES = {
     "<Enter>": (13, 10, 65293, 65421, 0x1000004, 0x1000005),
     "<BackSpace>": (8, 127, 65288, 0x1000003),
 }
+
+
 def key_codes(key: str) -> Tuple[int, ...]:
     """Every code that means ``key`` on some platform."""
     if key in NAMED_KEY_CODES:
