@@ -32,8 +32,8 @@ def weight_gradients(net, images, layer: str, units, param_layer: str, seed: str
     conv_output = node.output[0]
     gradients = []
     for image, unit in zip(images, units):
-        run = net.forward(input_batch(net, image))
-        gradients.append(np.asarray(run.weight_gradient(layer, unit, conv_output, seed=seed, at=at), np.float32))
+        gradient = net.forward(input_batch(net, image)).weight_gradient(layer, unit, conv_output, seed=seed, at=at)
+        gradients.append(np.asarray(gradient, np.float32))
     return gradients
 
 
