@@ -52,6 +52,7 @@ class Net:
         # every tensor's (dtype, rank), which later runs (up_to a layer, say) may not all hold
         self.tensor_types = {name: (value.dtype, value.ndim) for name, value in tensors.items()}
         self.output_shapes = {o.name: tensors[o.name].shape[1:] for o in model.graph.output}   # per image
+        # tensors no input changes, e.g. weights that Constant nodes make: what the weights views read
         self.constants = MappingProxyType(_constants(model, self.input_name, tensors))
         self.layers = onnx_graph.find_layers(model, tensors)
         self._by_name = {layer.name: layer for layer in self.layers}
