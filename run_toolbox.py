@@ -10,24 +10,16 @@ Press h in the window for the key map.
 import argparse
 import sys
 
-from app.errors import DeepVisError, exit_with_message
+from tools import cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="run_toolbox.py", description="The DeepVis Toolbox desktop app.",
-                                     epilog="Keys: press h in the window. --keys takes characters and "
-                                            "<Left> <Right> <Up> <Down> <PgUp> <PgDn> <Esc>.")
-    parser.add_argument("--model", default=None,
-                        help="model_zoo name, .onnx, model.yaml or Caffe .prototxt (default: settings.model)")
+    parser = cli.parser("run_toolbox.py", __doc__, random_weights=(
+        "a Caffe deploy prototxt without a caffemodel: seeded random weights (the window says so in red)"))
+    parser.epilog = ("Keys: press h in the window. --keys takes characters and "
+                     "<Left> <Right> <Up> <Down> <PgUp> <PgDn> <Esc>.")
     parser.add_argument("--input", default=None,
                         help="folder, image list .txt, video, image, camera or camera:N (default: sample photos)")
-    device = parser.add_mutually_exclusive_group()
-    device.add_argument("--cpu", action="store_true", help="run on the CPU")
-    device.add_argument("--gpu", action="store_true", help="run on the GPU (CUDA), falling back to the CPU")
-    parser.add_argument("--settings", default=None, help="a settings file overriding settings.py")
-    parser.add_argument("--random-weights", type=int, default=None, metavar="SEED",
-                        help="a Caffe deploy prototxt without a caffemodel: seeded random weights "
-                             "(the window says so in red)")
     parser.add_argument("--screenshot", default=None, metavar="OUT.png",
                         help="render the window without opening it, write this PNG and exit")
     parser.add_argument("--keys", default="", help="with --screenshot: keys to press first, e.g. 'oob<Right>n'")
@@ -39,36 +31,35 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     try:
-        if not args.screenshot:
-            from app.ui.window import check_display
-
-            check_display()
-        if args.test_keys:
-            from app.ui.window import test_keys
-
-            test_keys()
-            return
-        from app.inputs import open_source
-        from app.net import Net
-        from app.settings import load_settings
-
-        overrides = {"provider": "cpu"} if args.cpu else {"provider": "cuda"} if args.gpu else {}
-        settings = load_settings(args.settings, **overrides)
-        net = Net.load(args.model or settings.model, provider=settings.provider, input=settings.model_input or None,
-                       random_weights=args.random_weights)
-        source = open_source(args.input, settings)
-        if args.screenshot:
-            from app.ui.app import screenshot
-
-            print(screenshot(net, settings, source, args.screenshot, args.keys))
-            return
-        from app.ui.window import run_window
-
-        run_window(net, settings, source)
-    except DeepVisError as error:
-        exit_with_message(error)
+        with cli.one_line_errors():
+            _run(args, argv)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _run(args: argparse.Namespace, argv) -> None:
+    if not args.screenshot:
+        from app.ui.window import check_display
+
+        check_display()
+    if args.test_keys:
+        from app.ui.window import test_keys
+
+        test_keys()
+        return
+    from app.inputs import open_source
+
+    settings = cli.settings(argv)
+    net = cli.load_net(args, settings, random_weights=args.random_weights)
+    source = open_source(args.input, settings)
+    if args.screenshot:
+        from app.ui.app import screenshot
+
+        print(screenshot(net, settings, source, args.screenshot, args.keys))
+        return
+    from app.ui.window import run_window
+
+    run_window(net, settings, source)
 
 
 if __name__ == "__main__":

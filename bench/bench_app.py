@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.inputs import default_input_dir, open_source  # noqa: E402
-from app.net import Net  # noqa: E402
+from app.net import Net, heap  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from app.ui.app import App  # noqa: E402
@@ -99,6 +99,7 @@ def serial(app: App, net, inputs: list, count: int) -> dict:
 
 
 def main() -> None:
+    heap.keep_freed_memory()  # as the app and the offline tools run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs")

@@ -19,7 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.net import Net  # noqa: E402
+from app.net import Net, heap  # noqa: E402
 
 try:
     import torch
@@ -166,6 +166,7 @@ def bench(name: str, net: Net, repeats: int) -> None:
 
 
 def main() -> None:
+    heap.keep_freed_memory()  # as the app and the offline tools run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads (NumPy's BLAS uses its own)")

@@ -15,9 +15,10 @@ import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from app.net import heap  # noqa: E402
 from app.net.caffe import convert  # noqa: E402
-from app.net.caffe.random_weights import convert_random  # noqa: E402
-from app.net.net import session_options  # noqa: E402
+from app.net.caffe.convert import convert_random  # noqa: E402
+from app.net.sessions import session_options  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 from bench.bench_forward import seconds_per_run  # noqa: E402
 
@@ -25,6 +26,7 @@ PROTOTXT = ROOT.parent / "shared" / "testdata" / "caffenet_deploy" / "deploy.pro
 
 
 def main() -> None:
+    heap.keep_freed_memory()  # as the app and the offline tools run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prototxt", type=Path, default=PROTOTXT)
     parser.add_argument("--repeats", type=int, default=10)

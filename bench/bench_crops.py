@@ -25,17 +25,18 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from app.inputs.samples import SAMPLES  # noqa: E402
-from app.net import Net  # noqa: E402
+from app.net import Net, heap  # noqa: E402
 from app.offline import maxes as find  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 
 REFERENCE = "13756c6"  # the code before this bench
 CHILD = """
 import json, sys, time
-from app.net import Net
+from app.net import Net, heap
 from app.offline import crops
 from app.offline.maxes import read_maxes
 from tools.crop_max_patches import fields_for
+heap.keep_freed_memory()
 maxes_path, layer, units, batch, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 maxes = read_maxes(maxes_path)
 net = Net.load(maxes["model"], provider="cpu")
@@ -85,6 +86,7 @@ def seconds_per_unit(tree: Path, maxes: Path, layer: str, units: int, batch: int
 
 
 def main() -> None:
+    heap.keep_freed_memory()  # as the app and the offline tools run
     settings = load_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)

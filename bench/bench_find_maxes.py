@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from app.inputs.files import load_image  # noqa: E402
-from app.net import Net, onnx_graph  # noqa: E402
+from app.net import Net, heap, onnx_graph  # noqa: E402
 from app.offline import maxes as find  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 
@@ -110,6 +110,7 @@ def peak_mib(args, count: int) -> float:
 
 
 def main() -> None:
+    heap.keep_freed_memory()  # as the app and the offline tools run
     settings = load_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)

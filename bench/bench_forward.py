@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.net import Net  # noqa: E402
+from app.net import Net, heap  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 
 
@@ -30,6 +30,7 @@ def seconds_per_run(run, repeats: int) -> np.ndarray:
 
 
 def main() -> None:
+    heap.keep_freed_memory()  # as the app and the offline tools run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--repeats", type=int, default=20)

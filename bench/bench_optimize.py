@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.net import Net  # noqa: E402
+from app.net import Net, heap  # noqa: E402
 from app.offline.optimize import optimize_units  # noqa: E402
 from app.offline.regularizers import PRESETS  # noqa: E402
 
@@ -25,6 +25,7 @@ def seconds_per_unit(net, layer: str, batch: int, iterations: int, preset: int) 
 
 
 def main() -> None:
+    heap.keep_freed_memory()  # as the app and the offline tools run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--layer", default=None, help="default: the model's last map layer of 14 x 14 or less")

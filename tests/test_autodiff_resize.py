@@ -9,7 +9,7 @@ from onnx import helper
 from app.errors import DeepVisError
 from app.net.autodiff.op import Op
 from app.net.autodiff.resize import axis_matrices
-from app.net.net import session_options
+from app.net.sessions import session_options
 from test_autodiff_support import check_op, one_node_model
 
 R = np.random.default_rng(11)

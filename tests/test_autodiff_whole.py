@@ -37,9 +37,6 @@ def test_default_model_gradient_matches_finite_differences(default_net, layer, u
 
 
 def test_caffe_net_gradient_matches_finite_differences(testdata):
-    caffe = pytest.importorskip("app.net.caffe")
-    if not hasattr(caffe, "convert_cached"):
-        pytest.skip("the Caffe importer is not available")
     net = Net.load(testdata / "cifar10_quick" / "cifar10_quick.prototxt", provider="cpu")
     graph = DoubleGraph(net.model)
     batch = net.preprocess([net.deprocess(np.random.default_rng(1).normal(0, 40, (1,) + net.input_shape))[0]])

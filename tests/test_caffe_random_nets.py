@@ -1,7 +1,7 @@
 """Deploy-only Caffe nets with random He-init weights: every layer agrees with OpenCV's importer."""
 import pytest
 
-from app.net.caffe.random_weights import convert_random
+from app.net.caffe.convert import convert_random
 from app.net.onnx_graph import declared_layers
 from tests.test_caffe_opencv import compare_with_opencv, random_input
 

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 
 from app.net.caffe import convert
-from app.net.net import session_options
+from app.net.sessions import session_options
 from app.net.onnx_graph import runnable
 
 NETS = {

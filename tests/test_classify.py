@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from app.inputs import Frame
-from app.settings import load_settings
 from app.ui.compute import Request, compute
 from tests import ui_support
 from tools import classify
@@ -16,9 +15,11 @@ def net():
 
 
 @pytest.fixture
-def mnist_settings(monkeypatch):
-    monkeypatch.setattr(classify, "load_settings",
-                        lambda: load_settings(model_input=ui_support.MNIST_INPUT))
+def mnist_settings(tmp_path):
+    """--settings FILE giving MNIST's input settings."""
+    path = tmp_path / "mnist_settings.py"
+    path.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\n")
+    return ["--settings", str(path)]
 
 
 def wide_image(path):
@@ -40,7 +41,8 @@ def printed(text):
 @pytest.mark.parametrize("fit", ["crop", "stretch"])
 def test_classify_gives_the_apps_predictions(net, mnist_settings, tmp_path, capsys, fit):
     image = wide_image(tmp_path / "wide.png")
-    classify.main([str(tmp_path / "wide.png"), "--model", str(ui_support.MNIST), "--top", "3", "--fit", fit])
+    classify.main([str(tmp_path / "wide.png"), "--model", str(ui_support.MNIST), "--top", "3", "--fit", fit]
+                  + mnist_settings)
     ours = printed(capsys.readouterr().out)
     app = compute(net, Request(Frame((image,), "wide.png"), fit, "first", None, False)).predictions[:3]
     assert [label for _, label in ours] == [label for label, _ in app]
@@ -52,7 +54,7 @@ def test_crop_and_stretch_differ_and_crop_is_the_default(net, mnist_settings, tm
     runs = {}
     for fit in ("crop", "stretch", None):
         classify.main([str(tmp_path / "wide.png"), "--model", str(ui_support.MNIST)]
-                      + (["--fit", fit] if fit else []))
+                      + (["--fit", fit] if fit else []) + mnist_settings)
         runs[fit] = printed(capsys.readouterr().out)
     assert runs[None] == runs["crop"] != runs["stretch"]
 
@@ -60,7 +62,8 @@ def test_crop_and_stretch_differ_and_crop_is_the_default(net, mnist_settings, tm
 def test_unreadable_images_go_to_stderr(net, mnist_settings, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     wide_image(tmp_path / "wide.png")
-    classify.main([str(tmp_path / "broken.png"), str(tmp_path / "wide.png"), "--model", str(ui_support.MNIST)])
+    classify.main([str(tmp_path / "broken.png"), str(tmp_path / "wide.png"), "--model", str(ui_support.MNIST)]
+                  + mnist_settings)
     out, err = capsys.readouterr()
     assert "broken.png: cannot decode as an image" in err and "broken" not in out
     assert out.splitlines()[0].endswith("wide.png")

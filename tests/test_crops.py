@@ -192,7 +192,6 @@ def test_tool_on_a_vector_layer_crops_whole_images(setup, tmp_path, capsys):
 
 
 def test_tool_on_a_map_layer_uses_the_graphs_receptive_fields(setup, tmp_path):
-    pytest.importorskip("app.net.receptive_field")
     net, path, maxes = setup
     crop_max_patches.main(["--maxes", str(path), "--layers", "conv1", "--modes", "maxim", "--units", "0,2",
                            "--cpu", "--out", str(tmp_path)])
@@ -216,7 +215,6 @@ def test_tool_errors_are_one_line(setup, tmp_path, capsys):
 
 
 def test_find_maxes_then_crop_max_patches(setup, tmp_path, capsys):
-    pytest.importorskip("tools.find_maxes")
     from tools import find_maxes
 
     net, path, _ = setup

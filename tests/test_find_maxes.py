@@ -263,10 +263,7 @@ def test_a_changed_image_stops_the_run_instead_of_a_wrong_position(tiny, tmp_pat
 
 
 def default_net():
-    try:
-        return Net.load(provider="cpu")
-    except Exception as error:  # the default model's weights come from the package cache
-        pytest.skip(f"default model unavailable: {error}")
+    return Net.load(provider="cpu")
 
 
 def test_default_model_every_unit_on_a_few_photos(tmp_path):

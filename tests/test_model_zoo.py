@@ -15,7 +15,7 @@ from app.errors import DeepVisError
 from app.fetch import MIRROR_VARIABLE, fetch_model_files, file_digest, model_files_dir
 from app.net import Net
 from app.net.caffe import schema
-from app.net.caffe.random_weights import convert_random
+from app.net.caffe.convert import convert_random
 from app.net.caffe.reader import read_prototxt
 from app.net.spec import ZOO, resolve
 

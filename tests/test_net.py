@@ -157,23 +157,33 @@ def test_two_threads_share_one_net(mnist):
 
 
 REALLOCATION_FAULTS = (
-    "import resource; import numpy as np; import app.net; "
+    "import resource; import numpy as np; import app.net; {setup}; "
     "a = np.ones(1 << 25, np.float32); del a; before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt; "
     "a = np.ones(1 << 25, np.float32); print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)")
+GLIBC_ONLY = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
+                                reason="malloc settings are glibc's: run on a Linux with glibc")
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc settings are glibc's")
-def test_big_arrays_reuse_freed_memory_unless_the_user_tuned_malloc():
+def reallocation_faults(setup: str, **env) -> int:
+    """Page faults of allocating 128 MB again after freeing it, in a fresh process without the user's
+    MALLOC_* and GLIBC_TUNABLES settings (plus ``env``), after ``setup``."""
     untuned = {name: value for name, value in os.environ.items()
                if not name.startswith("MALLOC_") and name != "GLIBC_TUNABLES"}
+    result = subprocess.run([sys.executable, "-c", REALLOCATION_FAULTS.format(setup=setup)], capture_output=True,
+                            text=True, check=True, env={**untuned, **env})
+    return int(result.stdout)
 
-    def faults(**env):
-        result = subprocess.run([sys.executable, "-c", REALLOCATION_FAULTS], capture_output=True, text=True,
-                                check=True, env={**untuned, **env})
-        return int(result.stdout)
 
-    assert faults() < 16                                 # 128 MB again from the heap: no fresh pages
-    assert faults(MALLOC_TOP_PAD_="131072") >= 60        # glibc's default: fresh pages (2 MB at most each)
+@GLIBC_ONLY
+def test_big_arrays_reuse_freed_memory_unless_the_user_tuned_malloc():
+    keep = "from app.net import heap; heap.keep_freed_memory()"   # as the app, the tools and the benches do
+    assert reallocation_faults(keep) < 16                             # 128 MB again from the heap: no fresh pages
+    assert reallocation_faults(keep, MALLOC_TOP_PAD_="131072") >= 60  # glibc's default: fresh pages (2 MB at most each)
+
+
+@GLIBC_ONLY
+def test_importing_the_net_leaves_malloc_as_it_is():
+    assert reallocation_faults("from app.net import Net") >= 60       # glibc's default: fresh pages
 
 
 def test_preprocessed_batch_passes_through(mnist):

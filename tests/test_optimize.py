@@ -154,10 +154,7 @@ def test_tool_prints_one_line_for_a_bad_layer(net, tmp_path, capsys):
 
 
 def test_default_model_units_rise_far_above_their_start():
-    try:
-        net = Net.load(provider="cpu")
-    except (DeepVisError, ImportError) as error:
-        pytest.skip(f"default model unavailable: {error}")
+    net = Net.load(provider="cpu")
     layer = next(layer.name for layer in net.layers if layer.kind == "map" and layer.shape[1] <= 28)
     for result in optimize.optimize_units(net, layer, [0, 1], PRESETS[3], seed=0, iterations=8):
         assert result.activation > result.start_activation

@@ -5,6 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from app.net.caffe.convert import convert
 from app.net.receptive_field import ReceptiveField, graph_fields, whole_input
 
 # Araujo et al. 2019, "Computing receptive fields of convolutional neural networks": size, stride, padding
@@ -91,8 +92,7 @@ def test_vgg16_matches_published_table():
     ("alexnet_deploy", "deploy.prototxt", ALEXNET),
     ("vgg16_deploy", "VGG_ILSVRC_16_layers_deploy.prototxt", VGG16)])
 def test_caffe_prototxts_match_published_table(testdata, folder, prototxt, table):
-    caffe = pytest.importorskip("app.net.caffe.convert", reason="the Caffe importer is not installed")
-    model = caffe.convert(testdata / folder / prototxt, None)
+    model = convert(testdata / folder / prototxt, None)
     data = model.graph.input[0]
     size = tuple(d.dim_value for d in data.type.tensor_type.shape.dim[2:])
     assert_table(graph_fields(model, data.name, size), table)
@@ -142,10 +142,7 @@ def test_transposed_conv_and_dilation():
 def default_net():
     from app.net import Net
 
-    try:
-        return Net.load(provider="cpu")
-    except Exception as error:  # the default model's weights come from the package cache
-        pytest.skip(f"default model unavailable: {error}")
+    return Net.load(provider="cpu")
 
 
 def test_probing_agrees_with_analytic_on_every_layer_of_the_default_model(default_net):

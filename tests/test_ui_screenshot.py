@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from app.errors import DeepVisError
 from app.inputs import open_source
 from app.ui import keys
 from app.ui.app import App, _first_frame, screenshot
@@ -189,10 +188,7 @@ def default_net(tmp_path_factory):
         patch.setenv("DEEPVIS_CACHE", str(tmp_path_factory.mktemp("deepvis-cache")))
         from app.net import Net
 
-        try:
-            yield Net.load(provider="cpu")
-        except DeepVisError as error:
-            pytest.skip(f"default model unavailable: {error}")
+        yield Net.load(provider="cpu")
 
 
 def test_the_default_model_and_sample_photos(default_net, tmp_path):

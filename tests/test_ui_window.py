@@ -41,7 +41,7 @@ def display():
     while not Path(f"/tmp/.X11-unix/X{number}").exists():
         if time.monotonic() > deadline or server.poll() is not None:
             server.kill()
-            pytest.skip("Xvfb did not start")
+            pytest.skip(f"Xvfb :{number} did not start in 10 s: try `Xvfb :{number}` by hand (apt-get install xvfb)")
         time.sleep(0.05)
     yield f":{number}"
     server.terminate()
@@ -206,7 +206,7 @@ def test_the_class_entry_takes_the_keys_and_enter_selects_the_class_with_backpro
 
 def test_closing_the_window_stops_the_app(window):
     if ui_x11.library() is None:
-        pytest.skip("libX11 not found")
+        pytest.skip("libX11 not found: apt-get install libx11-6")
     window.grab(1.0)
     ui_x11.request_close(window.env["DISPLAY"], int(window.window))
     start = time.monotonic()

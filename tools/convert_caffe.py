@@ -14,7 +14,7 @@ import onnx
 
 from app.errors import DeepVisError, exit_with_message
 from app.net.caffe import convert
-from app.net.caffe.random_weights import convert_random
+from app.net.caffe.convert import convert_random
 
 
 def _shape(text: str) -> tuple:

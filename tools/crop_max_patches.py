@@ -1,7 +1,7 @@
 """Receptive-field crops of each unit's top images and backward passes from it, with montages.
 
     python -m tools.crop_max_patches --maxes OUT/maxes.json [--modes maxim,deconv,guided,backprop]
-        [--layers L1,L2] [--units 0-63|all] [--batch N] [--model M] [--cpu] --out OUT
+        [--layers L1,L2] [--units 0-63|all] [--batch N] [--model M] [--cpu|--gpu] [--settings FILE] --out OUT
 
 Reads the top-k (image, y, x) of every unit from tools.find_maxes's maxes.json and writes, per unit,
 OUT/<layer>/unit_NNNN/<mode>_KKK.png crops, montage_<mode>.png (3 x 3) and info.json, and per layer
@@ -10,29 +10,23 @@ Where a unit's receptive field is larger than the image, its crops show the imag
 scaled to fill the tile, with a ring at the unit's position. After a few units it prints an
 estimate of the layer's time (units x seconds per unit).
 """
-import argparse
-
-from app.errors import DeepVisError, exit_with_message
-from app.net import Net
+from app.errors import DeepVisError
 from app.offline import crops
 from app.offline.maxes import read_maxes
 from app.offline.optimize import parse_units
-from app.settings import load_settings
+from tools import cli
 
 
 def parse_args(argv, settings):
-    parser = argparse.ArgumentParser(prog="python -m tools.crop_max_patches",
-                                     description=__doc__.splitlines()[0])
+    parser = cli.parser("python -m tools.crop_max_patches", __doc__, model_default="maxes.json's model")
     parser.add_argument("--maxes", required=True, help="maxes.json written by tools.find_maxes")
     parser.add_argument("--modes", default=",".join(crops.KINDS),
                         help=f"comma list of {', '.join(crops.KINDS)} (all)")
     parser.add_argument("--layers", default=None, help="comma list of layers (default: every layer in maxes.json)")
     parser.add_argument("--units", default="all", help="all, N, A-B or a comma list of them, in every layer (all)")
-    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: maxes.json's model)")
     parser.add_argument("--batch", type=int, default=settings.crop_batch,
                         help=f"net input rows run together; entries whose fields do not overlap share one "
                              f"({settings.crop_batch})")
-    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
     parser.add_argument("--out", required=True, help="output folder (the app's unit image folder)")
     return parser.parse_args(argv)
 
@@ -47,14 +41,13 @@ def fields_for(net, layers: list) -> dict:
 
 
 def main(argv=None) -> None:
-    try:
-        settings = load_settings()
+    with cli.one_line_errors():
+        settings = cli.settings(argv)
         args = parse_args(argv, settings)
         maxes = read_maxes(args.maxes)
         if args.batch < 1:
             raise DeepVisError(f"{args.maxes}: --batch must be at least 1")
-        net = Net.load(args.model or maxes.get("model"), provider="cpu" if args.cpu else settings.provider,
-                       input=settings.model_input or None)
+        net = cli.load_net(args, settings, model=maxes.get("model"))
         layers = args.layers.split(",") if args.layers else list(maxes["layers"])
         kinds = [kind for kind in args.modes.split(",") if kind]
         fields = fields_for(net, layers)
@@ -66,8 +59,6 @@ def main(argv=None) -> None:
                                    batch=args.batch, sprite_tile=settings.offline_sprite_tile,
                                    percentile=settings.picture_percentile)
             print(f"{args.out}: {layer}: cropped {len(ran)} units, {len(units) - len(ran)} already done")
-    except DeepVisError as error:
-        exit_with_message(error)
 
 
 if __name__ == "__main__":

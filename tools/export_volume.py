@@ -1,38 +1,36 @@
 """Export one layer's activation for an image as a 3-D volume (NRRD + .npy) for volume viewers.
 
-    python -m tools.export_volume IMAGE --layer L [--model M] [--mip view.png] [--angle 30] [--cpu]
-        --out OUT
+    python -m tools.export_volume IMAGE --layer L [--model M] [--mip view.png] [--angle 30] [--cpu|--gpu]
+        [--settings FILE] --out OUT
 
 Writes OUT.nrrd (float32, raw, little endian; sizes W H C) and OUT.npy (C x H x W); with --mip also
 a picture of the volume's maximum-intensity projection turned by --angle degrees.
 """
-import argparse
 from pathlib import Path
 
 import cv2
 
-from app.errors import DeepVisError, exit_with_message
-from app.net import Net
+from app.errors import DeepVisError
 from app.net.preprocess import read_image
 from app.views import volume
+from tools import cli
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m tools.export_volume", description=__doc__.splitlines()[0])
+    parser = cli.parser("python -m tools.export_volume", __doc__)
     parser.add_argument("image", help="image file")
     parser.add_argument("--layer", required=True, help="layer name (python -m tools.layers lists them)")
-    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: the default model)")
     parser.add_argument("--mip", default=None, help="also write the projection picture to this .png")
     parser.add_argument("--angle", type=float, default=30.0, help="turn of the projection in degrees (30)")
-    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
     parser.add_argument("--out", required=True, help="output path without suffix")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    try:
-        net = Net.load(args.model, provider="cpu" if args.cpu else "auto")
+    with cli.one_line_errors():
+        settings = cli.settings(argv)
+        args = parse_args(argv)
+        net = cli.load_net(args, settings)
         net.layer(args.layer)
         activation = net.forward([read_image(args.image)])[args.layer][0]
         for path in volume.export_volume(activation, Path(args.out), layer=args.layer):
@@ -42,8 +40,6 @@ def main(argv=None) -> None:
             if not cv2.imwrite(args.mip, picture):
                 raise DeepVisError(f"{args.mip}: cannot write the image")
             print(args.mip)
-    except DeepVisError as error:
-        exit_with_message(error)
 
 
 if __name__ == "__main__":

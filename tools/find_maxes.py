@@ -1,26 +1,22 @@
 """Every channel's top-k images (by its spatial max, with the position) over a dataset, in one pass.
 
     python -m tools.find_maxes --images DIR_OR_LIST [--model M] [--layers units|all|L1,L2] [--top 9] [--min]
-        [--batch N] [--checkpoint-every N] [--no-stats] [--cpu] --out OUT
+        [--batch N] [--checkpoint-every N] [--no-stats] [--cpu|--gpu] [--settings FILE] --out OUT
 
 DIR: every file of the folder in name order; LIST: a text file of `path [label]` lines. Writes
 OUT/maxes.json and, unless --no-stats, every image's channel maxima under OUT/channel_maxima/ (the
 input of tools.layer_stats). Unreadable images are skipped and counted. A killed run restarted with
 the same arguments goes on from its last checkpoint and ends with the same maxes.json.
 """
-import argparse
 from pathlib import Path
 
-from app.errors import DeepVisError, exit_with_message
-from app.net import Net
 from app.offline import maxes as find
-from app.settings import load_settings
+from tools import cli
 
 
 def parse_args(argv, settings):
-    parser = argparse.ArgumentParser(prog="python -m tools.find_maxes", description=__doc__.splitlines()[0])
+    parser = cli.parser("python -m tools.find_maxes", __doc__)
     parser.add_argument("--images", required=True, help="folder of images, or a list file of `path [label]` lines")
-    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: settings.py's model)")
     parser.add_argument("--layers", default=settings.find_maxes_layers,
                         help="units (every layer but those only an activation reads), all, or a comma list of "
                              f"layers ({settings.find_maxes_layers})")
@@ -32,7 +28,6 @@ def parse_args(argv, settings):
     parser.add_argument("--checkpoint-every", type=int, default=settings.find_maxes_checkpoint_every,
                         help=f"batches between checkpoints ({settings.find_maxes_checkpoint_every})")
     parser.add_argument("--no-stats", action="store_true", help="do not store every image's channel maxima")
-    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="output folder")
     return parser.parse_args(argv)
@@ -46,18 +41,16 @@ def model_reference(model, net) -> str:
 
 
 def main(argv=None) -> None:
-    try:
-        settings = load_settings()
+    with cli.one_line_errors():
+        settings = cli.settings(argv)
         args = parse_args(argv, settings)
         model = args.model or settings.model
-        net = Net.load(model, provider="cpu" if args.cpu else settings.provider, input=settings.model_input or None)
+        net = cli.load_net(args, settings)
         paths, labels = find.list_images(args.images)
         job = find.FindMaxes(net, paths, find.choose_layers(net, args.layers), args.out, labels=labels,
                              model=model_reference(model, net), top=args.top, minima=args.min, batch=args.batch,
                              checkpoint_every=args.checkpoint_every, stats=not args.no_stats)
         maxes = job.run(progress=not args.quiet)
-    except DeepVisError as error:
-        exit_with_message(error)
     scored = len(maxes["images"]) - maxes["skipped_count"]
     print(f"{Path(args.out) / find.MAXES_FILE}: {len(maxes['shapes'])} layers, {scored} images scored, "
           f"{maxes['skipped_count']} unreadable skipped")

@@ -1,20 +1,20 @@
 """Per-layer histograms of channel maxima, inactivity and channel correlation, from a find_maxes run.
 
     python -m tools.layer_stats --maxes OUT/maxes.json [--layers L1,L2|all] [--bins 50]
-        [--order cluster|pca|none]
+        [--order cluster|pca|none] [--settings FILE]
 
 Writes OUT/stats/<layer>/{stats.npz, histograms.png, inactivity.png, correlation.png} beside maxes.json.
 """
 import argparse
 from pathlib import Path
 
-from app.errors import DeepVisError, exit_with_message
 from app.offline import layer_stats as stats
-from app.settings import load_settings
+from tools import cli
 
 
 def parse_args(argv, settings):
     parser = argparse.ArgumentParser(prog="python -m tools.layer_stats", description=__doc__.splitlines()[0])
+    cli.add_settings_file(parser)
     parser.add_argument("--maxes", required=True, help="the maxes.json tools.find_maxes wrote")
     parser.add_argument("--layers", default="all", help="comma list of layers, or all (every layer stored)")
     parser.add_argument("--bins", type=int, default=settings.layer_stats_bins,
@@ -26,12 +26,10 @@ def parse_args(argv, settings):
 
 
 def main(argv=None) -> None:
-    try:
-        args = parse_args(argv, load_settings())
+    with cli.one_line_errors():
+        args = parse_args(argv, cli.settings(argv))
         results = stats.layer_stats(args.maxes, args.layers, bins=args.bins, order=args.order,
                                     progress=not args.quiet)
-    except DeepVisError as error:
-        exit_with_message(error)
     root = Path(args.maxes).parent / stats.STATS_DIR
     for layer, result in results.items():
         dead = (result.percent_dead >= 100).sum()

@@ -1,7 +1,7 @@
 """Occlusion saliency of one unit for one image: a map of how much the unit drops where a patch covers.
 
     python -m tools.occlusion IMAGE --layer L --unit U [--model M] [--patch 32] [--stride 8]
-        [--fill mean|zero|0-255] [--at Y,X] [--batch 8] [--overlay] [--cpu] --out map.png
+        [--fill mean|zero|0-255] [--at Y,X] [--batch 8] [--overlay] [--cpu|--gpu] [--settings FILE] --out map.png
 
 Writes map.png (red: covering lowers the unit, blue: raises it; over the input with --overlay)
 and map.npy beside it (the raw drops, float32, at the net's input size).
@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.errors import DeepVisError, exit_with_message
-from app.net import Net
+from app.errors import DeepVisError
 from app.net.preprocess import read_image
 from app.views import occlusion
+from tools import cli
 
 
 def position(text: str) -> tuple:
@@ -27,11 +27,10 @@ def position(text: str) -> tuple:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m tools.occlusion", description=__doc__.splitlines()[0])
+    parser = cli.parser("python -m tools.occlusion", __doc__)
     parser.add_argument("image", help="image file")
     parser.add_argument("--layer", required=True, help="layer name (python -m tools.layers lists them)")
     parser.add_argument("--unit", type=int, required=True, help="channel / unit of the layer")
-    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: the default model)")
     parser.add_argument("--patch", type=int, default=32, help="occluding square's side in input pixels (32)")
     parser.add_argument("--stride", type=int, default=8, help="step between patches in input pixels (8)")
     parser.add_argument("--fill", default="mean",
@@ -39,15 +38,15 @@ def parse_args(argv):
     parser.add_argument("--at", type=position, default=None, help="score the unit at Y,X instead of its mean")
     parser.add_argument("--batch", type=int, default=8, help="occluded images per forward run (8)")
     parser.add_argument("--overlay", action="store_true", help="draw the map over the input image")
-    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
     parser.add_argument("--out", required=True, help="output .png (the .npy goes beside it)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    try:
-        net = Net.load(args.model, provider="cpu" if args.cpu else "auto")
+    with cli.one_line_errors():
+        settings = cli.settings(argv)
+        args = parse_args(argv)
+        net = cli.load_net(args, settings)
         batch = net.preprocess([read_image(args.image)])
         heat = occlusion.occlusion_map(net, batch, args.layer, args.unit, patch=args.patch, stride=args.stride,
                                        fill=args.fill, batch_size=args.batch, at=args.at)
@@ -60,8 +59,6 @@ def main(argv=None) -> None:
         if not cv2.imwrite(str(out.with_suffix(".png")), occlusion.render_map(heat, background)):
             raise DeepVisError(f"{out}: cannot write the image")
         print(f"{out.with_suffix('.png')}: {args.layer} unit {args.unit}, largest drop {heat.max():.4g}")
-    except DeepVisError as error:
-        exit_with_message(error)
 
 
 if __name__ == "__main__":

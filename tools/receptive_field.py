@@ -1,18 +1,18 @@
 """Receptive field of every layer: size, effective stride and padding, worked out from the graph.
 
-    python -m tools.receptive_field [--model M] [--probe] [--batch N] [--random-weights SEED]
+    python -m tools.receptive_field [--model M] [--probe] [--batch N] [--random-weights SEED] [--cpu|--gpu]
+        [--settings FILE]
 
 A position (y, x) of a layer sees input rows [y * stride - padding, y * stride - padding + size) and
 columns alike. --probe changes each input row and column in turn through the real net and counts
 the (line, position) pairs where the positions that changed disagree with the table (0 = agrees).
 The graph is enough: a Caffe prototxt without a caffemodel gets seeded random weights (seed 0).
 """
-import argparse
 from pathlib import Path
 
-from app.errors import DeepVisError, exit_with_message
-from app.net import Net
+from app.errors import DeepVisError
 from app.net import receptive_field, spec
+from tools import cli
 
 
 def _pair(values) -> str:
@@ -39,33 +39,30 @@ def table(net, fields: dict, mismatches: dict = None) -> list:
     return lines
 
 
-def _seed(args):
+def _seed(args, model):
     """The random weights seed: as given, or 0 for a prototxt with no caffemodel beside it."""
-    if args.random_weights is not None or not str(args.model).endswith(".prototxt"):
+    if args.random_weights is not None or not str(model).endswith(".prototxt"):
         return args.random_weights
     try:
-        spec.caffemodel_beside(Path(args.model))
+        spec.caffemodel_beside(Path(model))
     except DeepVisError:
         return 0
     return None
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.receptive_field", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model_zoo name or model file (default: the default model)")
-    parser.add_argument("--probe", action="store_true", help="check the table by changing input rows / columns")
-    parser.add_argument("--batch", type=int, default=16, help="probe inputs per forward pass (16)")
-    parser.add_argument("--random-weights", type=int, default=None, metavar="SEED",
-                        help="random weights for a Caffe prototxt (default: 0 when no caffemodel is beside it)")
-    args = parser.parse_args(argv)
-    try:
-        net = Net.load(args.model, provider="auto" if args.probe else "cpu", random_weights=_seed(args))
+    with cli.one_line_errors():
+        settings = cli.settings(argv)
+        parser = cli.parser("python -m tools.receptive_field", __doc__, random_weights=(
+            "random weights for a Caffe prototxt (default: 0 when no caffemodel is beside it)"))
+        parser.add_argument("--probe", action="store_true", help="check the table by changing input rows / columns")
+        parser.add_argument("--batch", type=int, default=16, help="probe inputs per forward pass (16)")
+        args = parser.parse_args(argv)
+        net = cli.load_net(args, settings, random_weights=_seed(args, args.model or settings.model))
         fields = receptive_field.receptive_fields(net)
         mismatches = None
         if args.probe:
             mismatches = receptive_field.disagreements(net, fields, receptive_field.probe(net, batch=args.batch))
-    except DeepVisError as error:
-        exit_with_message(error)
     print(f"{net.spec.name}: input {' x '.join(map(str, net.input_shape))}")
     print("\n".join(table(net, fields, mismatches)))
     if mismatches is not None:

@@ -5,7 +5,8 @@ unmaps it on free, so at batch 32 each forward and backward pass page-faulted an
 gigabyte of large arrays again: about half their time was spent in the kernel. With mmap off and the
 heap never trimmed, freed blocks serve the next pass; the process keeps its peak size, as ONNX
 Runtime's own arena does. A user's MALLOC_* or GLIBC_TUNABLES environment settings win; other C
-libraries are left as they are.
+libraries are left as they are. The programs that run big batches ask for it (the app and the tools
+through tools/cli.py, the benches); importing app.net leaves malloc alone.
 """
 import ctypes
 import os

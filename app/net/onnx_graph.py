@@ -1,8 +1,9 @@
 """Reading an ONNX file safely and finding the layers a user thinks of.
 
 A "layer" is the output tensor of a node whose op a researcher would want to look at (convolutions,
-activations, pooling, fully connected, merges, normalisation, softmax); plumbing ops (Reshape,
-Shape, Gather, Constant...) are not layers but their tensors are still computed and kept. A model
+activations, pooling, fully connected, merges, normalisation, softmax: the ``layer`` trait in
+ops.py); plumbing ops (Reshape, Shape, Gather, Constant...) are not layers but their tensors are
+still computed and kept. A model
 may also name its layers itself in the metadata entry LAYERS_METADATA_KEY (a JSON list of tensor
 names): converted Caffe nets list every Caffe layer's output there, Flatten and Dropout included.
 """
@@ -16,21 +17,9 @@ from google.protobuf.message import DecodeError
 from onnx.external_data_helper import uses_external_data
 
 from app.errors import DeepVisError
+from app.net.ops import trait
 
-LAYER_OPS = frozenset("""
-    Conv ConvTranspose ConvInteger QLinearConv
-    Relu LeakyRelu PRelu Elu Selu Celu Clip Sigmoid HardSigmoid HardSwish Tanh Softplus Softsign
-    Gelu Mish ThresholdedRelu Abs
-    MaxPool AveragePool GlobalAveragePool GlobalMaxPool LpPool MaxUnpool
-    Gemm MatMul MatMulInteger
-    Concat Add Sum Mul Max Min Sub Div
-    BatchNormalization InstanceNormalization LayerNormalization GroupNormalization LRN
-    Softmax LogSoftmax Upsample Resize DepthToSpace SpaceToDepth Dropout
-""".split())
 LAYERS_METADATA_KEY = "deepvis.layers"
-# elementwise activations: Caffe ran them in place, so a conv's blob already held its ReLU's output
-ACTIVATIONS = frozenset(("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Clip", "HardSwish",
-                         "HardSigmoid", "Sigmoid", "Tanh", "Softplus", "Softsign", "Gelu", "Mish"))
 
 
 @dataclass(frozen=True)
@@ -185,10 +174,11 @@ def readers(graph: onnx.GraphProto) -> dict:
 
 def in_place_activations(model: onnx.ModelProto, layers: list) -> dict:
     """{layer: the activation layer reading it} for each of ``layers`` that only elementwise
-    activations read, each making a layer: the pairs Caffe's in-place ReLUs kept in one blob."""
+    activations read, each making a layer: the pairs Caffe's in-place ReLUs kept in one blob (Caffe
+    ran activations in place, so a conv's blob already held its ReLU's output)."""
     readers_of, names = readers(model.graph), set(layers)
     return {name: readers_of[name][0].output[0] for name in layers if readers_of.get(name) and
-            all(node.op_type in ACTIVATIONS and node.output[0] in names for node in readers_of[name])}
+            all(trait(node.op_type).activation and node.output[0] in names for node in readers_of[name])}
 
 
 def declared_layers(model: onnx.ModelProto) -> set:
@@ -215,7 +205,7 @@ def find_layers(model: onnx.ModelProto, values: dict) -> list:
             value = values.get(name)
             if name in seen or value is None or value.ndim == 0 or value.dtype.kind != "f":
                 continue
-            if node.op_type in LAYER_OPS or name in always:
+            if trait(node.op_type).layer or name in always:
                 seen.add(name)
                 shape = tuple(int(d) for d in value.shape[1:])
                 layers.append(Layer(name, shape, kind_of(shape), node.op_type))

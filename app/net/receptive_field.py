@@ -1,7 +1,8 @@
 """Receptive fields of every layer of any ONNX DAG, worked out from the graph and checked by probing.
 
 A map position (y, x) of a layer sees input rows [y * stride - padding, y * stride - padding + size)
-(and columns alike); the box may run past the image, where the net saw padding. Rules per op:
+(and columns alike); the box may run past the image, where the net saw padding. Rules per op (the
+table RULES; how each op reads positions is its trait in app/net/ops.py):
 
 - windowed ops (Conv, pools, ConvTranspose, SpaceToDepth, DepthToSpace): the usual recurrence
   size += (kernel - 1) * stride, padding += pad_begin * stride, stride *= step (a transposed conv
@@ -23,16 +24,8 @@ import onnx
 from onnx import numpy_helper
 
 from app.errors import DeepVisError
-from app.net import onnx_graph
-
-WINDOW_OPS = {"Conv", "ConvInteger", "QLinearConv", "MaxPool", "AveragePool", "LpPool"}
-PER_POSITION_OPS = set("""
-    Relu LeakyRelu PRelu Elu Selu Celu Clip Sigmoid HardSigmoid HardSwish Tanh Softplus Softsign Gelu Mish
-    ThresholdedRelu Abs Neg Exp Log Sqrt Reciprocal Pow Erf Floor Ceil Round Sign Not Identity Cast Dropout
-    BatchNormalization LRN Add Sum Mul Max Min Sub Div Mean Where Equal Greater Less And Or
-    QuantizeLinear DequantizeLinear
-""".split())
-CHANNEL_AXIS_OPS = {"Concat", "Softmax", "LogSoftmax", "Hardmax"}  # per position when axis is 1
+from app.net import onnx_graph, ops
+from app.net.autodiff.geometry import SAME, same_padding
 
 
 @dataclass(frozen=True)
@@ -91,30 +84,21 @@ class _Graph:
         return tuple(shape[2:4]) if len(shape) == 4 else (None, None)
 
 
-def _attributes(node) -> dict:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
 def _window(node, graph: _Graph, attrs: dict) -> tuple:
     """(kernel, strides, dilations, pad_begin) of a windowed op, each (rows, columns)."""
     kernel = attrs.get("kernel_shape")
     if kernel is None:
-        weight = node.input[3] if node.op_type == "QLinearConv" else node.input[1]
-        kernel = (graph.shapes.get(weight) or [])[2:]
+        kernel = (graph.shapes.get(node.input[ops.trait(node.op_type).window.kernel_input]) or [])[2:]
     if len(kernel) != 2:
         raise DeepVisError(f"model: node {node.name or node.output[0]}: cannot tell its 2-D kernel size")
     strides = tuple(attrs.get("strides", (1, 1)))
     dilations = tuple(attrs.get("dilations", (1, 1)))
     pads = tuple(attrs.get("pads", (0, 0, 0, 0)))[:2]
-    auto_pad = attrs.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad in SAME:
         sizes, outs = graph.spatial(node.input[0]), graph.spatial(node.output[0])
-        pads = []
-        for axis in range(2):
-            effective = dilations[axis] * (kernel[axis] - 1) + 1
-            total = max((outs[axis] - 1) * strides[axis] + effective - sizes[axis], 0) if sizes[axis] else 0
-            pads.append(total // 2 if auto_pad == "SAME_UPPER" else (total + 1) // 2)
+        pads = [same_padding(auto_pad, sizes[axis], kernel[axis], strides[axis], dilations[axis], outs[axis])[0]
+                if sizes[axis] else 0 for axis in range(2)]
     elif auto_pad == "VALID":
         pads = (0, 0)
     return tuple(kernel), strides, dilations, tuple(pads)
@@ -146,41 +130,25 @@ def _merge(fields: list, input_size: tuple):
     return _field([end[a] - start[a] for a in range(2)], fields[0].stride, [-s for s in start])
 
 
-def _node_field(node, graph: _Graph, fields: dict, input_size: tuple):
-    """The receptive field of ``node``'s first output from its inputs' fields."""
-    inputs = [fields.get(name) for name in node.input if name]
-    source = inputs[0] if inputs else None
-    if all(f is None for f in inputs):
-        return None
-    op, attrs, out = node.op_type, _attributes(node), node.output[0]
-    if graph.rank(out) != 4:
-        return whole_input(input_size)
-    if op in PER_POSITION_OPS or (op in CHANNEL_AXIS_OPS and attrs.get("axis", 1) in (1, -3)):
-        return _merge(inputs, input_size)
-    if source is None or source.whole:
-        return whole_input(input_size)
-    if op in WINDOW_OPS:
-        kernel, strides, dilations, pads = _window(node, graph, attrs)
-        effective = tuple(d * (k - 1) + 1 for d, k in zip(dilations, kernel))
-        return _through(source, effective, strides, pads)
-    if op == "ConvTranspose":
-        kernel, strides, dilations, pads = _window(node, graph, attrs)
-        effective = tuple(d * (k - 1) + 1 for d, k in zip(dilations, kernel))
-        # output o reads inputs i with i * s = o + pad - j * d: a window of (k_eff - 1) / s + 1 inputs
-        return _through(source, effective, (1, 1), tuple(k - 1 - p for k, p in zip(effective, pads)), strides)
-    if op == "SpaceToDepth":
-        block = (attrs["blocksize"],) * 2
-        return _through(source, block, block, (0, 0))
-    if op in ("DepthToSpace", "Resize", "Upsample"):
-        return _resized(node, graph, source, input_size)
-    if op == "Pad":
-        return _padded(node, graph, attrs, source, input_size)
-    if op == "Slice":
-        return _sliced(node, graph, source, input_size)
-    return whole_input(input_size)
+def _windowed(node, attrs: dict, graph: _Graph, source: ReceptiveField, input_size: tuple):
+    kernel, strides, dilations, pads = _window(node, graph, attrs)
+    effective = tuple(d * (k - 1) + 1 for d, k in zip(dilations, kernel))
+    return _through(source, effective, strides, pads)
 
 
-def _resized(node, graph: _Graph, source: ReceptiveField, input_size: tuple):
+def _transposed(node, attrs: dict, graph: _Graph, source: ReceptiveField, input_size: tuple):
+    kernel, strides, dilations, pads = _window(node, graph, attrs)
+    effective = tuple(d * (k - 1) + 1 for d, k in zip(dilations, kernel))
+    # output o reads inputs i with i * s = o + pad - j * d: a window of (k_eff - 1) / s + 1 inputs
+    return _through(source, effective, (1, 1), tuple(k - 1 - p for k, p in zip(effective, pads)), strides)
+
+
+def _space_to_depth(node, attrs: dict, graph: _Graph, source: ReceptiveField, input_size: tuple):
+    block = (attrs["blocksize"],) * 2
+    return _through(source, block, block, (0, 0))
+
+
+def _resized(node, attrs: dict, graph: _Graph, source: ReceptiveField, input_size: tuple):
     before, after = graph.spatial(node.input[0]), graph.spatial(node.output[0])
     if None in before or None in after:
         return whole_input(input_size)
@@ -191,7 +159,7 @@ def _resized(node, graph: _Graph, source: ReceptiveField, input_size: tuple):
     return _through(source, tuple(4 * f + 1 for f in factor), (1, 1), tuple(2.5 * f - 0.5 for f in factor), factor)
 
 
-def _padded(node, graph: _Graph, attrs: dict, source: ReceptiveField, input_size: tuple):
+def _padded(node, attrs: dict, graph: _Graph, source: ReceptiveField, input_size: tuple):
     pads = attrs.get("pads")
     if pads is None and len(node.input) > 1:
         pads = graph.constants.get(node.input[1])
@@ -200,7 +168,7 @@ def _padded(node, graph: _Graph, attrs: dict, source: ReceptiveField, input_size
     return _through(source, (1, 1), (1, 1), (int(pads[2]), int(pads[3])))
 
 
-def _sliced(node, graph: _Graph, source: ReceptiveField, input_size: tuple):
+def _sliced(node, attrs: dict, graph: _Graph, source: ReceptiveField, input_size: tuple):
     values = [graph.constants.get(name) if name else None for name in node.input[1:5]]
     if any(v is None for v in values[:2]) or (len(node.input) > 3 and values[2] is None):
         return whole_input(input_size)
@@ -218,6 +186,35 @@ def _sliced(node, graph: _Graph, source: ReceptiveField, input_size: tuple):
         begin[axis - 2] = -int(min(start + sizes[axis - 2] if start < 0 else start, sizes[axis - 2]))
         step[axis - 2] = int(stride)
     return _through(source, (1, 1), step, begin)
+
+
+# op type -> the field of its output from its first input's (ops whose output positions read their
+# own input positions take the union of their inputs' fields; any other op sees the whole input)
+RULES = {
+    **dict.fromkeys(ops.op_types(positions=ops.WINDOW), _windowed),
+    "ConvTranspose": _transposed,
+    "SpaceToDepth": _space_to_depth,
+    "DepthToSpace": _resized,
+    "Resize": _resized,
+    "Upsample": _resized,
+    "Pad": _padded,
+    "Slice": _sliced,
+}
+
+
+def _node_field(node, graph: _Graph, fields: dict, input_size: tuple):
+    """The receptive field of ``node``'s first output from its inputs' fields."""
+    inputs = [fields.get(name) for name in node.input if name]
+    if all(f is None for f in inputs):
+        return None
+    if graph.rank(node.output[0]) != 4:
+        return whole_input(input_size)
+    if ops.reads_own_position(node):
+        return _merge(inputs, input_size)
+    source, rule = inputs[0], RULES.get(node.op_type)
+    if source is None or source.whole or rule is None:
+        return whole_input(input_size)
+    return rule(node, ops.attributes(node), graph, source, input_size)
 
 
 def graph_fields(model: onnx.ModelProto, input_name: str, input_size: tuple) -> dict:

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.net import onnx_graph
+from app.net import onnx_graph, ops
 from app.net.preprocess import read_image
 from app.offline.montage import unit_montage, write_sprite
 from app.offline.progress import estimate_line, progress_bar, write_json_atomic, write_png_atomic
@@ -286,27 +286,19 @@ def packed_inputs(images: list, boxes: list, spots: list, size: tuple) -> np.nda
     return rows
 
 
-# Ops whose output at a position depends only on inputs at nearby positions (its receptive field):
-# fields side by side in one input row stay apart through them. Any other op on the way to a layer
-# (a global pool in a squeeze-excitation block, a normalisation over the map, attention, a reshape)
-# mixes positions, and each entry then gets a row of its own.
-SPATIALLY_LOCAL_OPS = frozenset((
-    "Conv", "MaxPool", "AveragePool", "LpPool", "LRN", "BatchNormalization", "Pad", "Concat", "Identity",
-    "Dropout", "Cast", "Relu", "LeakyRelu", "PRelu", "Clip", "Elu", "Selu", "Celu", "ThresholdedRelu",
-    "HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "Softplus", "Softsign", "Mish", "Gelu", "Erf", "Exp",
-    "Log", "Sqrt", "Abs", "Neg", "Reciprocal", "Pow", "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum",
-    "Mean"))
-
-
 def spatially_local(net, layer: str) -> bool:
-    """Whether every op that ``layer`` is computed from (through the input) is in SPATIALLY_LOCAL_OPS."""
+    """Whether every op that ``layer`` is computed from (through the input) is spatially local
+    (ops.spatially_local: its output at a position depends only on inputs at nearby positions, its
+    receptive field), so that fields side by side in one input row stay apart. Any other op on the
+    way to a layer (a global pool in a squeeze-excitation block, a normalisation over the map,
+    attention, a reshape) mixes positions, and each entry then gets a row of its own."""
     graph = net.model.graph
     needed = onnx_graph.ancestors(graph, [layer])
     data = {net.input_name}
     for node in graph.node:   # graph order is topological
         if any(name in data for name in node.input):
             data.update(node.output)
-            if needed.intersection(node.output) and node.op_type not in SPATIALLY_LOCAL_OPS:
+            if needed.intersection(node.output) and not ops.spatially_local(node):
                 return False
     return True
 

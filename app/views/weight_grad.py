@@ -22,7 +22,7 @@ def weight_gradients(net, images, layer: str, units, param_layer: str, seed: str
     "activation" starts from its own activation as the live backprop view does.
     param_layer may be the conv's output or a layer a few element-wise ops below it (its ReLU).
     """
-    node = weights.weighted_node(net, param_layer)
+    node = weights.layer_weights(net, param_layer).node
     if node.op_type != "Conv":
         raise DeepVisError(f"{net.spec.name}: {param_layer}: weight gradients are shown for Conv layers, "
                            f"this is a {node.op_type}")

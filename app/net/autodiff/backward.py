@@ -22,8 +22,8 @@ from app.net.autodiff.modes import MODES, OPTIONS, RECTIFIERS, rectifies, rules_
 from app.net.autodiff.op import Op
 from app.net.autodiff.rules import RULES
 from app.net.autodiff.seeds import make_seed
+from app.net.ops import weights_of
 
-WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # The walk's matrix products are small (one image, one layer): a second BLAS thread mostly waits
 # for a core held by ONNX Runtime, the drawing or another program (4-8x slower on 2 busy cores).
 _BLAS = ThreadpoolController()
@@ -90,7 +90,7 @@ def weight_gradient(run, layer: str, unit, param_layer: str, seed="activation", 
     values = _values(run)
     seed_diff = make_seed(_layer_value(run, layer, where), unit, seed, at, f"{where}: layer {layer}")
     plan = run.plan
-    weight = _weight_of(plan, param_layer, run.input_name, where)
+    weight = _weight_of(plan, param_layer, where)
     steps = plan.path(layer, frozenset([weight]))
     if not steps:
         raise DeepVisError(f"{where}: layer {layer} does not depend on the weights of {param_layer} ({weight})")
@@ -162,17 +162,10 @@ def _layer_value(run, layer: str, where: str) -> np.ndarray:
     return value
 
 
-def _weight_of(plan: GraphPlan, param_layer: str, input_name: str, where: str) -> str:
-    """The weight input of the node that computes param_layer, climbing through single-source nodes."""
-    data = plan.flow(frozenset([input_name]))
-    name = param_layer
-    while name in plan.producer:
-        node = plan.producer[name]
-        if node.op_type in WEIGHT_OPS and len(node.input) > 1 and node.input[1] not in data:
-            return node.input[1]
-        sources = [i for i in node.input if i in data]
-        if len(sources) != 1:
-            break
-        name = sources[0]
+def _weight_of(plan: GraphPlan, param_layer: str, where: str) -> str:
+    """The weight tensor behind param_layer (ops.weights_of, through a bias Add too)."""
+    found = weights_of(plan.model, param_layer, through_bias=True)
+    if found is not None:
+        return found.weight
     raise DeepVisError(f"{where}: layer {param_layer}: no Conv, ConvTranspose, Gemm or MatMul with weights "
                        "computes it")

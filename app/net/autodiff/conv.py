@@ -8,7 +8,7 @@ channel alone), output channels whose diff is all zero are left out of the produ
 import numpy as np
 
 from app.net.autodiff import depthwise
-from app.net.autodiff.geometry import Windows
+from app.net.autodiff.geometry import SAME, Windows, split_padding
 from app.net.autodiff.op import Op
 
 SPARSE_GROUP_LIMIT = 8  # above this many groups holding non-zero channels, one batched product is faster
@@ -116,8 +116,8 @@ def _full_output_diff(op: Op, x_shape: tuple, w_shape: tuple):
     full = [(i - 1) * s + (k - 1) * d + 1 + e for i, s, k, d, e in zip(size, strides, kernel, dilations, extra)]
     totals = [f - o for f, o in zip(full, out)]
     auto_pad = attrs.get("auto_pad", "NOTSET")
-    if "output_shape" in attrs or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        begins = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
+    if "output_shape" in attrs or auto_pad in SAME:
+        begins = [split_padding(t, auto_pad)[0] for t in totals]
     else:
         begins = (attrs.get("pads") or [0] * 2 * n)[:n]
     reading = Windows(tuple(out), tuple(kernel), tuple(strides), tuple(dilations), tuple(begins), tuple(size))

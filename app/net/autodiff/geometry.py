@@ -9,6 +9,21 @@ from itertools import product
 import numpy as np
 
 
+SAME = ("SAME_UPPER", "SAME_LOWER")
+
+
+def split_padding(total: int, auto_pad: str) -> tuple:
+    """(before, after) of ``total`` padding under auto_pad SAME_UPPER (an odd one goes after) or
+    SAME_LOWER (before)."""
+    before = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+    return before, total - before
+
+
+def same_padding(auto_pad: str, size: int, kernel: int, stride: int, dilation: int, out: int) -> tuple:
+    """(before, after) padding of one axis under auto_pad SAME_*: what ``out`` windows need to fit."""
+    return split_padding(max(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - size), auto_pad)
+
+
 @dataclass(frozen=True)
 class Windows:
     """Where each kernel tap of each output position reads, for the spatial axes of N x C x ... data."""
@@ -28,11 +43,8 @@ class Windows:
         strides = tuple(attrs.get("strides") or [1] * n)
         dilations = tuple(attrs.get("dilations") or [1] * n)
         auto_pad = attrs.get("auto_pad", "NOTSET")
-        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            totals = [max(0, (o - 1) * s + (k - 1) * d + 1 - i)
-                      for i, k, s, d, o in zip(size, kernel, strides, dilations, out)]
-            begins = tuple(t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals)
-            ends = tuple(t - b for t, b in zip(totals, begins))
+        if auto_pad in SAME:
+            begins, ends = zip(*(same_padding(auto_pad, *axis) for axis in zip(size, kernel, strides, dilations, out)))
         elif auto_pad == "VALID":
             begins = ends = (0,) * n
         else:

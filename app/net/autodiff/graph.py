@@ -11,6 +11,7 @@ import onnx
 
 from app.errors import DeepVisError
 from app.net.autodiff.rules import RULES
+from app.net.ops import attributes
 
 DEFAULT_OPSET = 1
 
@@ -23,14 +24,6 @@ class Step:
     attrs: dict
     opset: int
     wants: tuple  # per input: does a diff flow back to it
-
-
-def _attributes(node) -> dict:
-    values = {}
-    for attribute in node.attribute:
-        value = onnx.helper.get_attribute_value(attribute)
-        values[attribute.name] = value.decode() if isinstance(value, bytes) else value
-    return values
 
 
 class GraphPlan:
@@ -90,6 +83,6 @@ class GraphPlan:
                                f"{label}{node.op_type}; backprop cannot cross it (forward is unaffected)")
         attrs = self._attrs.get(id(node))
         if attrs is None:
-            attrs = self._attrs[id(node)] = _attributes(node)
+            attrs = self._attrs[id(node)] = attributes(node)
         wants = tuple(name in reached for name in node.input)
         return Step(node, attrs, self.opsets.get(domain, DEFAULT_OPSET), wants)

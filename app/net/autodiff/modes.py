@@ -15,8 +15,8 @@
 Max pooling is the same in every mode: its gradient already routes each diff through the forward
 switch (the window's first maximum), which is exactly DeconvNet's and DeSaliNet's switch unpooling.
 
-A Clip is a rectifier only when its lower bound is 0 (ReLU, ReLU6, ReLU-n); otherwise every mode
-uses its gradient.
+Which op types are rectifiers is the table of op traits' (app/net/ops.py). A Clip is a rectifier
+only when its lower bound is 0 (ReLU, ReLU6, ReLU-n); otherwise every mode uses its gradient.
 """
 from functools import lru_cache
 
@@ -26,8 +26,9 @@ from app.net.autodiff import pooling
 from app.net.autodiff.elementwise import clip_bounds, clip_mask, gated, relu_mask
 from app.net.autodiff.op import Op
 from app.net.autodiff.rules import RULES
+from app.net.ops import op_types
 
-RECTIFIERS = ("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "HardSwish", "Clip")
+RECTIFIERS = op_types(rectifier=True)  # the table of op traits says which ops rectify
 MODES = ("grad", "deconv", "guided", "desalinet")
 OPTIONS = ("lrn_passthrough", "seed_through_rectifier")
 GATES = {"Relu": relu_mask, "Clip": clip_mask}  # rectifiers whose gradient is a 0/1 gate

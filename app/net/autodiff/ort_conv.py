@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from app.net.net import session_options
+from app.net.sessions import session_options
 
 MAX_SESSIONS = 256   # a net's depthwise layers times the batch sizes in use; the oldest go first
 _SESSIONS = OrderedDict()   # (id of the weights, key, input shape) -> (weights, session)

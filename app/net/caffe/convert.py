@@ -11,6 +11,7 @@ import onnx
 from app.errors import DeepVisError
 from app.net.caffe import layers_activation, layers_conv, layers_norm, layers_pool, layers_shape  # noqa: F401  (register converters)
 from app.net.caffe.graph import Graph
+from app.net.caffe.random_weights import RandomBlobs, write_caffemodel
 from app.net.caffe.reader import DATA_TYPES, net_layers, read_caffemodel, read_prototxt
 from app.net.caffe.registry import CONVERTERS, LayerContext
 from app.net.onnx_graph import LAYERS_METADATA_KEY
@@ -102,6 +103,18 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=(), make_blob=Non
     return model
 
 
+def convert_random(prototxt, seed: int, caffemodel=None, **options) -> onnx.ModelProto:
+    """The net converted with seeded random weights (random_weights.py); also written to `caffemodel` when given.
+
+    options: as for `convert` (input_shape, cut_before).
+    """
+    blobs = RandomBlobs(seed, keep=caffemodel is not None)
+    model = convert(prototxt, None, make_blob=blobs, **options)
+    if caffemodel is not None:
+        write_caffemodel(blobs.made, caffemodel)
+    return model
+
+
 _CACHE_FORMAT = "2"  # changed whenever converted files change, so older conversions are redone
 
 
@@ -130,8 +143,6 @@ def convert_cached(prototxt: Path, caffemodel: Path = None, random_seed: int = N
     if target.is_file():
         return target
     if caffemodel is None:
-        from app.net.caffe.random_weights import convert_random   # it builds on convert
-
         model = convert_random(prototxt, random_seed, **options)
     else:
         model = convert(prototxt, caffemodel, **options)

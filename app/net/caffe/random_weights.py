@@ -1,17 +1,16 @@
 """Seeded random weights for a prototxt that comes without them, written as a caffemodel.
 
-The converter asks for each weight blob in the shape its layer needs; `RandomBlobs` answers with
-He-initialised values (so activations keep their scale through deep nets) and remembers them, and
-`write_caffemodel` stores them in Caffe's binary format, which Caffe and OpenCV read as well.
+The converter (convert.convert_random) asks for each weight blob in the shape its layer needs;
+`RandomBlobs` answers with He-initialised values (so activations keep their scale through deep
+nets) and remembers them, and `write_caffemodel` stores them in Caffe's binary format, which
+Caffe and OpenCV read as well.
 """
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from app.errors import DeepVisError
 from app.net.caffe import schema
-from app.net.caffe.convert import convert
 
 
 class RandomBlobs:
@@ -52,16 +51,3 @@ def write_caffemodel(blobs: dict, path: Path) -> None:
         Path(path).write_bytes(net.SerializeToString())
     except OSError as error:
         raise DeepVisError(f"{path}: cannot write caffemodel ({error.strerror})") from None
-
-
-def convert_random(prototxt, seed: int, caffemodel=None, **options) -> onnx.ModelProto:
-    """The net converted with seeded random weights; also written to `caffemodel` when given.
-
-    options: as for `convert` (input_shape, cut_before).
-    """
-    blobs = RandomBlobs(seed, keep=caffemodel is not None)
-    model = convert(prototxt, None, make_blob=blobs, **options)
-    if caffemodel is not None:
-        write_caffemodel(blobs.made, caffemodel)
-    return model
-

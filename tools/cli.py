@@ -1,0 +1,72 @@
+"""What every command-line tool shares: --model, --cpu / --gpu, --settings, the net they name, one-line errors.
+
+Settings are read as the app reads them: settings.py, then settings_local.py, then --settings FILE;
+--cpu / --gpu set the provider over all three, and --model wins over the settings' model.
+"""
+import argparse
+import contextlib
+import types
+
+from app.errors import DeepVisError, exit_with_message
+from app.net import Net, heap
+from app.settings import load_settings
+
+MODEL_HELP = "model_zoo name, .onnx, model.yaml or Caffe .prototxt"
+
+
+def parser(prog: str, doc: str, model_default: str = "settings.py's model",
+           random_weights: str = None) -> argparse.ArgumentParser:
+    """A tool's parser holding the shared options; ``doc``'s first line describes the tool.
+    random_weights: the help of --random-weights SEED, for the tools that take it."""
+    tool = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    tool.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: {model_default})")
+    _add_device(tool)
+    add_settings_file(tool)
+    if random_weights:
+        tool.add_argument("--random-weights", type=int, default=None, metavar="SEED", help=random_weights)
+    return tool
+
+
+def settings(argv=None) -> types.SimpleNamespace:
+    """The settings for these arguments, read before the tool's parser is built (its defaults come from them)."""
+    early = argparse.ArgumentParser(add_help=False)   # the tool's own parser reports wrong arguments
+    for option in ("--cpu", "--gpu"):
+        early.add_argument(option, action="store_true")
+    early.add_argument("--settings", nargs="?", default=None)
+    known, _ = early.parse_known_args(argv)
+    return load_settings(known.settings, **_provider(known))
+
+
+def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=None,
+             random_weights: int = None) -> Net:
+    """The net of --model, else ``model``, else the settings' model, on the settings' provider.
+
+    Every tool runs batches of big arrays through it, so glibc keeps their freed memory (heap.py)."""
+    heap.keep_freed_memory()
+    return Net.load(args.model or model or settings.model, provider=settings.provider,
+                    input=settings.model_input or None, random_weights=random_weights)
+
+
+def add_settings_file(parser: argparse.ArgumentParser) -> None:
+    """--settings FILE, for a tool that reads settings but loads no net."""
+    parser.add_argument("--settings", default=None, metavar="FILE",
+                        help="a settings file overriding settings.py and settings_local.py")
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """A DeepVisError ends the tool with its one line on stderr and a non-zero exit."""
+    try:
+        yield
+    except DeepVisError as error:
+        exit_with_message(error)
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    device = parser.add_mutually_exclusive_group()
+    device.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU works")
+    device.add_argument("--gpu", action="store_true", help="run on the GPU (CUDA), falling back to the CPU")
+
+
+def _provider(args: argparse.Namespace) -> dict:
+    return {"provider": "cpu"} if args.cpu else {"provider": "cuda"} if args.gpu else {}
