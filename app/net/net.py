@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 
 from app.errors import DeepVisError
-from app.net import onnx_graph, preprocess, providers, spec as model_spec
+from app.net import onnx_graph, ops, preprocess, providers, spec as model_spec
 from app.net.run import Run
 from app.net.sessions import session_options
 
@@ -41,7 +41,8 @@ class Net:
         self.tensor_types = {name: (value.dtype, value.ndim) for name, value in tensors.items()}
         self.output_shapes = {o.name: tensors[o.name].shape[1:] for o in model.graph.output}   # per image
         # tensors no input changes, e.g. weights that Constant nodes make: what the weights views read
-        self.constants = MappingProxyType(_constants(model, self.input_name, tensors))
+        constant = ops.constant_tensors(model.graph)
+        self.constants = MappingProxyType({name: value for name, value in tensors.items() if name in constant})
         self.layers = onnx_graph.find_layers(model, tensors)
         self._by_name = {layer.name: layer for layer in self.layers}
         self._labels = None
@@ -235,15 +236,6 @@ class Net:
             raise DeepVisError(f"{self.spec.name}: {NO_CLASS_OUTPUT}")
         run = self.forward(images)
         return [list(run.top_classes(top, sample)) for sample in range(len(run.input))]
-
-
-def _constants(model, input_name: str, tensors: dict) -> dict:
-    """The tensors of a run that no input changes (computed from constants alone), by name."""
-    varying = {input_name}
-    for node in model.graph.node:   # in topological order
-        if varying.intersection(node.input):
-            varying.update(node.output)
-    return {name: value for name, value in tensors.items() if name not in varying}
 
 
 def _needed_for(model, name: str):
