@@ -8,9 +8,7 @@ The passes read a run (app/net/run.py): its ``model``, ``initializers``, ``tenso
 the forward run, the input included), ``input_name``, ``layer_names``, ``plan`` (the model's
 GraphPlan, shared by every run of the net) and ``where`` (what messages start with).
 """
-import threading
 from collections import ChainMap
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,9 +25,6 @@ from app.net.ops import weights_of
 # The walk's matrix products are small (one image, one layer): a second BLAS thread mostly waits
 # for a core held by ONNX Runtime, the drawing or another program (4-8x slower on 2 busy cores).
 _BLAS = ThreadpoolController()
-# the limit is the process's: set by the first of concurrent walks, restored by the last one
-_BLAS_USERS = {"walks": 0, "limiter": None}
-_BLAS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -102,23 +97,8 @@ def weight_gradient(run, layer: str, unit, param_layer: str, seed="activation", 
 def walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict:
     """Visit the steps (reverse topological order) from the seed diffs; returns the diffs that reached
     the sources, plus those of the ``keep`` tensors on the way."""
-    with _one_blas_thread():
+    with _BLAS.limit(limits=1, user_api="blas"):
         return _walk(steps, values, seeds, rules, keep)
-
-
-@contextmanager
-def _one_blas_thread():
-    with _BLAS_LOCK:
-        if _BLAS_USERS["walks"] == 0:
-            _BLAS_USERS["limiter"] = _BLAS.limit(limits=1, user_api="blas")
-        _BLAS_USERS["walks"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS["walks"] -= 1
-            if _BLAS_USERS["walks"] == 0:
-                _BLAS_USERS["limiter"].restore_original_limits()
 
 
 def _walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict:
