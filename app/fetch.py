@@ -71,6 +71,8 @@ def _download(url: str, partial: Path) -> None:
             try:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     stream.write(chunk)
+                stream.flush()
+                os.fsync(stream.fileno())   # on disk before fetch renames it into place
             except OSError as error:
                 raise DeepVisError(f"{url}: download broke off ({error}); run again to resume") from None
 
@@ -93,6 +95,7 @@ def fetch(url: str, target: Path, unverified: str = "", **digest) -> Path:
         if found != expected:
             partial.unlink()
             raise DeepVisError(f"{url}: {algorithm} of the download is {found}, expected {expected} (removed)")
+    # NOTE: not app.files.write_atomic, which starts afresh: NAME.part outlives a broken download
     os.replace(partial, target)
     return target
 

@@ -30,8 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from app.inputs.files import load_image  # noqa: E402
 from app.net import Net, heap, onnx_graph  # noqa: E402
+from app.net.preprocess import read_image  # noqa: E402
 from app.offline import maxes as find  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 
@@ -49,7 +49,7 @@ def write_images(folder: Path, count: int, size=(96, 128)) -> list:
 
 
 def batches_of(net, paths: list, batch: int) -> list:
-    return [net.preprocess([load_image(p, p)[0] for p in paths[start:start + batch]])
+    return [net.preprocess([read_image(p) for p in paths[start:start + batch]])
             for start in range(0, len(paths), batch)]
 
 

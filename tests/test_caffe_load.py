@@ -1,5 +1,8 @@
 """Net.load of a Caffe pair: the trained CIFAR-10 net classifies its samples, every Caffe layer is a
 layer under its own name, the conversion is cached by content, and Caffe mean files read back."""
+import os
+import stat
+
 import numpy as np
 import onnx
 import pytest
@@ -53,8 +56,13 @@ def test_layer_names_in_metadata_must_be_a_list(testdata):
 
 def test_conversion_is_cached_by_content(cifar10_quick, tmp_path):
     _, prototxt, caffemodel = cifar10_quick
-    first = convert_cached(prototxt, caffemodel)
+    previous = os.umask(0o022)
+    try:
+        first = convert_cached(prototxt, caffemodel)
+    finally:
+        os.umask(previous)
     assert first.is_relative_to(tmp_path / "cache")
+    assert stat.S_IMODE(first.stat().st_mode) == 0o644   # an ordinary file, as the umask makes them
     written = first.stat().st_mtime_ns
     second = convert_cached(prototxt, caffemodel)
     assert second == first and second.stat().st_mtime_ns == written

@@ -8,6 +8,7 @@ import pytest
 
 from app.errors import DeepVisError
 from app.net import Net
+from app.net.preprocess import image_layout
 from app.offline import crops, montage, progress
 from app.offline.maxes import read_maxes
 from app.unit_images import crop_path, montage_path, sprite_path, unit_dir
@@ -87,10 +88,15 @@ def test_an_all_zero_crop_is_a_marked_tile():
     assert not crops.is_all_zero_tile(crops.render_raw(np.full((32, 32, 3), 1e-9)))
 
 
+def as_image(diff, net):
+    """An input diff laid out like the image the net saw."""
+    return image_layout(diff, net.spec.input.channel_swap, net.spec.input.transpose)
+
+
 def test_image_layout_undoes_the_channel_swap(setup):
     net = setup[0]
     diff = np.stack([np.full((2, 3), c, np.float32) for c in (0, 1, 2)])  # net order R, G, B
-    bgr = crops.image_layout(diff, net.spec.input)
+    bgr = as_image(diff, net)
     assert bgr.shape == (2, 3, 3) and bgr[0, 0].tolist() == [2, 1, 0]
 
 
@@ -292,7 +298,7 @@ def test_backward_crops_of_a_large_field_share_the_max_crops_placement(setup):
         np.testing.assert_array_equal(result["maxim"][index], crops.mark_centre(
             crops.shown(seen, WideField(0, 0, 0).box(entry.y, entry.x), place), place))
         diff = crops.backward_diffs(net.forward([seen]), "conv1", [entry], "grad")[0]
-        expected = crops.render_raw(crops.shown(crops.image_layout(diff, net.spec.input),
+        expected = crops.render_raw(crops.shown(as_image(diff, net),
                                                 WideField(0, 0, 0).box(entry.y, entry.x), place))
         np.testing.assert_array_equal(result["backprop"][index], crops.mark_centre(expected, place))
         assert all(result[kind][index].shape == (16, 16, 3) for kind in crops.KINDS)
@@ -308,7 +314,7 @@ def test_crops_of_several_layers_equal_those_after_a_full_forward(setup):
             run = fresh.forward([cv2.imread(maxes["images"][entry.image])])  # every tensor
             diff = crops.backward_diffs(run, layer, [entry], "guided")[0]
             box = crops.box_of(entry, field, fresh.input_shape[1:])
-            expected = crops.render_raw(crops.crop(crops.image_layout(diff, fresh.spec.input), box))
+            expected = crops.render_raw(crops.crop(as_image(diff, fresh), box))
             np.testing.assert_array_equal(partial["guided"][index], expected)
             assert np.abs(diff).max() > 0
 
@@ -357,7 +363,7 @@ def test_entries_whose_fields_do_not_overlap_share_input_rows_and_crop_as_alone(
     run = net.forward(np.stack([load(e.image) for e in entries]))  # one row per entry, every tensor
     for kind, mode in crops.BACKWARD_MODES.items():
         for index, diff in enumerate(crops.backward_diffs(run, "conv1", entries, mode)):
-            alone = crops.render_raw(crops.crop(crops.image_layout(diff, net.spec.input), boxes[index]))
+            alone = crops.render_raw(crops.crop(as_image(diff, net), boxes[index]))
             assert np.abs(alone.astype(int) - packed[kind][index].astype(int)).max() <= 1
 
 
@@ -414,5 +420,5 @@ def test_entries_after_a_global_pool_get_rows_of_their_own(setup, tmp_path):
     together = crops.crop_entries(net, maxes, "se", entries, ["backprop"], field)["backprop"]
     for entry, picture in zip(entries, together):
         diff = crops.backward_diffs(net.forward(load(entry.image)[None]), "se", [entry], "grad")[0]
-        expected = crops.render_raw(crops.crop(crops.image_layout(diff, net.spec.input), field.box(entry.y, entry.x)))
+        expected = crops.render_raw(crops.crop(as_image(diff, net), field.box(entry.y, entry.x)))
         np.testing.assert_array_equal(picture, expected)

@@ -15,10 +15,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.errors import DeepVisError
+from app.files import read_npz
 from app.net import Net
 from app.net.spatial_max import UNKNOWN, SpatialMax, positions
 from app.offline import maxes as find
-from app.offline.progress import read_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -252,11 +252,11 @@ def test_a_changed_image_stops_the_run_instead_of_a_wrong_position(tiny, tmp_pat
     paths = write_images(tmp_path / "images", 6)
     reads = {}
 
-    def load_image(path, name):  # the second read of an image (to settle a tie) sees other pixels
+    def read_image(path):  # the second read of an image (to settle a tie) sees other pixels
         reads[path] = reads.get(path, 0) + 1
         image = cv2.imread(str(path))
-        return (255 - image if reads[path] > 1 else image), name
-    monkeypatch.setattr(find, "load_image", load_image)
+        return 255 - image if reads[path] > 1 else image
+    monkeypatch.setattr(find, "read_image", read_image)
     job = find.FindMaxes(tiny, [str(p) for p in paths], ["relu1"], tmp_path / "out", top=6, batch=3)  # image 3: flat
     with pytest.raises(DeepVisError, match="layer relu1: a max differs from the one scored"):
         job.run(progress=False)

@@ -14,7 +14,7 @@ SOURCES = ("app", "tools", "bench", "run_toolbox.py")
 # Lowest first: a module imports modules of its own layer and of the layers before it, never after.
 # "x.*" is every module below package x; the most specific entry names a module's layer.
 LAYERS = (
-    ("base", ("app", "app.errors", "app.paths", "app.settings", "app.labels", "app.fetch")),
+    ("base", ("app", "app.errors", "app.files", "app.paths", "app.settings", "app.labels", "app.fetch")),
     ("importer/runtime", ("app.net.*", "app.models", "app.models.*", "app.inputs", "app.inputs.*")),
     ("autodiff", ("app.net.autodiff", "app.net.autodiff.*")),
     ("net facade", ("app.net", "app.net.net", "app.net.run", "app.net.receptive_field")),

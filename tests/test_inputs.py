@@ -117,8 +117,8 @@ def test_directory_wraps_and_skips_backwards_when_going_back(messy_folder):
 
 def test_images_are_decoded_only_when_the_position_changes(messy_folder, monkeypatch):
     decoded = []
-    real = files_module.load_image
-    monkeypatch.setattr(files_module, "load_image", lambda path, name: decoded.append(name) or real(path, name))
+    real = files_module.read_image_noted
+    monkeypatch.setattr(files_module, "read_image_noted", lambda path, name: decoded.append(name) or real(path, name))
     source = DirectorySource(messy_folder)
     assert source.read() is not None
     assert source.read() is None and source.read() is None

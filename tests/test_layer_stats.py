@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from app.errors import DeepVisError
+from app.files import read_npz
 from app.net import Net
 from app.offline import layer_stats as stats
 from app.offline import maxes as find
-from app.offline.progress import read_npz
 from app.unit_images import folder_name
+from app.views import filters
 from tests.test_find_maxes import tiny_net_file, write_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,12 +92,17 @@ def test_tool_writes_arrays_and_pictures(run):
         for name in ["histograms.png", "inactivity.png", "correlation.png"]:
             image = cv2.imread(str(folder / name))
             assert image is not None and image.shape[0] > 100 and image.std() > 10
+        matrix = cv2.cvtColor(cv2.imread(str(folder / "correlation.png"))[-600:, :600], cv2.COLOR_BGR2GRAY)
+        low, high = np.percentile(matrix, [1, 99])
+        assert high - low > 100, f"{layer}: correlation.png's matrix is nearly flat ({low:.0f}-{high:.0f})"
 
 
 def test_pictures_are_bgr_images():
     correlation = np.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     image = stats.correlation_image(correlation, np.array([2, 0, 1]))
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    # under its title, the picture the app's "activation correlation" shows
+    np.testing.assert_array_equal(image[-600:], filters.correlation_image(correlation, 600, order=[2, 0, 1]))
     edges = np.linspace(0, 1, 4)[None].repeat(2, axis=0)
     histograms = stats.histograms_image(edges, np.array([[1, 2, 3], [0, 0, 6]]), np.array([0.0, 100.0]))
     assert histograms.dtype == np.uint8 and histograms.shape[2] == 3

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper
 
 from app.errors import DeepVisError
 from app.net import Net
-from app.net.preprocess import InputSpec, deprocess, preprocess, read_image
+from app.net.preprocess import InputSpec, deprocess, image_layout, preprocess, read_image
 
 MNIST_INPUT = dict(mean=0, input_scale=1, raw_scale=255)
 
@@ -205,6 +205,19 @@ def test_preprocess_round_trip_and_settings():
     assert batch.shape == (1, 3, 20, 30)
     np.testing.assert_allclose(batch[0, 0], (image[:, :, 2] - 10.0) * 0.5, rtol=1e-6)
     assert np.array_equal(deprocess(batch, spec)[0], image)
+
+
+def test_image_layout_puts_net_values_where_the_image_pixels_were():
+    """What preprocess does to pixels, image_layout undoes for any values in the net's layout."""
+    image = np.random.default_rng(3).integers(0, 255, (6, 8, 3), dtype=np.uint8)
+    for spec in [InputSpec(size=(6, 8)), InputSpec(size=(8, 6), transpose=True),
+                 InputSpec(size=(6, 8), channel_swap=(0, 1, 2))]:
+        chw = preprocess([image], spec)[0]
+        np.testing.assert_allclose(image_layout(chw, spec.channel_swap, spec.transpose), image, atol=1e-4)
+        two = image_layout(np.stack([chw, 2 * chw]), spec.channel_swap, spec.transpose)   # leading axes kept
+        np.testing.assert_allclose(two[1], 2.0 * image, atol=1e-3)
+    gray = image_layout(np.arange(6, dtype=np.float32).reshape(1, 2, 3), (0,))
+    assert gray.shape == (2, 3, 3) and gray[1, 2].tolist() == [5, 5, 5]
 
 
 def test_preprocess_transpose_grayscale_and_mean_image():

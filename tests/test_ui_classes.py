@@ -75,9 +75,9 @@ def test_entry_key_decoding():
         assert keys.action_for(code, typing=True) == "entry_accept"
     assert keys.action_for(27, typing=True) == "entry_cancel"
     assert keys.action_for(-1, typing=True) is None and keys.action_for(65361, typing=True) is None
-    assert keys.sequence_actions("./") == ("class_layer", "go_to_class")
+    assert tuple(keys.key_actions("./", lambda: False)) == ("class_layer", "go_to_class")
     with pytest.raises(Exception, match="bound to nothing"):
-        keys.sequence_actions("<Enter>")                           # Enter means nothing outside the entry
+        tuple(keys.key_actions("<Enter>", lambda: False))                           # Enter means nothing outside the entry
 
 
 def spread(pane) -> float:

@@ -103,7 +103,7 @@ def test_diffs_above_the_backprop_origin_or_all_zero_say_so(net, digits, tmp_pat
     _, off = render(net, digits, "a", tmp_path, "off.png")                 # backprop off: another message
     assert share(above["layers"], 30) > 0.9 and not np.array_equal(above["layers"], off["layers"])
     app = App(net, ui_support.settings())
-    for action in keys.sequence_actions(TO_RELU + "ba"):
+    for action in tuple(keys.key_actions(TO_RELU + "ba", lambda: False)):
         app.state = next_state(app.state, action)
     source = open_source(str(digits))
     frame = _first_frame(source)

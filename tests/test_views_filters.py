@@ -22,14 +22,11 @@ def expected_bytes(values):
 
 
 def test_weights_behind_a_layer_walk_up_element_wise_ops(net):
-    np.testing.assert_array_equal(weights.conv_weights(net, "conv1"), net.initializers["w1"])
-    np.testing.assert_array_equal(weights.conv_weights(net, "relu1"), net.initializers["w1"])
+    np.testing.assert_array_equal(weights.unit_weights(net, "conv1"), net.initializers["w1"])
+    np.testing.assert_array_equal(weights.unit_weights(net, "relu1"), net.initializers["w1"])
     np.testing.assert_array_equal(weights.unit_weights(net, "fc"), net.initializers["wf"])
-    assert weights.first_conv_layer(net) == "conv1"
     with pytest.raises(DeepVisError, match="pool: no Conv, Gemm or MatMul weights"):
         weights.unit_weights(net, "pool")
-    with pytest.raises(DeepVisError, match="fc: not a 2-D convolution"):
-        weights.conv_weights(net, "fc")
 
 
 def test_weights_computed_from_constants_are_found_and_those_from_the_input_refused(tmp_path):
@@ -97,7 +94,7 @@ def test_histograms_count_every_weight_over_shared_edges(net):
     counts, edges = filters.weight_histograms(w2, bins=10)
     assert counts.shape == (6, 10) and (counts.sum(axis=1) == 4 * 3 * 3).all()
     assert edges[0] == w2.min() and edges[-1] == pytest.approx(w2.max())
-    tiles = filters.histogram_tiles(w2, bins=10, height=40, width=60)
+    tiles = filters.histogram_tiles(counts, edges, height=40, width=60)
     assert tiles.shape == (6, 40, 60, 3)
     tallest = int(np.argmax(counts[0]))
     column = int((tallest + 0.5) * 60 / 10)
@@ -127,10 +124,10 @@ def test_weights_of_a_real_exported_net_through_batchnorm_and_relu(testdata):
     from app.net import Net
 
     net = Net.load(testdata / "onnx_ultraface_slim320" / "version-slim-320.onnx", provider="cpu")
-    first = weights.first_conv_layer(net)
+    first = next(layer.name for layer in net.layers if layer.op_type == "Conv")
     relu = next(layer.name for layer in net.layers if layer.op_type == "Relu")
-    np.testing.assert_array_equal(weights.conv_weights(net, relu), weights.conv_weights(net, first))
-    tiles = filters.filter_images(weights.conv_weights(net, first), net.spec.input.channel_swap)
+    np.testing.assert_array_equal(weights.unit_weights(net, relu), weights.unit_weights(net, first))
+    tiles = filters.filter_images(weights.unit_weights(net, first), net.spec.input.channel_swap)
     assert tiles.shape[0] == net.layer(first).channels and tiles.shape[3] == 3
 
 

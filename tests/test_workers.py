@@ -20,6 +20,12 @@ def eventually(condition, timeout=2.0):
     return False
 
 
+def finished(worker, job) -> bool:
+    """The worker's newest finished job is ``job``."""
+    latest = worker.latest()
+    return latest is not None and latest.job == job
+
+
 @pytest.fixture
 def workers():
     """Started workers, stopped at the end even when a test fails."""
@@ -123,7 +129,7 @@ def test_compute_runs_only_the_newest_job(workers):
     for job in (2, 3, 4):
         worker.submit(job)                 # returns at once while job 1 runs
     release.set()
-    assert worker.wait_idle(2)
+    assert eventually(lambda: finished(worker, 4))
     assert ran == [1, 4]
     done = worker.latest()
     assert (done.job, done.result, done.error) == (4, 40, "")
@@ -140,14 +146,14 @@ def test_compute_errors_become_messages_and_the_worker_goes_on(workers, capsys):
 
     worker = workers(ComputeWorker(compute))
     worker.submit("bad file")
-    assert worker.wait_idle(2)
+    assert eventually(lambda: finished(worker, "bad file"))
     assert worker.latest().error == "x.onnx: conv1: weights missing" and worker.latest().result is None
     worker.submit("bug")
-    assert worker.wait_idle(2)
+    assert eventually(lambda: finished(worker, "bug"))
     assert worker.latest().error == "ZeroDivisionError: division by zero"
     assert "Traceback" in capsys.readouterr().err
     worker.submit("ok")
-    assert worker.wait_idle(2) and worker.latest().result == "fine"
+    assert eventually(lambda: finished(worker, "ok")) and worker.latest().result == "fine"
 
 
 # --- unit image loader -------------------------------------------------------------------------

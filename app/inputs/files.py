@@ -9,12 +9,9 @@ import re
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
-import cv2
-import numpy as np
-
 from app.errors import DeepVisError
 from app.inputs.source import Frame, InputSource, placeholder_image
-from app.net.preprocess import as_bgr_uint8
+from app.net.preprocess import read_image_noted
 
 _MAX_SKIPS_SHOWN = 3
 
@@ -25,25 +22,6 @@ class Entry(NamedTuple):
     paths: Tuple[Path, ...]
     label: object
     name: str
-
-
-def load_image(path, name: str) -> Tuple[np.ndarray, str]:
-    """(H x W x 3 uint8 BGR image, note on any conversion or ""); DeepVisError names ``name``."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as error:
-        raise DeepVisError(f"{name}: cannot read ({error.strerror or error})") from None
-    try:
-        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    except cv2.error:   # some codecs throw on damaged files instead of returning None
-        decoded = None
-    if decoded is None:
-        raise DeepVisError(f"{name}: cannot decode as an image")
-    note = ""
-    if decoded.dtype != np.uint8:
-        bits = decoded.dtype.itemsize * 8
-        note = f"converted {name} from {bits}-bit to 8-bit"
-    return as_bgr_uint8(decoded, name), note
 
 
 def natural_key(name: str) -> list:
@@ -85,7 +63,7 @@ class FileSequence(InputSource):
             position = (start + self._step * attempt) % len(self.entries)
             entry = self.entries[position]
             try:
-                loaded = [load_image(path, path.name) for path in entry.paths]
+                loaded = [read_image_noted(path, path.name) for path in entry.paths]
             except DeepVisError as error:
                 skipped.append(f"skipped {error}")
                 continue

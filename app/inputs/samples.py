@@ -2,11 +2,12 @@
 
 They ship inside the scikit-image package, so nothing is downloaded.
 """
-import os
 from pathlib import Path
 
 import cv2
 from skimage import data
+
+from app.files import write_image_atomic
 
 SAMPLES = {  # file name -> photo (RGB) from skimage.data
     "astronaut.jpg": data.astronaut,
@@ -34,12 +35,7 @@ def default_input_dir(root=None) -> Path:
     for name, photo in SAMPLES.items():
         path = folder / name
         if not path.is_file():
-            _write_atomically(path, cv2.cvtColor(photo(), cv2.COLOR_RGB2BGR))
+            # an interrupted first run never leaves a half-written photo
+            write_image_atomic(path, cv2.cvtColor(photo(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
     return folder
 
-
-def _write_atomically(path: Path, image) -> None:
-    """Write beside, then rename, so an interrupted first run never leaves a half-written photo."""
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.jpg")
-    cv2.imwrite(str(partial), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    os.replace(partial, path)

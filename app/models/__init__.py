@@ -6,13 +6,12 @@ writes it once under ``cache_dir()/models``; the file name holds a hash of the w
 builder version, so new weights or a changed builder make a new file.
 """
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import onnx
 
 from app.errors import DeepVisError
+from app.files import write_bytes_atomic
 from app.paths import cache_dir, feed_file
 
 # Bump when the graph the builder writes changes, so cached files are rebuilt.
@@ -38,19 +37,6 @@ def _build_efficientnet_lite0(weights: Path) -> onnx.ModelProto:
 BUILTINS = {"efficientnet_lite0": (_efficientnet_lite0_weights, _build_efficientnet_lite0)}
 
 
-def _write_atomically(model: onnx.ModelProto, target: Path) -> None:
-    """Write beside the target, then rename: a reader never sees half a file, racing writers agree."""
-    handle, temporary = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(model.SerializeToString())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache is an ordinary file
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def build(name: str) -> Path:
     """The path of the cached ONNX file of built-in model ``name``, converting it on first use."""
     if name not in BUILTINS:
@@ -63,5 +49,5 @@ def build(name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}-{feed_file(hashlib.sha256(), weights).hexdigest()[:16]}-v{BUILDER_VERSION}.onnx"
     if not target.is_file():
-        _write_atomically(convert(weights), target)
+        write_bytes_atomic(target, convert(weights).SerializeToString())  # racing first uses agree
     return target

@@ -49,15 +49,29 @@ def as_bgr_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image file as H x W x 3 uint8 BGR, with one clear error when it cannot be decoded."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None:
-        raise DeepVisError(f"{path}: no such image file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise DeepVisError(f"{path}: cannot decode as an image")
-    return as_bgr_uint8(image, str(path))
+def read_image(path, name: str = None) -> np.ndarray:
+    """Read an image file as H x W x 3 uint8 BGR; one DeepVisError line naming ``name`` (default:
+    the path) when it is missing, unreadable or cannot be decoded."""
+    return read_image_noted(path, name)[0]
+
+
+def read_image_noted(path, name: str = None) -> tuple:
+    """(``read_image``'s image, a note on any conversion, e.g. from 16 bits, or "")."""
+    name = str(path) if name is None else name
+    if not Path(path).is_file():
+        raise DeepVisError(f"{name}: no such image file")
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise DeepVisError(f"{name}: cannot read ({error.strerror or error})") from None
+    try:
+        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:   # some codecs throw on damaged files instead of returning None
+        decoded = None
+    if decoded is None:
+        raise DeepVisError(f"{name}: cannot decode as an image")
+    note = "" if decoded.dtype == np.uint8 else f"converted {name} from {decoded.dtype.itemsize * 8}-bit to 8-bit"
+    return as_bgr_uint8(decoded, name), note
 
 
 def _per_channel(value, channels: int) -> np.ndarray:
@@ -101,16 +115,22 @@ def preprocess(images, spec: InputSpec) -> np.ndarray:
 def deprocess(batch: np.ndarray, spec: InputSpec) -> list:
     """Inverse of preprocess: N x C x H x W net input -> list of H x W x 3 uint8 BGR images."""
     mean, scale = mean_array(spec), _per_channel(spec.input_scale, spec.channels)
-    images = []
-    for chw in np.asarray(batch, dtype=np.float32):
-        chw = chw / scale + mean
-        if spec.transpose:
-            chw = chw.transpose(0, 2, 1)
-        pixels = chw.transpose(1, 2, 0) * np.float32(255.0 / spec.raw_scale)
-        if spec.channels == 1:
-            bgr = np.repeat(pixels, 3, axis=2)
-        else:
-            bgr = np.empty_like(pixels)
-            bgr[:, :, list(spec.channel_swap)] = pixels
-        images.append(np.clip(bgr + 0.5, 0, 255).astype(np.uint8))
-    return images
+    chw = np.asarray(batch, dtype=np.float32) / scale + mean
+    pixels = image_layout(chw, spec.channel_swap, spec.transpose) * np.float32(255.0 / spec.raw_scale)
+    return list(np.clip(pixels + 0.5, 0, 255).astype(np.uint8))
+
+
+def image_layout(chw: np.ndarray, channel_swap=(2, 1, 0), transpose: bool = False) -> np.ndarray:
+    """Values in the net's input layout (... x C x H x W: an input diff, a first-layer filter) laid
+    out like the image they came from (... x H x W x 3, BGR), undoing preprocess's transpose and
+    channel swap: net channel c was read from the image's BGR channel ``channel_swap[c]``, so it is
+    written back there. Any other channel count (1: a gray model) shows as the channels' mean in all
+    three."""
+    chw = np.asarray(chw)
+    if transpose:
+        chw = chw.swapaxes(-1, -2)
+    if chw.shape[-3] != 3 or len(channel_swap) != 3:
+        return np.repeat(chw.mean(axis=-3)[..., None], 3, axis=-1)
+    image = np.empty(chw.shape[:-3] + chw.shape[-2:] + (3,), chw.dtype)
+    image[..., list(channel_swap)] = np.moveaxis(chw, -3, -1)
+    return image

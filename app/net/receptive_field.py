@@ -279,12 +279,6 @@ def probe(net, lines=None, batch: int = 16, seed: int = 0) -> dict:
             for layer in rows}
 
 
-def observed_extents(seen: np.ndarray, lines: list) -> list:
-    """Per position, (first, last + 1) of the probed lines that changed it, or None."""
-    lines = np.asarray(lines)
-    return [(int(lines[hit].min()), int(lines[hit].max()) + 1) if hit.any() else None for hit in seen.T]
-
-
 def disagreements(net, fields: dict, probed: dict) -> dict:
     """layer -> number of (line, position) pairs where probing and the analytic box disagree."""
     height, width = net.input_shape[1:]

@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
+from app.files import write_image_atomic, write_json_atomic
 from app.net import onnx_graph, ops
-from app.net.preprocess import read_image
+from app.net.preprocess import image_layout, read_image
 from app.offline.montage import unit_montage, write_sprite
-from app.offline.progress import estimate_line, progress_bar, write_json_atomic, write_png_atomic
+from app.offline.progress import done_units, estimate_line, progress_bar
 from app.unit_images import crop_path, montage_path, unit_dir
 from app.views.scaling import PERCENTILE, signed_gray
 
@@ -143,18 +144,6 @@ def mark_centre(picture: np.ndarray, place) -> np.ndarray:
     cv2.circle(picture, centre, radius, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.circle(picture, centre, radius, (255, 255, 255), 1, cv2.LINE_AA)
     return picture
-
-
-def image_layout(diff: np.ndarray, spec) -> np.ndarray:
-    """A C x H x W input diff as an H x W x 3 BGR float array laid out like the deprocessed image."""
-    if spec.transpose:
-        diff = diff.transpose(0, 2, 1)
-    pixels = diff.transpose(1, 2, 0)
-    if spec.channels == 1:
-        return np.repeat(pixels, 3, axis=2)
-    bgr = np.empty_like(pixels)
-    bgr[:, :, list(spec.channel_swap)] = pixels
-    return bgr
 
 
 ZERO_MARK = (0, 0, 200)   # BGR: the cross drawn over an all-zero crop
@@ -343,9 +332,10 @@ def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inpu
                       up_to=layer)
     for kind in backward:
         diffs = backward_diffs(run, layer, entries, BACKWARD_MODES[kind], [spot[:-1] for spot in spots])
-        crops[kind] = [backward_picture(shown(image_layout(_entry_diff(diffs, spot, box), spec), image_box, place),
-                                        place, percentile)
-                       for spot, box, image_box, place in zip(spots, input_boxes, boxes, places)]
+        laid_out = (image_layout(_entry_diff(diffs, spot, box), spec.channel_swap, spec.transpose)
+                    for spot, box in zip(spots, input_boxes))
+        crops[kind] = [backward_picture(shown(diff, image_box, place), place, percentile)
+                       for diff, image_box, place in zip(laid_out, boxes, places)]
     return crops
 
 
@@ -358,11 +348,6 @@ def _entry_diff(diffs: np.ndarray, spot: tuple, box: tuple) -> np.ndarray:
     diff = np.zeros_like(row)
     diff[:, box[0]:box[1], box[2]:box[3]] = row[:, target[0]:target[1], target[2]:target[3]]
     return diff
-
-
-def done_units(root, layer: str, units) -> set:
-    """Units whose info.json exists (written last, atomically: the unit is complete)."""
-    return {unit for unit in units if (unit_dir(root, layer, unit) / "info.json").is_file()}
 
 
 def unit_groups(maxes: dict, layer: str, units, batch: int, packing: Packing = None, field=None, size=None):
@@ -408,7 +393,7 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     if unknown:
         raise DeepVisError(f"{layer}: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
     units = range(len(maxes["layers"][layer])) if units is None else units
-    done = done_units(root, layer, units)
+    done = done_units(root, layer, units, "info.json")
     todo = [unit for unit in units if unit not in done]
     inputs = image_inputs(net, maxes)
     with progress_bar(len(todo), f"{layer} crops", unit="unit", enabled=progress) as bar:
@@ -435,9 +420,9 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
 def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:
     for kind, images in crops.items():
         for entry, image in zip(entries, images):
-            write_png_atomic(crop_path(root, layer, unit, kind, entry.rank), image)
+            write_image_atomic(crop_path(root, layer, unit, kind, entry.rank), image)
         if images:
-            write_png_atomic(montage_path(root, layer, unit, kind), unit_montage(images))
+            write_image_atomic(montage_path(root, layer, unit, kind), unit_montage(images))
     size = net.input_shape[1:]
     all_zero = {kind: [entry.rank for entry, image in zip(entries, images) if is_all_zero_tile(image)]
                 for kind, images in crops.items() if kind in BACKWARD_MODES}

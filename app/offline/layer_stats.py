@@ -21,13 +21,16 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
 from app.errors import DeepVisError
+from app.files import read_npz, write_image_atomic, write_npz_atomic
 from app.offline.maxes import read_maxes
-from app.offline.progress import progress_bar, read_npz, write_npz_atomic, write_png_atomic
+from app.offline.progress import progress_bar
 from app.unit_images import folder_name
+from app.views import filters, grid
 
 STATS_DIR = "stats"
 ORDERS = ("cluster", "pca", "none")
 MAX_PANELS = 64  # channel histograms drawn in histograms.png (all are in stats.npz)
+CORRELATION_SIZE = 600  # pixels a side of correlation.png's matrix, as the app draws it
 
 
 @dataclass
@@ -186,16 +189,10 @@ def inactivity_image(edges: np.ndarray, counts: np.ndarray, title: str = "") -> 
 
 
 def correlation_image(correlation: np.ndarray, order: np.ndarray, title: str = "") -> np.ndarray:
-    """The correlation matrix with rows and columns in ``order``, coloured from -1 to 1 with a colour bar."""
-    figure = Figure(figsize=(6, 5), dpi=100)
-    axes = figure.add_subplot(1, 1, 1)
-    shown = axes.imshow(correlation[np.ix_(order, order)], cmap="RdBu_r", vmin=-1.0, vmax=1.0,
-                        interpolation="nearest")
-    figure.colorbar(shown, ax=axes)
-    axes.set_title(title or "correlation of channel maxima", fontsize=9)
-    axes.set_xlabel("channel (reordered)")
-    figure.tight_layout()
-    return _figure_image(figure)
+    """The correlation matrix with rows and columns in ``order``, coloured from -1 to 1 with a colour
+    bar (the picture of the app's "activation correlation"), under ``title``."""
+    image = filters.correlation_image(correlation, size=CORRELATION_SIZE, order=order)
+    return np.vstack([grid.caption(title or "correlation of channel maxima", image.shape[1]), image])
 
 
 def layer_folder(out, layer: str) -> Path:
@@ -207,12 +204,12 @@ def write_layer(out: Path, stats: LayerStats, source: str = "") -> Path:
     """The three PNGs, then stats.npz (holding ``source``, see _source), in layer_folder; returns
     that folder. stats.npz comes last: a layer counts as done once it exists."""
     folder = layer_folder(out, stats.layer)
-    write_png_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
-                                                                  title=f"{stats.layer}: spatial max per channel"))
-    write_png_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
-                                                                  title=f"{stats.layer}: inactivity"))
-    write_png_atomic(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
-                                                                    title=f"{stats.layer}: correlation"))
+    write_image_atomic(folder / "histograms.png", histograms_image(stats.edges, stats.counts, stats.percent_dead,
+                                                                    title=f"{stats.layer}: spatial max per channel"))
+    write_image_atomic(folder / "inactivity.png", inactivity_image(stats.inactivity_edges, stats.inactivity_counts,
+                                                                    title=f"{stats.layer}: inactivity"))
+    write_image_atomic(folder / "correlation.png", correlation_image(stats.correlation, stats.order,
+                                                                      title=f"{stats.layer}: correlation"))
     write_npz_atomic(folder / "stats.npz", source=np.array(source), **stats.arrays())
     return folder
 

@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import DeepVisError
-from app.inputs.files import load_image, natural_key
+from app.files import read_npz, write_bytes_atomic, write_npz_atomic
+from app.inputs.files import natural_key
 from app.inputs.lists import ImageListSource
 from app.net import onnx_graph
+from app.net.preprocess import read_image
 from app.net.spatial_max import UNKNOWN, SpatialMax, first_positions, positions
-from app.offline.progress import progress_bar, read_npz, write_bytes_atomic, write_npz_atomic
+from app.offline.progress import progress_bar
 
 STATE_FILE = "find_maxes.state.npz"
 MAXES_FILE = "maxes.json"
@@ -233,7 +235,7 @@ class FindMaxes:
         images, indices, skipped = [], [], []
         for index in range(start, min(start + self.batch, len(self.paths))):
             try:
-                images.append(load_image(self.paths[index], self.paths[index])[0])
+                images.append(read_image(self.paths[index]))
                 indices.append(index)
             except DeepVisError:
                 skipped.append(index)
@@ -275,7 +277,7 @@ class FindMaxes:
                      for key, ranking in self.rankings.items()}
         images = np.unique(np.concatenate([self.rankings[key].image[open_] for key, open_ in unsettled.items()]))
         for image in images.tolist():
-            values = self.net.forward([load_image(self.paths[image], self.paths[image])[0]])
+            values = self.net.forward([read_image(self.paths[image])])
             for layer in self._maps:
                 start, stop = self._spans[layer]
                 found = None  # this layer's first positions, computed once for both rankings

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.progress import write_png_atomic
+from app.files import write_image_atomic
+from app.net.preprocess import read_image
 from app.unit_images import montage_path, sprite_path
 
 PAD = 2  # pixels of background between tiles
@@ -48,8 +49,9 @@ def write_sprite(root, layer: str, kind: str, units: int, tile: int) -> Path:
     ceil(sqrt(units)); units without an image yet are black cells. tile: cell side in pixels."""
     images = []
     for unit in range(units):
-        path = montage_path(root, layer, unit, kind)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-        # shrunk as read: a thousand full-size montages would not fit in memory
-        images.append(None if image is None else cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA))
-    return write_png_atomic(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))
+        try:   # shrunk as read: a thousand full-size montages would not fit in memory
+            images.append(cv2.resize(read_image(montage_path(root, layer, unit, kind)), (tile, tile),
+                                     interpolation=cv2.INTER_AREA))
+        except DeepVisError:   # not made yet: a black cell
+            images.append(None)
+    return write_image_atomic(sprite_path(root, layer, kind), grid(images, tile=(tile, tile), cells=units))

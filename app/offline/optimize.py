@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from app.errors import DeepVisError
+from app.files import write_image_atomic, write_json_atomic
 from app.net.preprocess import mean_array
 from app.offline import transforms
 from app.offline.montage import write_sprite
-from app.offline.progress import progress_bar, write_json_atomic, write_png_atomic
+from app.offline.progress import done_units, progress_bar
 from app.offline.regularizers import PRESETS, Preset, learning_rates, regularize
 from app.unit_images import montage_path, unit_dir
 
@@ -140,11 +141,6 @@ def parse_units(text: str, channels: int, where: str) -> list:
     return sorted(units)
 
 
-def done_units(root, layer: str, units) -> set:
-    """Units whose opt.json exists (written last, atomically: the unit is complete)."""
-    return {unit for unit in units if (unit_dir(root, layer, unit) / "opt.json").is_file()}
-
-
 def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0, batch: int = 32,
                    iterations=None, sprite_tile: int = 96, progress: bool = True) -> list:
     """Optimize ``units`` of ``layer`` ``batch`` at a time, skipping units already done under ``root``;
@@ -153,7 +149,7 @@ def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0,
         raise DeepVisError(f"{net.spec.name}: preset {preset}: choose one of {', '.join(map(str, PRESETS))}")
     settings = PRESETS[preset]
     steps = settings.iterations if iterations is None else iterations
-    done = done_units(root, layer, units)
+    done = done_units(root, layer, units, "opt.json")
     todo = [unit for unit in units if unit not in done]
     with progress_bar(len(todo) * steps, f"{layer} opt", unit="step", enabled=progress) as bar:
         for start in range(0, len(todo), batch):
@@ -166,8 +162,8 @@ def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0,
 
 
 def _write_result(root, layer: str, result: Optimized, run: dict) -> None:
-    write_png_atomic(montage_path(root, layer, result.unit, "opt"), result.shown)
-    write_png_atomic(unit_dir(root, layer, result.unit) / "opt_raw.png", result.image)
+    write_image_atomic(montage_path(root, layer, result.unit, "opt"), result.shown)
+    write_image_atomic(unit_dir(root, layer, result.unit) / "opt_raw.png", result.image)
     record = {key: value for key, value in asdict(result).items() if key not in ("image", "shown")}
     record.update(layer=layer, preset_settings=asdict(PRESETS[run["preset"]]), **run)
     write_json_atomic(unit_dir(root, layer, result.unit) / "opt.json", record, indent=1)

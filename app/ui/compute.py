@@ -12,6 +12,7 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs import Frame, fit_to_input
+from app.net.preprocess import image_layout
 from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS, AppState
 
 
@@ -178,7 +179,7 @@ def weights_view(net, layer: str, pattern: str):
         spec = net.spec.input
         return filters.unit_filter_tiles(unit_weights, spec.channel_swap, spec.transpose)
     if pattern == "weights histogram":
-        return filters.histogram_tiles(unit_weights)
+        return filters.histogram_tiles(*filters.weight_histograms(unit_weights))
     return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
 
 
@@ -277,11 +278,4 @@ def _occlusion(net, origin: Backprop, image: np.ndarray):
 def to_image_layout(net, diff: np.ndarray) -> np.ndarray:
     """A C x H x W input diff as H x W x 3 in the image's BGR order (undoing swap and transpose)."""
     spec = net.spec.input
-    if spec.transpose:
-        diff = diff.transpose(0, 2, 1)
-    if diff.shape[0] != 3 or len(spec.channel_swap) != 3:
-        return np.repeat(diff.mean(axis=0)[:, :, None], 3, axis=2)
-    image = np.empty(diff.shape[1:] + (3,), np.float32)
-    for net_channel, bgr_channel in enumerate(spec.channel_swap):
-        image[:, :, bgr_channel] = diff[net_channel]
-    return image
+    return image_layout(diff, spec.channel_swap, spec.transpose).astype(np.float32, copy=False)

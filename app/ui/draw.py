@@ -184,10 +184,6 @@ def colorize(values01: np.ndarray, colormap: str = "gray") -> np.ndarray:
     return flat.reshape(gray.shape + (3,))
 
 
-def to_bgr(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-
-
 # -- backprop views and overlays -------------------------------------------------------------
 def backprop_map(diff: np.ndarray, view: str, blur_sigma: float = 4.0, percentile: float = PERCENTILE) -> np.ndarray:
     """An H x W x 3 input diff as a [0, 1] map: H x W x 3 for "raw", H x W for the single-channel views.

@@ -77,10 +77,6 @@ NAMED_KEY_CODES = {
     "<Enter>": (13, 10, 65293, 65421, 0x1000004, 0x1000005),
     "<BackSpace>": (8, 127, 65288, 0x1000003),
 }
-# What xdotool calls the named keys (tests and the docs).
-XDOTOOL_NAMES = {"<Esc>": "Escape", "<Left>": "Left", "<Up>": "Up", "<Right>": "Right",
-                 "<Down>": "Down", "<PgUp>": "Prior", "<PgDn>": "Next", "<Enter>": "Return",
-                 "<BackSpace>": "BackSpace"}
 
 
 def key_codes(key: str) -> Tuple[int, ...]:
@@ -110,7 +106,6 @@ def build_code_map(table=KEY_TABLE) -> Dict[int, str]:
 
 
 CODE_MAP = build_code_map()
-ACTIONS = tuple(action for action, _, _ in KEY_TABLE)
 
 
 def action_for(code: int, typing: bool = False):
@@ -166,19 +161,9 @@ def key_actions(text: str, typing: Callable[[], bool]) -> Iterator:
             yield action
 
 
-def sequence_actions(text: str) -> Tuple[str, ...]:
-    """The actions of a --keys string of plain keys; a key bound to nothing raises DeepVisError."""
-    return tuple(key_actions(text, lambda: False))
-
-
 def help_entries(table=KEY_TABLE) -> Tuple[Tuple[str, str], ...]:
     """The help screen: (keys, what they do) per action, in the table's order."""
     return tuple(("  ".join(keys.split()), text) for _, keys, text in table)
-
-
-def help_lines(table=KEY_TABLE) -> Tuple[str, ...]:
-    """The help screen as text: one line per action, keys first."""
-    return tuple(f"{keys:<14} {text}" for keys, text in help_entries(table))
 
 
 def describe_code(code: int) -> str:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from app.errors import DeepVisError
-from app.offline.progress import write_png_atomic
+from app.files import write_image_atomic
 from app.unit_images import folder_name
 
 NAME_PART = 60   # characters kept of the model's and the layer's names
@@ -31,7 +31,7 @@ def save(image, folder, model: str, layer: str, unit: int, when: float = None) -
     while (folder / file_name(model, layer, unit, when, attempt)).exists():   # two saves in one second
         attempt += 1
     try:
-        path = write_png_atomic(folder / file_name(model, layer, unit, when, attempt), image)
+        path = write_image_atomic(folder / file_name(model, layer, unit, when, attempt), image)
     except (OSError, DeepVisError) as error:
         return f"save view: {folder}: {error.strerror if isinstance(error, OSError) else error}"
     return f"view saved: {path}"

@@ -210,11 +210,6 @@ class ComputeWorker(Worker):
         """Running mean of the time compute takes (1 / this = the frames per second shown)."""
         return self._seconds_per_job
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until nothing is queued or running (headless rendering and tests, not the UI)."""
-        with self._done:
-            return self._done.wait_for(lambda: self._pending is _NOTHING and not self._running, timeout)
-
     def _step(self) -> bool:
         with self._done:
             job, self._pending = self._pending, _NOTHING

@@ -60,14 +60,13 @@ def _picture(path: str, stamp: int, pattern: str) -> np.ndarray:
     stats = _read(path, stamp)
     if pattern == "activation correlation":
         return filters.correlation_image(stats["correlation"], size=600, order=stats["order"])
-    return histogram_tiles(stats)
+    return dead_marked_tiles(stats)
 
 
-def histogram_tiles(stats: dict, height: int = 64, width: int = 96) -> np.ndarray:
+def dead_marked_tiles(stats: dict, height: int = 64, width: int = 96) -> np.ndarray:
     """Every unit's histogram of spatial maxima (bars scaled to its tallest bin, a gray line at 0)
     with its percent dead in red where it is not 0."""
-    tiles = np.stack([filters.histogram_image(counts, edges, height, width)
-                      for counts, edges in zip(stats["counts"], stats["edges"])])
+    tiles = filters.histogram_tiles(stats["counts"], stats["edges"], height, width)
     for tile, dead in zip(tiles, stats["percent_dead"]):
         if dead > 0:
             cv2.putText(tile, f"{dead:.0f}% dead", (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.33, DEAD_COLOR, 1, cv2.LINE_AA)

@@ -6,6 +6,7 @@ Arrays in (weights O x C x kh x kw from ``app.views.weights``), H x W x 3 uint8 
 import cv2
 import numpy as np
 
+from app.net.preprocess import image_layout
 from app.views.grid import BACKGROUND, TEXT_COLOR, tile_grid
 
 
@@ -44,16 +45,9 @@ def filter_images(weights: np.ndarray, channel_swap=(2, 1, 0), scope: str = "fil
     if not draws_in_colour(weights):
         raise ValueError(f"colour filters read 1 or 3 channels; weights have shape {np.shape(weights)}")
     weights = np.asarray(weights, dtype=np.float64)
-    if transpose:
-        weights = weights.swapaxes(2, 3)
     scaled = (normalise(weights, signed) if scope == "layer"
               else np.stack([normalise(w, signed) for w in weights]))
-    if weights.shape[1] == 1:
-        return to_uint8(np.repeat(scaled[:, 0, :, :, None], 3, axis=3))
-    images = np.empty(scaled.shape[:1] + scaled.shape[2:] + (3,))
-    for net_channel, bgr_channel in enumerate(channel_swap):
-        images[..., bgr_channel] = scaled[:, net_channel]
-    return to_uint8(images)
+    return to_uint8(image_layout(scaled, channel_swap, transpose))
 
 
 def input_channel_tiles(filter_weights: np.ndarray, signed: bool = False, transpose: bool = False) -> np.ndarray:
@@ -103,10 +97,11 @@ def histogram_image(counts: np.ndarray, edges: np.ndarray, height: int = 64, wid
     return image
 
 
-def histogram_tiles(weights: np.ndarray, bins: int = 32, height: int = 64, width: int = 96) -> np.ndarray:
-    """Every unit's weight histogram, O x height x width x 3 (the layers pane tiles them)."""
-    counts, edges = weight_histograms(weights, bins)
-    return np.stack([histogram_image(row, edges, height, width) for row in counts])
+def histogram_tiles(counts: np.ndarray, edges: np.ndarray, height: int = 64, width: int = 96) -> np.ndarray:
+    """Every unit's histogram (``counts`` O x bins over ``edges`` shared, bins + 1, or per unit,
+    O x (bins + 1)) as O x height x width x 3 tiles (the layers pane tiles them)."""
+    edges = np.broadcast_to(edges, (len(counts), np.shape(edges)[-1]))
+    return np.stack([histogram_image(row, row_edges, height, width) for row, row_edges in zip(counts, edges)])
 
 
 # -- weight correlation ------------------------------------------------------------------------

@@ -48,19 +48,28 @@ def fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return canvas
 
 
-def side_by_side(images, titles, height: int = 300, width: int = 300, title_height: int = 20) -> np.ndarray:
+def caption(title, width: int, height: int = 20) -> np.ndarray:
+    """A ``height`` x ``width`` strip with ``title`` (its first 40 characters) written on it."""
+    strip = np.empty((height, width, 3), np.uint8)
+    strip[:] = BACKGROUND
+    cv2.putText(strip, str(title)[:40], (4, height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, TEXT_COLOR, 1, cv2.LINE_AA)
+    return strip
+
+
+def captioned_panels(images, titles, height: int = 300, width: int = 300, title_height: int = 20) -> np.ndarray:
     """Panels of equal size in one row, each scaled to fit and captioned above."""
     if len(images) != len(titles):
-        raise ValueError("side_by_side needs one title per image")
-    panels = []
-    for image, title in zip(images, titles):
-        caption = np.empty((title_height, width, 3), np.uint8)
-        caption[:] = BACKGROUND
-        cv2.putText(caption, str(title)[:40], (4, title_height - 6), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4, TEXT_COLOR, 1, cv2.LINE_AA)
-        panels.append(np.vstack([caption, fit(image, height, width)]))
-    separator = np.full((height + title_height, 2, 3), 0, np.uint8)
-    pieces = [panels[0]]
-    for panel in panels[1:]:
-        pieces += [separator, panel]
-    return np.hstack(pieces)
+        raise ValueError("captioned_panels needs one title per image")
+    return joined([np.vstack([caption(title, width, title_height), fit(image, height, width)])
+                   for image, title in zip(images, titles)])
+
+
+def joined(pictures, gap: int = 2, color=(0, 0, 0)) -> np.ndarray:
+    """Pictures of one height (... x H x W_i x 3 uint8) in one row, a ``gap`` pixels wide line of
+    ``color`` between each two."""
+    line = np.empty(pictures[0].shape[:-2] + (gap, 3), np.uint8)
+    line[:] = color
+    pieces = [pictures[0]]
+    for picture in pictures[1:]:
+        pieces += [line, picture]
+    return np.concatenate(pieces, axis=-2)

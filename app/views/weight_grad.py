@@ -65,4 +65,4 @@ def gradient_tile_sets(gradients: list, channel_swap=(2, 1, 0), unit: int = None
 
 def comparison_image(tile_sets: list, titles, height: int = 300, width: int = 300) -> np.ndarray:
     """Each input's tiles as a grid, the grids side by side under their titles."""
-    return grid.side_by_side([grid.tile_grid(tiles) for tiles in tile_sets], titles, height, width)
+    return grid.captioned_panels([grid.tile_grid(tiles) for tiles in tile_sets], titles, height, width)

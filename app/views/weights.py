@@ -50,19 +50,3 @@ def unit_weights(net, layer: str) -> np.ndarray:
             raise DeepVisError(f"{net.spec.name}: {layer}: MatMul weights of rank {weights.ndim}; 2 expected")
         return np.ascontiguousarray(weights.T)
     return weights
-
-
-def conv_weights(net, layer: str) -> np.ndarray:
-    """Weights of a convolution layer, O x C x kh x kw (see ``unit_weights``)."""
-    weights = unit_weights(net, layer)
-    if weights.ndim != 4:
-        raise DeepVisError(f"{net.spec.name}: {layer}: not a 2-D convolution (weights of shape {weights.shape})")
-    return weights
-
-
-def first_conv_layer(net) -> str:
-    """The first layer (in topological order) made by a Conv: the filters that see the image."""
-    for layer in net.layers:
-        if layer.op_type == "Conv":
-            return layer.name
-    raise DeepVisError(f"{net.spec.name}: no Conv layer in the model")

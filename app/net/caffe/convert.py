@@ -1,14 +1,13 @@
 """Caffe net (prototxt + caffemodel) to an ONNX model, layer by layer through the converter table."""
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from app.errors import DeepVisError
+from app.files import write_bytes_atomic
 from app.net.caffe import layers_activation, layers_conv, layers_norm, layers_pool, layers_shape  # noqa: F401  (register converters)
 from app.net.caffe.graph import Graph
 from app.net.caffe.random_weights import RandomBlobs, write_caffemodel
@@ -146,13 +145,4 @@ def convert_cached(prototxt: Path, caffemodel: Path = None, random_seed: int = N
         model = convert_random(prototxt, random_seed, **options)
     else:
         model = convert(prototxt, caffemodel, **options)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    os.close(handle)
-    try:
-        onnx.save(model, temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return target
+    return write_bytes_atomic(target, model.SerializeToString())

@@ -1,6 +1,8 @@
 """A siamese pair shown "both": the two images' pictures side by side in one tile or pane."""
 import numpy as np
 
+from app.views.grid import joined
+
 SEPARATOR = (20, 20, 20)   # between a pair's two maps: darker than the gray (50) between tiles
 
 
@@ -22,6 +24,4 @@ def separated(pictures: np.ndarray, first_width: int) -> np.ndarray:
     put between them (not between two 1 x 1 units)."""
     if first_width == 1:
         return pictures
-    line = np.empty(pictures.shape[:-2] + (1, 3), np.uint8)
-    line[:] = SEPARATOR
-    return np.concatenate([pictures[..., :first_width, :], line, pictures[..., first_width:, :]], axis=-2)
+    return joined([pictures[..., :first_width, :], pictures[..., first_width:, :]], gap=1, color=SEPARATOR)
