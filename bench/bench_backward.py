@@ -138,9 +138,10 @@ def bench(name: str, net: Net, repeats: int) -> None:
     seed_layer = [layer for layer in net.layers if layer.op_type == "Conv"][-1].name
     image = np.random.default_rng(1).integers(0, 256, net.input_shape[1:] + (3,), dtype=np.uint8)
     batch = net.preprocess([image])
-    acts = net.forward(batch)[seed_layer]
+    run = net.forward(batch)
+    acts = run[seed_layer]
     unit = int(acts[0].reshape(acts.shape[1], -1).sum(axis=1).argmax())
-    ours = lambda: net.backward(seed_layer, unit, mode="guided")  # noqa: E731
+    ours = lambda: run.backward(seed_layer, unit, mode="guided").input  # noqa: E731
     ours()
     times = {"numpy": []}
     if torch is not None:

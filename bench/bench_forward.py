@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     net = Net.load(args.model, provider="cpu")
     output_only = net.make_session(runnable(net.model))   # the same session options, the model's outputs only
-    print(f"model {net.spec.name}, {len(net.layers)} layers, {len(net.tensors)} tensors kept, {net.provider}")
+    print(f"model {net.spec.name}, {len(net.layers)} layers, {len(net.tensor_types)} tensors kept, {net.provider}")
     for batch_size in (1, 32):
         batch = np.random.default_rng(0).standard_normal((batch_size,) + net.input_shape).astype(np.float32)
         repeats = args.repeats if batch_size == 1 else max(3, args.repeats // 4)

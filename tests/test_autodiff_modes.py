@@ -27,9 +27,9 @@ def one_layer_net(tmp_path, nodes, initializers=(), channels=4, size=(1, 1)) -> 
 def backprop(net, x, top, mode, **options) -> list:
     """The diff at the input of a per-channel vector x for the top diff ``top`` at "out"."""
     x = np.asarray(x, np.float32).reshape(1, -1, 1, 1)
-    net.forward(x)
-    top = np.asarray(top, np.float32).reshape(net.tensors["out"].shape)
-    return net.backward("out", 0, mode=mode, seed=top, **options).ravel().tolist()
+    run = net.forward(x)
+    top = np.asarray(top, np.float32).reshape(run["out"].shape)
+    return run.backward("out", 0, mode=mode, seed=top, **options).input.ravel().tolist()
 
 
 X = [-1.0, 2.0, 7.0, 3.0]
@@ -73,13 +73,13 @@ def test_a_seed_through_relu6_equals_the_seed_at_the_conv_below(tmp_path):
              helper.make_node("Clip", ["conv", "low", "high"], ["out"])]
     weights = np.random.default_rng(3).normal(size=(4, 4, 1, 1)) * 3
     net = one_layer_net(tmp_path, nodes, [("w", weights), ("low", 0.0), ("high", 6.0)])
-    net.forward(np.asarray(X, np.float32).reshape(1, -1, 1, 1))
-    assert np.any(net.tensors["conv"] >= 6) and np.any(net.tensors["conv"] <= 0)
+    run = net.forward(np.asarray(X, np.float32).reshape(1, -1, 1, 1))
+    assert np.any(run.tensors["conv"] >= 6) and np.any(run.tensors["conv"] <= 0)
     top = np.asarray(TOP, np.float32).reshape(1, 4, 1, 1)
     for mode in MODES:
-        through, diffs = net.backward("out", 0, mode=mode, seed=top, seed_through_rectifier=True, return_diffs=True)
-        np.testing.assert_allclose(through, net.backward("conv", 0, mode=mode, seed=top), rtol=1e-6)
-        np.testing.assert_array_equal(diffs["out"], top)
+        through = run.backward("out", 0, mode=mode, seed=top, seed_through_rectifier=True, layer_diffs=True)
+        np.testing.assert_allclose(through.input, run.backward("conv", 0, mode=mode, seed=top).input, rtol=1e-6)
+        np.testing.assert_array_equal(through.layers["out"], top)
 
 
 def test_saturated_relu6_with_positive_top_separates_guided_and_desalinet(tmp_path):
@@ -98,18 +98,18 @@ def test_max_pool_routes_through_the_switches_in_every_mode(tmp_path):
     x[0, 0, 2, 2] = 9          # the max of all four windows
     x[0, 0, 0, 4] = -1         # window (0, 1) then has 0 elsewhere: ties, it is not picked
     x[0, 0, 4, 0] = 1          # ... but in window (1, 0) a lone 1 loses to the 9
-    net.forward(x)
+    run = net.forward(x)
     top = np.array([[[[1, 2], [3, -4]]]], np.float32)
     expected = np.zeros((5, 5), np.float32)
     expected[2, 2] = 1 + 2 + 3 - 4
     for mode in MODES:
-        np.testing.assert_array_equal(net.backward("out", 0, mode=mode, seed=top)[0, 0], expected)
+        np.testing.assert_array_equal(run.backward("out", 0, mode=mode, seed=top).input[0, 0], expected)
     x[0, 0, 2, 2] = 0          # windows (0, 0), (0, 1), (1, 1) tie at 0: each takes its first element
-    net.forward(x)
+    run = net.forward(x)
     expected = np.zeros((5, 5), np.float32)
     expected[0, 0], expected[0, 2], expected[4, 0], expected[2, 2] = 1, 2, 3, -4
     for mode in MODES:
-        np.testing.assert_array_equal(net.backward("out", 0, mode=mode, seed=top)[0, 0], expected)
+        np.testing.assert_array_equal(run.backward("out", 0, mode=mode, seed=top).input[0, 0], expected)
 
 
 def test_lrn_passthrough(tmp_path):
@@ -164,23 +164,23 @@ def composite_nets(tmp_path_factory):
 def test_desalinet_is_guided_on_a_relu_and_max_pool_net(composite_nets):
     """CaffeNet-like nets (ReLU, max pooling, LRN): the two modes give identical diffs at every layer."""
     net = composite_nets["caffenet_mini"]
-    net.forward(np.random.default_rng(0).standard_normal((2, 3, 27, 27)).astype(np.float32) * 3)
+    run = net.forward(np.random.default_rng(0).standard_normal((2, 3, 27, 27)).astype(np.float32) * 3)
     for layer, unit in (("fc7", 2), ("conv3", 5), ("norm1", 1)):
-        guided, guided_diffs = net.backward(layer, unit, mode="guided", return_diffs=True)
-        desalinet, desalinet_diffs = net.backward(layer, unit, mode="desalinet", return_diffs=True)
-        assert np.abs(guided).max() > 0
-        np.testing.assert_array_equal(guided, desalinet)
-        assert guided_diffs.keys() == desalinet_diffs.keys()
-        for name in guided_diffs:
-            np.testing.assert_array_equal(guided_diffs[name], desalinet_diffs[name])
+        guided = run.backward(layer, unit, mode="guided", layer_diffs=True)
+        desalinet = run.backward(layer, unit, mode="desalinet", layer_diffs=True)
+        assert np.abs(guided.input).max() > 0
+        np.testing.assert_array_equal(guided.input, desalinet.input)
+        assert guided.layers.keys() == desalinet.layers.keys()
+        for name in guided.layers:
+            np.testing.assert_array_equal(guided.layers[name], desalinet.layers[name])
 
 
 def test_desalinet_differs_from_guided_where_relu6_saturates(composite_nets):
     net = composite_nets["depthwise_separable"]
-    net.forward(np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32) * 3)
-    assert (net.tensors["expand_relu6"] == 6).any()
-    guided = net.backward("fc", 1, mode="guided", seed="onehot")
-    desalinet = net.backward("fc", 1, mode="desalinet", seed="onehot")
+    run = net.forward(np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32) * 3)
+    assert (run["expand_relu6"] == 6).any()
+    guided = run.backward("fc", 1, mode="guided", seed="onehot").input
+    desalinet = run.backward("fc", 1, mode="desalinet", seed="onehot").input
     assert not np.allclose(guided, desalinet)
 
 

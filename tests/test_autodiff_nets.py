@@ -10,7 +10,7 @@ from app.net import Net
 from app.net.autodiff import MODES, backward
 from app.net.autodiff.graph import GraphPlan
 from test_autodiff_graphs import COMPOSITES, GraphBuilder
-from test_autodiff_support import DoubleGraph, assert_matches_finite_differences
+from test_autodiff_support import DoubleGraph, assert_matches_finite_differences, dtypes_of
 
 PLAIN_INPUT = dict(mean=0.0, input_scale=1.0, raw_scale=255.0, channel_swap=[2, 1, 0])
 MIDDLE = {"caffenet_mini": "relu2", "residual": "a_relu", "inception": "mixed", "depthwise_separable": "dw2_relu6",
@@ -62,47 +62,48 @@ def test_seeds_on_few_channels_of_a_conv(nets, layer, channels):
 def test_float32_net_agrees_with_float64(nets, name, mode):
     net, graph = nets[name]
     batch = random_batch(net.model, seed=2)
-    net.forward(batch)
-    ours = net.backward(MIDDLE[name], 1, mode=mode)
+    run = net.forward(batch)
+    ours = run.backward(MIDDLE[name], 1, mode=mode).input
     assert ours.dtype == np.float32 and ours.shape == batch.shape
-    exact = backward(graph.as_net(batch.astype(np.float64)), MIDDLE[name], 1, mode=mode)
+    exact = backward(graph.as_run(batch.astype(np.float64)), MIDDLE[name], 1, mode=mode).input
     assert np.abs(exact).max() > 0
     np.testing.assert_allclose(ours, exact, rtol=1e-3, atol=1e-4 * np.abs(exact).max())
 
 
 def test_every_layer_diff_on_the_path(nets):
     net, _ = nets["residual"]
-    net.forward(random_batch(net.model))
-    image_diff, diffs = net.backward("b_relu", 3, return_diffs=True)
+    run = net.forward(random_batch(net.model))
+    result = run.backward("b_relu", 3, layer_diffs=True)
+    image_diff, diffs = result.input, result.layers
     assert diffs["data"] is image_diff
     seed = diffs["b_relu"]
-    assert np.count_nonzero(seed[:, [0, 1, 2, 4]]) == 0 and np.array_equal(seed[:, 3], net.tensors["b_relu"][:, 3])
+    assert np.count_nonzero(seed[:, [0, 1, 2, 4]]) == 0 and np.array_equal(seed[:, 3], run.tensors["b_relu"][:, 3])
     assert "fc" not in diffs  # above the seed: not on the path
     assert {"a_relu", "stem_relu", "b_sum", "stem"} <= set(diffs)
-    again = net.backward("a_relu", 0, seed=diffs["a_relu"])  # the chain rule, restarted half way
+    again = run.backward("a_relu", 0, seed=diffs["a_relu"]).input  # the chain rule, restarted half way
     np.testing.assert_allclose(again, image_diff, rtol=1e-5, atol=1e-6 * np.abs(image_diff).max())
 
 
 def test_seeds(nets):
     net, _ = nets["caffenet_mini"]
     batch = random_batch(net.model, count=3)
-    net.forward(batch)
-    _, diffs = net.backward("conv2", 5, seed="onehot", return_diffs=True)
+    run = net.forward(batch)
+    diffs = run.backward("conv2", 5, seed="onehot", layer_diffs=True).layers
     seed = diffs["conv2"]
     for image in range(3):
-        y, x = np.unravel_index(net.tensors["conv2"][image, 5].argmax(), seed.shape[2:])
+        y, x = np.unravel_index(run.tensors["conv2"][image, 5].argmax(), seed.shape[2:])
         expected = np.zeros(seed.shape[1:], np.float32)
         expected[5, y, x] = 1
         np.testing.assert_array_equal(seed[image], expected)
-    _, diffs = net.backward("conv2", 5, seed="onehot", at=(2, 4), return_diffs=True)
+    diffs = run.backward("conv2", 5, seed="onehot", at=(2, 4), layer_diffs=True).layers
     assert diffs["conv2"][:, 5, 2, 4].tolist() == [1, 1, 1] and diffs["conv2"].sum() == 3
-    _, diffs = net.backward("fc6", 7, seed="onehot", return_diffs=True)
+    diffs = run.backward("fc6", 7, seed="onehot", layer_diffs=True).layers
     assert diffs["fc6"].tolist() == [[0] * 7 + [1] + [0] * 2] * 3
-    per_image = np.ones(net.tensors["fc6"].shape[1:], np.float32)
-    np.testing.assert_array_equal(net.backward("fc6", 0, seed=per_image),
-                                  net.backward("fc6", 0, seed=np.ones_like(net.tensors["fc6"])))
+    per_image = np.ones(run.tensors["fc6"].shape[1:], np.float32)
+    np.testing.assert_array_equal(run.backward("fc6", 0, seed=per_image).input,
+                                  run.backward("fc6", 0, seed=np.ones_like(run.tensors["fc6"])).input)
     seed = np.ones_like(batch)
-    at_input = net.backward("data", 0, seed=seed)  # the input itself: the seed comes back, as a copy
+    at_input = run.backward("data", 0, seed=seed).input  # the input itself: the seed comes back, as a copy
     at_input += 1
     assert (seed == 1).all() and (at_input == 2).all()
 
@@ -110,18 +111,18 @@ def test_seeds(nets):
 def test_each_image_of_a_batch_as_if_alone(nets):
     net, _ = nets["inception"]
     batch = random_batch(net.model, count=3, seed=4)
-    net.forward(batch)
-    together = net.backward("mixed", 2, mode="guided", seed="onehot")
+    run = net.forward(batch)
+    together = run.backward("mixed", 2, mode="guided", seed="onehot").input
     for image in range(3):
-        net.forward(batch[image:image + 1])
-        np.testing.assert_allclose(together[image:image + 1], net.backward("mixed", 2, mode="guided", seed="onehot"),
-                                   rtol=1e-6, atol=1e-7)
+        run = net.forward(batch[image:image + 1])
+        alone = run.backward("mixed", 2, mode="guided", seed="onehot").input
+        np.testing.assert_allclose(together[image:image + 1], alone, rtol=1e-6, atol=1e-7)
 
 
 def test_shape_arithmetic_is_not_visited(nets):
     net, _ = nets["depthwise_separable"]
-    net.forward(random_batch(net.model))
-    plan = GraphPlan(net.model, {**net.initializers, **net.tensors}, "depthwise_separable.onnx")
+    run = net.forward(random_batch(net.model))
+    plan = GraphPlan(net.model, dtypes_of({**net.initializers, **run.tensors}), "depthwise_separable.onnx")
     steps = plan.path("fc", frozenset(["data"]))
     assert {step.node.op_type for step in steps} == {"Gemm", "Reshape", "Conv", "Clip", "BatchNormalization"}
     reshape = next(step for step in steps if step.node.op_type == "Reshape")
@@ -130,21 +131,21 @@ def test_shape_arithmetic_is_not_visited(nets):
 
 def test_bad_requests_name_what_is_wrong(nets):
     net, _ = nets["caffenet_mini"]
-    net.forward(random_batch(net.model))
+    run = net.forward(random_batch(net.model))
     with pytest.raises(DeepVisError, match="unknown backprop mode 'smooth'"):
-        net.backward("conv2", 0, mode="smooth")
+        run.backward("conv2", 0, mode="smooth")
     with pytest.raises(DeepVisError, match="unit 12 out of range: the layer has 12 units"):
-        net.backward("conv2", 12)
+        run.backward("conv2", 12)
     with pytest.raises(DeepVisError, match=r"seed array has shape \(3, 3\)"):
-        net.backward("conv2", 0, seed=np.ones((3, 3)))
+        run.backward("conv2", 0, seed=np.ones((3, 3)))
     with pytest.raises(DeepVisError, match="at=.* applies to seed='onehot' only"):
-        net.backward("conv2", 0, at=(1, 1))
+        run.backward("conv2", 0, at=(1, 1))
     with pytest.raises(DeepVisError, match=r"position at=\(9, 0\) is outside"):
-        net.backward("conv2", 0, seed="onehot", at=(9, 0))
+        run.backward("conv2", 0, seed="onehot", at=(9, 0))
     with pytest.raises(DeepVisError, match="no layer named 'nope'"):
-        net.backward("nope", 0)
+        run.backward("nope", 0)
     with pytest.raises(DeepVisError, match="unknown backprop option.*lrn_passtrough"):
-        net.backward("conv2", 0, lrn_passtrough=True)
+        run.backward("conv2", 0, lrn_passtrough=True)
 
 
 def test_an_op_without_rule_stops_only_passes_that_cross_it(tmp_path):
@@ -154,10 +155,10 @@ def test_an_op_without_rule_stops_only_passes_that_cross_it(tmp_path):
     path = tmp_path / "sin.onnx"
     onnx.save(b.model("wave"), str(path))
     net = Net.load(path, provider="cpu", input=PLAIN_INPUT)
-    net.forward(random_batch(net.model))
+    run = net.forward(random_batch(net.model))
     with pytest.raises(DeepVisError, match=r"sin.onnx: node 'wave_node': no backward rule for op Sin"):
-        net.backward("wave", 0)
-    assert np.abs(net.backward("relu", 0)).max() > 0
+        run.backward("wave", 0)
+    assert np.abs(run.backward("relu", 0).input).max() > 0
     assert net.forward(random_batch(net.model))["wave"].shape == (2, 2, 4, 4)
 
 
@@ -167,10 +168,10 @@ def test_onnx_zoo_graphs_backprop_to_the_image(testdata, model):
     """Weights made by ConstantOfShape nodes, Sum, Transpose shuffles, LRN...: every op has a rule."""
     net = Net.load(testdata / "onnx_light_zoo" / f"{model}.onnx", provider="cpu")
     image = np.random.default_rng(0).standard_normal((1,) + net.input_shape).astype(np.float32)
-    net.forward(image)
+    run = net.forward(image)
     last_conv = [layer for layer in net.layers if layer.op_type == "Conv"][-1]
     for mode in MODES:
-        diff = net.backward(last_conv.name, 0, mode=mode, seed="onehot")
+        diff = run.backward(last_conv.name, 0, mode=mode, seed="onehot").input
         assert diff.shape == image.shape and np.isfinite(diff).all() and np.abs(diff).max() > 0
 
 
@@ -184,5 +185,5 @@ def test_a_graph_input_listed_twice_as_data_is_a_sum(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
     net = Net.load(path, provider="cpu", input=PLAIN_INPUT)
     x = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)
-    net.forward(x)
-    np.testing.assert_array_equal(net.backward("twice", 0, seed=np.ones_like(x)), 4 * x)
+    run = net.forward(x)
+    np.testing.assert_array_equal(run.backward("twice", 0, seed=np.ones_like(x)).input, 4 * x)

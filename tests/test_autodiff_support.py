@@ -91,7 +91,7 @@ def to_double(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 class DoubleGraph:
-    """A model run in float64; ``tensors`` holds every intermediate of the last run.
+    """A model run in float64; ``run`` gives every intermediate tensor.
 
     runtime="ort" runs it in ONNX Runtime (float32, values returned as float64) for the few cases the
     reference evaluator gets wrong; finite differences then need a coarser step and tolerance.
@@ -106,14 +106,11 @@ class DoubleGraph:
             self.evaluator = OrtEvaluator(model)
         else:
             self.evaluator = ReferenceEvaluator(self.model, new_ops=ORACLE_OPS)
-        self.tensors = {}
 
     def run(self, feeds: dict) -> dict:
         feeds = {name: np.asarray(value, np.float64) for name, value in feeds.items()}
         results = self.evaluator.run(None, feeds, intermediate=True)
-        self.tensors = {name: value for name, value in results.items() if value is not None}
-        self.tensors.update(feeds)
-        return self.tensors
+        return {**{name: value for name, value in results.items() if value is not None}, **feeds}
 
     def objective(self, feeds: dict, seeds: dict) -> float:
         """sum over seeded tensors of seed * value: its gradient is what a backward pass from the seeds gives."""
@@ -122,9 +119,8 @@ class DoubleGraph:
 
     def gradients(self, feeds: dict, seeds: dict, sources=None, mode="grad", **options) -> dict:
         """Our backward pass from the seeds to every source (default: every graph input)."""
-        self.run(feeds)
-        values = types.MappingProxyType({**self.initializers, **self.tensors})
-        plan = GraphPlan(self.model, values, "test.onnx")
+        values = types.MappingProxyType({**self.initializers, **self.run(feeds)})
+        plan = GraphPlan(self.model, dtypes_of(values), "test.onnx")
         sources = frozenset(sources or self.input_names)
         steps = []
         for seed in seeds:  # one path per seed, merged in reverse topological order
@@ -132,8 +128,8 @@ class DoubleGraph:
         steps.sort(key=lambda s: plan.order[id(s.node)], reverse=True)
         return walk(steps, values, dict(seeds), rules_for(mode, options.get("lrn_passthrough", False)), frozenset())
 
-    def as_net(self, image: np.ndarray) -> "DoubleNet":
-        return DoubleNet(self, image)
+    def as_run(self, image: np.ndarray) -> "DoubleRun":
+        return DoubleRun(self, image)
 
 
 class OrtEvaluator:
@@ -149,16 +145,21 @@ class OrtEvaluator:
         return {name: v.astype(np.float64) if v.dtype.kind == "f" else v for name, v in zip(self.names, values)}
 
 
-class DoubleNet:
-    """What the public backward() reads of a Net, backed by the float64 evaluator."""
+class DoubleRun:
+    """What the public backward() reads of a forward run, backed by the float64 evaluator."""
 
     def __init__(self, graph: DoubleGraph, image: np.ndarray):
         self.model, self.initializers = graph.model, graph.initializers
         self.input_name = graph.input_names[0]
         self.tensors = graph.run({self.input_name: image})
-        self.layers = [types.SimpleNamespace(name=n) for n in self.tensors if self.tensors[n].dtype.kind == "f"]
-        self.spec = types.SimpleNamespace(name="test")
-        self.path = None
+        self.layer_names = tuple(n for n in self.tensors if self.tensors[n].dtype.kind == "f")
+        self.where = "test"
+        self.plan = GraphPlan(self.model, dtypes_of({**self.initializers, **self.tensors}), self.where)
+
+
+def dtypes_of(values) -> dict:
+    """tensor name -> dtype, what a GraphPlan is made from."""
+    return {name: value.dtype for name, value in values.items()}
 
 
 def central_differences(function, value: np.ndarray, indices, eps: float = 1e-6) -> np.ndarray:

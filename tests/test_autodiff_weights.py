@@ -41,11 +41,11 @@ def test_weight_gradient_matches_finite_differences(name, layer, unit, seed, par
     graph = DoubleGraph(NETS[name]())
     image = np.random.default_rng(3).standard_normal((1,) + tuple(
         d.dim_value for d in graph.model.graph.input[0].type.tensor_type.shape.dim[1:]))
-    net = graph.as_net(image)
-    ours = weight_gradient(net, layer, unit, param_layer, seed=seed)
+    run = graph.as_run(image)
+    ours = weight_gradient(run, layer, unit, param_layer, seed=seed)
     values = graph.initializers[weight]
     assert ours.shape == values.shape and ours.dtype == np.float64 and np.abs(ours).max() > 0
-    seed_diff = make_seed(net.tensors[layer], unit, seed, None, "test")
+    seed_diff = make_seed(run.tensors[layer], unit, seed, None, "test")
 
     def objective(probe):
         model = onnx.ModelProto()
@@ -69,18 +69,15 @@ def caffenet(tmp_path_factory):
 
 def test_a_batch_sums_its_images(caffenet):
     batch = np.random.default_rng(5).standard_normal((2, 3, 27, 27)).astype(np.float32)
-    caffenet.forward(batch)
-    both = caffenet.weight_gradient("fc7", 1, "conv2", seed="onehot")
-    alone = []
-    for image in batch:
-        caffenet.forward(image[None])
-        alone.append(caffenet.weight_gradient("fc7", 1, "conv2", seed="onehot"))
+    both = caffenet.forward(batch).weight_gradient("fc7", 1, "conv2", seed="onehot")
+    alone = [caffenet.forward(image[None]).weight_gradient("fc7", 1, "conv2", seed="onehot") for image in batch]
     assert both.dtype == np.float32
     np.testing.assert_allclose(both, alone[0] + alone[1], rtol=1e-5, atol=1e-6 * np.abs(both).max())
 
 
 def test_weights_that_cannot_move_the_unit(caffenet):
+    run = caffenet.forward(np.zeros((1, 3, 27, 27), np.float32))
     with pytest.raises(DeepVisError, match="layer conv2 does not depend on the weights of fc6"):
-        caffenet.weight_gradient("conv2", 0, "fc6")
+        run.weight_gradient("conv2", 0, "fc6")
     with pytest.raises(DeepVisError, match="layer data: no Conv, ConvTranspose, Gemm or MatMul"):
-        caffenet.weight_gradient("conv2", 0, "data")
+        run.weight_gradient("conv2", 0, "data")

@@ -23,11 +23,10 @@ def test_default_model_gradient_matches_finite_differences(default_net, layer, u
     net = default_net
     rng = np.random.default_rng(0)
     batch = net.preprocess([rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)])
-    value = net.forward(batch)[layer]
-    unit = int(value[0].argmax()) if unit is None else unit
-    gradient = net.backward(layer, unit, seed="onehot")
-    _, diffs = net.backward(layer, unit, seed="onehot", return_diffs=True)
-    seed = diffs[layer].astype(np.float64)
+    run = net.forward(batch)
+    unit = int(run[layer][0].argmax()) if unit is None else unit
+    result = run.backward(layer, unit, seed="onehot", layer_diffs=True)
+    gradient, seed = result.input, result.layers[layer].astype(np.float64)
     indices = pixels_to_check(gradient, rng, 8)
 
     def objective(probe):
@@ -43,10 +42,8 @@ def test_caffe_net_gradient_matches_finite_differences(testdata):
     batch = net.preprocess([net.deprocess(np.random.default_rng(1).normal(0, 40, (1,) + net.input_shape))[0]])
     maps = [layer for layer in net.layers if layer.kind == "map"]
     for layer in (maps[-1].name, net.layers[-1].name):
-        net.forward(batch)
-        gradient = net.backward(layer, 1, seed="activation")
-        _, diffs = net.backward(layer, 1, seed="activation", return_diffs=True)
-        seed = diffs[layer].astype(np.float64)
+        result = net.forward(batch).backward(layer, 1, seed="activation", layer_diffs=True)
+        gradient, seed = result.input, result.layers[layer].astype(np.float64)
         indices = pixels_to_check(gradient, np.random.default_rng(2), 16)
 
         def objective(probe):

@@ -297,8 +297,7 @@ def test_backward_crops_of_a_large_field_share_the_max_crops_placement(setup):
         seen = net.deprocess(net.preprocess([cv2.imread(maxes["images"][entry.image])]))[0]
         np.testing.assert_array_equal(result["maxim"][index], crops.mark_centre(
             crops.shown(seen, WideField(0, 0, 0).box(entry.y, entry.x), place), place))
-        net.forward([seen])
-        diff = crops.backward_diffs(net, "conv1", [entry], "grad")[0]
+        diff = crops.backward_diffs(net.forward([seen]), "conv1", [entry], "grad")[0]
         expected = crops.render_raw(crops.shown(as_image(diff, net),
                                                 WideField(0, 0, 0).box(entry.y, entry.x), place))
         np.testing.assert_array_equal(result["backprop"][index], crops.mark_centre(expected, place))
@@ -312,8 +311,8 @@ def test_crops_of_several_layers_equal_those_after_a_full_forward(setup):
         entries = crops.unit_entries(maxes, layer, 2)
         partial = crops.crop_entries(fresh, maxes, layer, entries, crops.KINDS, field)
         for index, entry in enumerate(entries):
-            fresh.forward([cv2.imread(maxes["images"][entry.image])])  # every tensor
-            diff = crops.backward_diffs(fresh, layer, [entry], "guided")[0]
+            run = fresh.forward([cv2.imread(maxes["images"][entry.image])])  # every tensor
+            diff = crops.backward_diffs(run, layer, [entry], "guided")[0]
             box = crops.box_of(entry, field, fresh.input_shape[1:])
             expected = crops.render_raw(crops.crop(as_image(diff, fresh), box))
             np.testing.assert_array_equal(partial["guided"][index], expected)
@@ -361,9 +360,9 @@ def test_entries_whose_fields_do_not_overlap_share_input_rows_and_crop_as_alone(
             cover[max(y0, 0):y1, max(x0, 0):x1] += 1
         assert cover.max() == 1
     packed = crops.crop_entries(net, maxes, "conv1", entries, crops.KINDS, CONV1)
-    net.forward(np.stack([load(e.image) for e in entries]))  # one row per entry, every tensor
+    run = net.forward(np.stack([load(e.image) for e in entries]))  # one row per entry, every tensor
     for kind, mode in crops.BACKWARD_MODES.items():
-        for index, diff in enumerate(crops.backward_diffs(net, "conv1", entries, mode)):
+        for index, diff in enumerate(crops.backward_diffs(run, "conv1", entries, mode)):
             alone = crops.render_raw(crops.crop(as_image(diff, net), boxes[index]))
             assert np.abs(alone.astype(int) - packed[kind][index].astype(int)).max() <= 1
 
@@ -420,7 +419,6 @@ def test_entries_after_a_global_pool_get_rows_of_their_own(setup, tmp_path):
     # the crops of entries after the global pool are those of each image run alone
     together = crops.crop_entries(net, maxes, "se", entries, ["backprop"], field)["backprop"]
     for entry, picture in zip(entries, together):
-        net.forward(load(entry.image)[None])
-        diff = crops.backward_diffs(net, "se", [entry], "grad")[0]
+        diff = crops.backward_diffs(net.forward(load(entry.image)[None]), "se", [entry], "grad")[0]
         expected = crops.render_raw(crops.crop(as_image(diff, net), field.box(entry.y, entry.x)))
         np.testing.assert_array_equal(picture, expected)

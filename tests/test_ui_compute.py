@@ -6,32 +6,36 @@ import pytest
 
 from app.errors import DeepVisError
 from app.inputs import Frame
+from app.net.autodiff import Backward
 from app.net.preprocess import InputSpec
+from app.net.run import Run
 from app.ui.compute import Backprop, Computer, Request, compute, request_for, to_image_layout
 from app.ui.state import AppState, LayerInfo
 
 
 class FakeNet:
-    """Just enough of a Net: one 2-unit layer; backward returns ``diff`` or raises ``error``."""
+    """Just enough of a Net: one 2-unit layer; its runs' backward gives ``diff`` or raises ``error``."""
 
     def __init__(self, diff=None, error=None):
         self.spec = SimpleNamespace(input=InputSpec(size=(4, 4)), name="fake")
-        self.tensors = {"out": np.array([[0.2, 0.8]])}
+        self.input_name, self.layers = "data", [SimpleNamespace(name="out")]
         self.labels = ["cat", "dog"]
         self.diff, self.error = diff, error
         self.forwards = 0
 
     def forward(self, images):
         self.forwards += 1
-        return {"out": self.tensors["out"]}
+        return FakeRun(self, np.zeros((len(images), 3, 4, 4), np.float32), {"out": np.array([[0.2, 0.8]])})
 
     def prob_layer(self):
         return "out"
 
+
+class FakeRun(Run):
     def backward(self, layer, unit, **options):
-        if self.error:
-            raise DeepVisError(self.error)
-        return self.diff
+        if self.net.error:
+            raise DeepVisError(self.net.error)
+        return Backward(self.net.diff)
 
 
 def request(backprop=True):

@@ -267,8 +267,8 @@ def test_siamese_both_runs_the_pair_as_one_batch_and_every_pane_shows_both(net, 
         assert shown.predictions[0][0] == alone.predictions[0][0]
     assert not np.allclose(both.input_diff, both.second.input_diff)
 
-    computer = Computer(net)                      # occlusion leaves one image in the net; the next backprop
-    occluded = computer(request_for(run_actions(app.state, "toggle_occlusion"), frame))   # runs the pair again
+    computer = Computer(net)                      # occlusion runs one image at a time; the next backprop
+    occluded = computer(request_for(run_actions(app.state, "toggle_occlusion"), frame))   # still reads the pair
     assert occluded.input_diff is not None and occluded.second.input_diff is not None
     again = computer(request_for(app.state, frame))
     np.testing.assert_allclose(again.second.input_diff, both.second.input_diff, atol=1e-6)

@@ -2,10 +2,12 @@
 histograms, correlation; the weights found behind a layer."""
 import numpy as np
 import pytest
+from onnx import helper
 
 from app.errors import DeepVisError
+from app.net import Net
 from app.views import filters, grid, weights
-from views_nets import small_cnn
+from views_nets import PLAIN_INPUT, _save, small_cnn
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +27,21 @@ def test_weights_behind_a_layer_walk_up_element_wise_ops(net):
     np.testing.assert_array_equal(weights.unit_weights(net, "fc"), net.initializers["wf"])
     with pytest.raises(DeepVisError, match="pool: no Conv, Gemm or MatMul weights"):
         weights.unit_weights(net, "pool")
+
+
+def test_weights_computed_from_constants_are_found_and_those_from_the_input_refused(tmp_path):
+    """conv's weights are w * 2, made by a Mul node (no initializer holds them, Net.constants does);
+    gram's "weights" are the transposed conv output, which changes with every input: none."""
+    w = np.random.default_rng(1).normal(size=(2, 3, 3, 3))
+    nodes = [helper.make_node("Mul", ["w", "two"], ["doubled"]),
+             helper.make_node("Conv", ["data", "doubled"], ["conv"]),
+             helper.make_node("Transpose", ["conv"], ["conv_t"], perm=[0, 1, 3, 2]),
+             helper.make_node("MatMul", ["conv", "conv_t"], ["gram"])]
+    path = _save(nodes, {"w": w, "two": 2.0}, (3, 4, 4), "gram", tmp_path / "made.onnx")
+    net = Net.load(path, provider="cpu", input=PLAIN_INPUT)
+    np.testing.assert_allclose(weights.unit_weights(net, "conv"), 2 * w, rtol=1e-6)
+    with pytest.raises(DeepVisError, match="gram: no Conv, Gemm or MatMul weights"):
+        weights.unit_weights(net, "gram")
 
 
 @pytest.mark.parametrize("channel_swap", [(2, 1, 0), (0, 1, 2)])

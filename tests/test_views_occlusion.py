@@ -56,11 +56,14 @@ def test_batched_and_single_patch_runs_agree(nets, at):
         np.testing.assert_allclose(other, maps[0], rtol=1e-5, atol=1e-6)
 
 
-def test_net_is_left_with_the_unoccluded_input(nets):
+def test_a_run_the_caller_holds_is_untouched_by_an_occlusion_map(nets):
     _, cnn = nets
-    image = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    held, image = np.random.default_rng(2).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    run = cnn.forward([held])
+    before = run.backward("fc", 2, mode="guided").input
     occlusion.occlusion_map(cnn, image, "fc", 2, patch=4, stride=4)
-    np.testing.assert_array_equal(cnn.last_input, cnn.preprocess([image]))
+    np.testing.assert_array_equal(run.input, cnn.preprocess([held]))
+    np.testing.assert_array_equal(run.backward("fc", 2, mode="guided").input, before)
 
 
 def test_fills(nets):

@@ -62,10 +62,11 @@ def test_weight_gradient_matches_finite_differences(net, layer, unit, at, weight
 
 def test_several_inputs_and_units(net):
     first, second = images(2, seed=6)
+    run = net.forward([first])
     both = weight_grad.weight_gradients(net, [first, second], "fc", [0, 2], "conv2")
     alone = weight_grad.weight_gradients(net, [second], "fc", 2, "conv2")[0]
     np.testing.assert_allclose(both[1], alone, rtol=1e-6)
-    np.testing.assert_array_equal(net.last_input, net.preprocess([second]))
+    np.testing.assert_array_equal(run.weight_gradient("fc", 0, "conv2", seed="onehot"), both[0])   # a held run stays
 
 
 def test_only_conv_weights_and_matching_units(net):

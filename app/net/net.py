@@ -1,5 +1,7 @@
-"""Net: load a model, list its layers, run it once for every layer's activation, predict, backprop."""
+"""Net: load a model, list its layers, run it forward (each run a value: app/net/run.py), predict."""
+import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import Optional
 
 import numpy as np
@@ -7,14 +9,16 @@ import onnx
 import onnxruntime as ort
 
 from app.errors import DeepVisError
-from app.net import onnx_graph, preprocess, providers, spec as model_spec
+from app.net import onnx_graph, ops, preprocess, providers, spec as model_spec
+from app.net.run import Run
 from app.net.sessions import session_options
 
 NO_CLASS_OUTPUT = "no class output: set prob_layer in the model's yaml"
 
 
 class Net:
-    """A trained CNN run by ONNX Runtime, every intermediate tensor returned by one run.
+    """A trained CNN run by ONNX Runtime, every intermediate tensor returned by one run; it holds
+    nothing of any run, so threads may share it.
 
     ``Net.load()`` gives the default model; see ``Net.load`` for what else it takes.
     """
@@ -29,13 +33,17 @@ class Net:
         self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
         self.provider = self._session.get_providers()[0]
         self._output_names = [o.name for o in self._session.get_outputs()]
+        self._lock = threading.Lock()   # guards the cached plans below: built once, then read by any thread
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
-        self.tensors, self.last_input = {}, None
-        self._run(np.zeros((1,) + self.input_shape, np.float32))
+        self._graph_plan = None
+        tensors = self._run(np.zeros((1,) + self.input_shape, np.float32))
         # every tensor's (dtype, rank), which later runs (up_to a layer, say) may not all hold
-        self.tensor_types = {name: (value.dtype, value.ndim) for name, value in self.tensors.items()}
-        self.output_shapes = {o.name: self.tensors[o.name].shape[1:] for o in model.graph.output}   # per image
-        self.layers = onnx_graph.find_layers(model, self.tensors)
+        self.tensor_types = {name: (value.dtype, value.ndim) for name, value in tensors.items()}
+        self.output_shapes = {o.name: tensors[o.name].shape[1:] for o in model.graph.output}   # per image
+        # tensors no input changes, e.g. weights that Constant nodes make: what the weights views read
+        constant = ops.constant_tensors(model.graph)
+        self.constants = MappingProxyType({name: value for name, value in tensors.items() if name in constant})
+        self.layers = onnx_graph.find_layers(model, tensors)
         self._by_name = {layer.name: layer for layer in self.layers}
         self._labels = None
 
@@ -71,6 +79,11 @@ class Net:
             return self._by_name[name]
         except KeyError:
             raise DeepVisError(f"{self.spec.name}: no layer named {name!r}") from None
+
+    @property
+    def where(self) -> str:
+        """The model's file, or its name: what error messages start with."""
+        return str(self.path) if self.path else self.spec.name
 
     @property
     def input_shape(self) -> tuple:
@@ -136,37 +149,51 @@ class Net:
             images = [images]
         return self.preprocess(list(images))
 
-    def _run(self, batch: np.ndarray, up_to: str = None) -> None:
+    def _run(self, batch: np.ndarray, up_to: str = None) -> dict:
         session, names = (self._session, self._output_names) if up_to is None else self._session_up_to(up_to)
-        # the last run's arrays go first (those a caller still holds stay theirs): ONNX Runtime then
-        # reuses their memory instead of growing by another batch's worth (1.7 GB at batch 32)
-        self.tensors, self.last_input = {}, None
-        values = session.run(None, {self.input_name: batch})
-        self.tensors = dict(zip(names, values))
-        self.tensors[self.input_name] = batch
-        self.last_input = batch
+        tensors = dict(zip(names, session.run(None, {self.input_name: batch})))
+        tensors[self.input_name] = batch
+        return tensors
 
-    def forward(self, images, up_to: str = None) -> dict:
-        """Every layer's activation for a batch: dict layer name -> array with the batch axis.
+    def forward(self, images, up_to: str = None) -> Run:
+        """The forward run of a batch: a Run, mapping layer name -> activation with the batch axis,
+        holding every intermediate tensor of the graph (what its backward passes read).
 
         images: a list of H x W x 3 uint8 BGR images (any size; preprocessing applied) or an
-        N x C x H x W float32 array (used as is). Afterwards ``tensors`` holds every intermediate
-        tensor of the graph from the same run (what the backward passes need). up_to: a layer name;
-        only what that layer depends on is computed, returned and kept (enough to backprop from it).
+        N x C x H x W float32 array (copied: the run keeps the batch it saw). up_to: a layer name;
+        only what that layer depends on is computed and kept (enough to backprop from it).
         """
-        self._run(self._as_batch(images), up_to)
-        return {layer.name: self.tensors[layer.name] for layer in self.layers if layer.name in self.tensors}
+        batch = self._as_batch(images)
+        if batch is images:
+            batch = batch.copy()
+        return Run(self, batch, self._run(batch, up_to))
 
     def _session_up_to(self, layer: str) -> tuple:
         """(session, output names) computing only what ``layer`` depends on, kept for the next call
         (activation maximization runs thousands of steps on one layer)."""
         self.layer(layer)
-        if self._partial is None or self._partial[0] != layer:
-            # pruned first: shape inference then reads only the kept nodes
-            needed = _needed_for(onnx_graph.runnable(self.model), layer)
-            session = self.make_session(onnx_graph.with_all_outputs(needed))
-            self._partial = (layer, session, [o.name for o in session.get_outputs()])
-        return self._partial[1:]
+        partial = self._partial
+        if partial is None or partial[0] != layer:
+            with self._lock:
+                partial = self._partial
+                if partial is None or partial[0] != layer:
+                    # pruned first: shape inference then reads only the kept nodes
+                    needed = _needed_for(onnx_graph.runnable(self.model), layer)
+                    session = self.make_session(onnx_graph.with_all_outputs(needed))
+                    partial = self._partial = (layer, session, [o.name for o in session.get_outputs()])
+        return partial[1:]
+
+    def graph_plan(self):
+        """The model's nodes indexed for backward passes (app/net/autodiff), made on first use."""
+        if self._graph_plan is None:
+            with self._lock:
+                if self._graph_plan is None:
+                    from app.net.autodiff.graph import GraphPlan
+
+                    dtypes = {**{name: dtype for name, (dtype, _) in self.tensor_types.items()},
+                              **{name: value.dtype for name, value in self.initializers.items()}}
+                    self._graph_plan = GraphPlan(self.model, dtypes, self.where)
+        return self._graph_plan
 
     # -- classification ---------------------------------------------------------------------
     @property
@@ -207,31 +234,8 @@ class Net:
         """Per image, the ``top`` (label, probability) pairs, best first."""
         if self.prob_layer() is None:
             raise DeepVisError(f"{self.spec.name}: {NO_CLASS_OUTPUT}")
-        self.forward(images)
-        scores = self.tensors[self.prob_layer()].reshape(self.last_input.shape[0], -1).astype(np.float64)
-        if np.any(scores < 0) or not np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
-            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-            scores /= scores.sum(axis=1, keepdims=True)
-        from app.labels import class_name
-
-        results = []
-        for row in scores:
-            best = np.argsort(-row, kind="stable")[:top]
-            results.append([(class_name(self.labels, i), float(row[i])) for i in best])
-        return results
-
-    # -- backward passes (app/net/autodiff) -------------------------------------------------
-    def backward(self, layer, unit, mode="grad", seed="activation", at=None, return_diffs=False, **options):
-        """Backprop from ``unit`` of ``layer`` to the input after ``forward`` (see app/net/autodiff)."""
-        from app.net.autodiff import backward
-
-        return backward(self, layer, unit, mode=mode, seed=seed, at=at, return_diffs=return_diffs, **options)
-
-    def weight_gradient(self, layer, unit, param_layer, seed="activation", at=None):
-        """Gradient of ``unit`` of ``layer`` with respect to the weights of ``param_layer``."""
-        from app.net.autodiff import weight_gradient
-
-        return weight_gradient(self, layer, unit, param_layer, seed=seed, at=at)
+        run = self.forward(images)
+        return [list(run.top_classes(top, sample)) for sample in range(len(run.input))]
 
 
 def _needed_for(model, name: str):

@@ -150,7 +150,7 @@ def weights_of(model: onnx.ModelProto, layer: str, through_bias: bool = False):
     weights computes ``layer`` that way."""
     graph = model.graph
     producer = {name: node for node in graph.node for name in node.output if name}
-    constant = _constants(graph)
+    constant = constant_tensors(graph)
     node = producer.get(layer)
     while node is not None:
         traits = trait(node.op_type)
@@ -164,7 +164,7 @@ def weights_of(model: onnx.ModelProto, layer: str, through_bias: bool = False):
     return None
 
 
-def _constants(graph: onnx.GraphProto) -> set:
+def constant_tensors(graph: onnx.GraphProto) -> set:
     """Tensors that do not depend on the graph's real inputs: initializers and what only they
     and Constant nodes compute."""
     found = {t.name for t in graph.initializer} | {""}

@@ -32,7 +32,7 @@ from app.offline.progress import done_units, estimate_line, progress_bar
 from app.unit_images import crop_path, montage_path, unit_dir
 from app.views.scaling import PERCENTILE, signed_gray
 
-BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> net.backward mode
+BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> Run.backward mode
 KINDS = ("maxim",) + tuple(BACKWARD_MODES)
 INPUT_CACHE = 256  # preprocessed images kept while cropping a layer: top images recur across units
 ENTRIES_PER_ROW = 8  # at most this many entries per net input row in a group: their images are held
@@ -183,11 +183,11 @@ def _image_box(box: tuple, spec) -> tuple:
     return (box[2], box[3], box[0], box[1]) if spec.transpose else box
 
 
-def backward_diffs(net, layer: str, entries: list, mode: str, seeds=None) -> np.ndarray:
-    """After ``net.forward``: the input diffs of one backward pass from a one-hot at each entry's
+def backward_diffs(run, layer: str, entries: list, mode: str, seeds=None) -> np.ndarray:
+    """From the forward ``run``: the input diffs of one backward pass from a one-hot at each entry's
     (unit, y, x) in its own input row, or, given ``seeds``, at (unit,) + seeds[i][1:] in row seeds[i][0]
     (packed_inputs)."""
-    value = net.tensors[layer]
+    value = run[layer]
     seed = np.zeros_like(value)
     for index, entry in enumerate(entries):
         row, position = index, (() if entry.y is None else (int(entry.y), int(entry.x)))
@@ -195,7 +195,7 @@ def backward_diffs(net, layer: str, entries: list, mode: str, seeds=None) -> np.
             row, position = seeds[index][0], seeds[index][1:]
         seed[(row, entry.unit) + position] = 1.0
     # from below the layer's own rectifier, as the app does: a top entry saturated at a ReLU6's 6 still draws
-    return net.backward(layer, 0, mode=mode, seed=seed, seed_through_rectifier=True)
+    return run.backward(layer, 0, mode=mode, seed=seed, seed_through_rectifier=True).input
 
 
 def image_inputs(net, maxes: dict, cached: int = INPUT_CACHE):
@@ -328,9 +328,10 @@ def crop_entries(net, maxes: dict, layer: str, entries: list, kinds, field, inpu
     packing = layer_packing(net, layer, field)
     spots = [packing.place(box, _position(entry)) for entry, box in zip(entries, input_boxes)]
     # unshared rows hold whole images: an op on the way reads beyond the field
-    net.forward(packed_inputs(images, input_boxes, spots, size) if packing.shared else np.stack(images), up_to=layer)
+    run = net.forward(packed_inputs(images, input_boxes, spots, size) if packing.shared else np.stack(images),
+                      up_to=layer)
     for kind in backward:
-        diffs = backward_diffs(net, layer, entries, BACKWARD_MODES[kind], [spot[:-1] for spot in spots])
+        diffs = backward_diffs(run, layer, entries, BACKWARD_MODES[kind], [spot[:-1] for spot in spots])
         laid_out = (image_layout(_entry_diff(diffs, spot, box), spec.channel_swap, spec.transpose)
                     for spot, box in zip(spots, input_boxes))
         crops[kind] = [backward_picture(shown(diff, image_box, place), place, percentile)

@@ -271,7 +271,7 @@ class FindMaxes:
     def _settle_ties(self) -> None:
         """The column of each kept entry whose max several rows and several columns hold (a dead or
         clamped channel), from the layer itself: its image is read again and run through
-        Net.forward, the brute force, one at a time (Net.forward holds every tensor of its batch).
+        Net.forward, the brute force, one at a time (a run holds every tensor of its batch).
         Done once, at the end, for the entries kept."""
         unsettled = {key: (ranking.x == UNKNOWN) & self._map_channels[:, None]
                      for key, ranking in self.rankings.items()}
@@ -293,6 +293,7 @@ class FindMaxes:
                         raise DeepVisError(f"{self.paths[image]}: layer {layer}: a max differs from the one scored "
                                            "(the image changed on disk, or Net.forward disagrees with find_maxes)")
                     ranking.y[start:stop][here], ranking.x[start:stop][here] = y[channel], x[channel]
+            del values   # before the next image's forward, which then reuses its memory
 
     def run(self, progress: bool = True) -> dict:
         """Score every image not yet done, checkpointing every ``checkpoint_every`` batches (sooner when

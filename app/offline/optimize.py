@@ -108,13 +108,15 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
     for step in range(steps):
         x = space.clip(x)
         warp = transforms.random_warps(preset, streams, x.shape[2:])
-        value = net.forward(space.to_net(transforms.apply(x, warp)), up_to=layer)[layer]
+        run = net.forward(space.to_net(transforms.apply(x, warp)), up_to=layer)
+        value = run[layer]
         diff, index = objective_seed(value, units, position)
         scores = value[index].astype(np.float64)
         start_value = scores if start_value is None else start_value
         better = scores > best_value
         best_value[better], best_x[better], best_step[better] = scores[better], x[better], step
-        grad = transforms.apply_adjoint(space.grad_from_net(net.backward(layer, 0, mode="grad", seed=diff)), warp)
+        grad = transforms.apply_adjoint(space.grad_from_net(run.backward(layer, 0, mode="grad", seed=diff).input), warp)
+        del run, value   # ONNX Runtime reuses their memory for the next step's forward
         x = regularize(x + learning_rates(preset, grad).astype(np.float32) * grad, grad, preset, step)
         if on_step:
             on_step()

@@ -12,7 +12,6 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs import Frame, fit_to_input
-from app.labels import class_name
 from app.net.preprocess import image_layout
 from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS, AppState
 
@@ -104,36 +103,43 @@ def net_images(net, request: Request) -> list:
 
 class Computer:
     """``compute`` for the compute thread: the forward pass is skipped when only the backprop
-    origin or mode changed since the last request (same frame, fit and siamese view)."""
+    origin or mode changed since the last request (same frame, fit and siamese view); it keeps the
+    last run for that."""
 
     def __init__(self, net):
         self.net = net
-        self._forward_key, self._forward = None, None
+        self._key, self._run = None, None
 
     def __call__(self, request: Request) -> Snapshot:
         key = (request.frame, request.fit_mode, request.siamese_view)   # frames compare by identity
-        reuse = self._forward if key == self._forward_key else None
-        snapshot = compute(self.net, request, reuse)
-        shown = (snapshot, snapshot.second) if snapshot.second is not None else (snapshot,)
-        self._forward_key, self._forward = key, tuple((s.net_image, s.activations, s.predictions) for s in shown)
+        if key != self._key:
+            # the last run's arrays go first: ONNX Runtime then reuses their memory for the next
+            self._key, self._run = None, None
+        snapshot, self._run = _compute(self.net, request, self._run)
+        self._key = key
         return snapshot
 
 
-def compute(net, request: Request, forward=None) -> Snapshot:
+def compute(net, request: Request, run=None) -> Snapshot:
     """Run ``net`` for ``request``: every layer forward, then the backward pass if one is asked.
 
-    forward: (net_image, activations, predictions) per image of the last run of ``net`` when it was
-    on the same input, so that only the backward pass runs. A siamese pair shown "both" runs as a
-    batch of two; the snapshot holds the first image and its ``second`` the other."""
+    run: the forward run of the request's images when the caller holds one, so that only the
+    backward pass runs. A siamese pair shown "both" runs as a batch of two; the snapshot holds the
+    first image and its ``second`` the other."""
+    return _compute(net, request, run)[0]
+
+
+def _compute(net, request: Request, run) -> tuple:
+    """(snapshot, the forward run it was made from)."""
     seconds = {}
-    start = time.perf_counter()
-    if forward is None:
-        images = net_images(net, request)
-        outputs = net.forward(images)
-        forward = tuple((image, {name: value[i] for name, value in outputs.items()}, top_predictions(net, sample=i))
-                        for i, image in enumerate(images))
+    images = net_images(net, request)
+    if run is None:
+        start = time.perf_counter()
+        run = net.forward(images)
         seconds["forward"] = time.perf_counter() - start
-    (image, activations, predictions), *pair = forward
+    (image, activations, predictions), *pair = [
+        (image, {name: value[i] for name, value in run.items()}, run.top_classes(sample=i))
+        for i, image in enumerate(images)]
     grad_sets, stats = (), None
     if request.weight_origin is not None:
         grad_sets = weight_gradient_sets(net, image, activations, request.pattern_view[0], request.weight_origin)
@@ -147,14 +153,14 @@ def compute(net, request: Request, forward=None) -> Snapshot:
     if request.backprop is None:
         return Snapshot(request, image, activations, predictions, seconds=seconds, pattern_view=shown,
                         layer_stats=stats, order=order, weight_grad_sets=grad_sets,
-                        second=Snapshot(request, *pair[0]) if pair else None)
+                        second=Snapshot(request, *pair[0]) if pair else None), run
     start = time.perf_counter()
-    (input_diff, diffs, message), *pair_backward = _backward(net, request, [image] + [p[0] for p in pair])
+    (input_diff, diffs, message), *pair_backward = _backward(net, request, run, images)
     seconds["backward"] = time.perf_counter() - start
     second = Snapshot(request, *pair[0], *pair_backward[0]) if pair else None
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
                     backprop_message=message, seconds=seconds, pattern_view=shown, layer_stats=stats,
-                    order=order, weight_grad_sets=grad_sets, second=second)
+                    order=order, weight_grad_sets=grad_sets, second=second), run
 
 
 def weights_view(net, layer: str, pattern: str):
@@ -229,38 +235,27 @@ def channel_order(shown: list, layer: str, mode: str, source: str = "input", sta
         return str(error)
 
 
-def _backward(net, request: Request, images: list) -> list:
-    """(input diff, layer diffs, message) per image, after the forward run of ``images``."""
+def _backward(net, request: Request, run, images: list) -> list:
+    """(input diff, layer diffs, message) per image, from the forward run of ``images``."""
     origin = request.backprop
     if origin.occlusion is not None:
         return [_occlusion(net, origin, image) for image in images]
-    if len(images) > 1:
-        _hold_forward(net, images)
     try:
         # the seed skips the layer's own rectifier, as in the original: a saturated ReLU6 unit still shows
-        result = net.backward(origin.layer, origin.unit, mode=origin.mode, seed="activation",
-                              return_diffs=request.want_diffs, seed_through_rectifier=True)
+        result = run.backward(origin.layer, origin.unit, mode=origin.mode, seed="activation",
+                              layer_diffs=request.want_diffs, seed_through_rectifier=True)
     except DeepVisError as error:
         return [(None, None, f"no backprop: {error}")] * len(images)
-    input_diff, diffs = result if request.want_diffs else (result, None)
     results = []
     for sample in range(len(images)):
-        image_diff = to_image_layout(net, input_diff[sample])
+        image_diff = to_image_layout(net, result.input[sample])
         message = ""
         if not np.any(image_diff):
             message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
                        "(the unit is off on this image, or the rectifiers on the way block it, e.g. ReLU6 units at 6)")
-        sample_diffs = {name: value[sample] for name, value in diffs.items()} if diffs is not None else None
+        sample_diffs = {name: value[sample] for name, value in result.layers.items()} if request.want_diffs else None
         results.append((image_diff, sample_diffs, message))
     return results
-
-
-def _hold_forward(net, images: list) -> None:
-    """Run a pair forward again unless the net's last run was on it: the backward pass reads the
-    net's last run, and occlusion or weight gradients leave runs of one image there."""
-    batch = net.preprocess(images)
-    if net.last_input is None or not np.array_equal(net.last_input, batch):
-        net.forward(batch)
 
 
 def _occlusion(net, origin: Backprop, image: np.ndarray):
@@ -284,21 +279,3 @@ def to_image_layout(net, diff: np.ndarray) -> np.ndarray:
     """A C x H x W input diff as H x W x 3 in the image's BGR order (undoing swap and transpose)."""
     spec = net.spec.input
     return image_layout(diff, spec.channel_swap, spec.transpose).astype(np.float32, copy=False)
-
-
-def top_predictions(net, top: int = 5, sample: int = 0) -> Tuple[Tuple[str, float], ...]:
-    """The best classes of image ``sample`` of the last forward run (softmax applied when the
-    outputs are logits); none when the net has no class output."""
-    layer = net.prob_layer()
-    if layer is None:
-        return ()
-    scores = np.asarray(net.tensors[layer], np.float64)
-    if scores.ndim > 1:   # the first axis is the batch
-        scores = scores.reshape(len(scores), -1)[sample]
-    if scores.size == 0 or not np.all(np.isfinite(scores)):
-        return ()
-    if np.any(scores < 0) or not np.isclose(scores.sum(), 1.0, atol=1e-3):
-        scores = np.exp(scores - scores.max())
-        scores /= scores.sum()
-    best = np.argsort(-scores, kind="stable")[:top]
-    return tuple((class_name(net.labels, i), float(scores[i])) for i in best)

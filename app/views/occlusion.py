@@ -76,7 +76,6 @@ def occlusion_map(net, image, layer: str, unit: int, patch: int = 32, stride: in
     image: an H x W x 3 uint8 BGR image or one preprocessed input (see ``input_batch``).
     patch, stride: in input pixels. fill: see ``fill_array``. batch_size: occluded copies per
     forward run (results do not depend on it). at: score the unit at (y, x) instead of its mean.
-    Afterwards the net holds the forward run of the unoccluded input.
     """
     _check_unit(net, layer, unit, at)
     if patch < 1 or stride < 1 or batch_size < 1:

@@ -2,7 +2,7 @@
 output unit's score (e.g. a class), as tiles like the filters themselves, and several inputs side
 by side on one scale (a reference class vs a similar and a dissimilar one).
 
-The gradients come from ``Net.weight_gradient`` (app/net/autodiff); one input at a time, since it
+The gradients come from ``Run.weight_gradient`` (app/net/autodiff); one input at a time, since it
 sums over the batch.
 """
 import numpy as np
@@ -21,7 +21,6 @@ def weight_gradients(net, images, layer: str, units, param_layer: str, seed: str
     seed: "onehot" differentiates the unit's value (at ``at``, else its argmax for maps);
     "activation" starts from its own activation as the live backprop view does.
     param_layer may be the conv's output or a layer a few element-wise ops below it (its ReLU).
-    Afterwards the net holds the forward run of the last input.
     """
     node = weights.layer_weights(net, param_layer).node
     if node.op_type != "Conv":
@@ -33,9 +32,8 @@ def weight_gradients(net, images, layer: str, units, param_layer: str, seed: str
     conv_output = node.output[0]
     gradients = []
     for image, unit in zip(images, units):
-        net.forward(input_batch(net, image))
-        gradient = np.asarray(net.weight_gradient(layer, unit, conv_output, seed=seed, at=at), np.float32)
-        gradients.append(gradient)
+        gradient = net.forward(input_batch(net, image)).weight_gradient(layer, unit, conv_output, seed=seed, at=at)
+        gradients.append(np.asarray(gradient, np.float32))
     return gradients
 
 

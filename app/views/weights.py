@@ -24,7 +24,7 @@ def _constant(net, name: str, layer: str) -> np.ndarray:
     """An initializer, or a tensor computed from constants (Constant / ConstantOfShape nodes)."""
     if name in net.initializers:
         return np.asarray(net.initializers[name])
-    value = net.tensors.get(name)
+    value = net.constants.get(name)
     if value is None:
         raise DeepVisError(f"{net.spec.name}: {layer}: weight tensor {name!r} is not a constant")
     return np.asarray(value)

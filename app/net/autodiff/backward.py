@@ -1,11 +1,15 @@
-"""Backward passes from any unit of any layer, in NumPy, on the values of the last forward run.
+"""Backward passes from any unit of any layer, in NumPy, on the values of one forward run.
 
 One reverse walk over the graph: each visited node's rule turns its output diffs into input diffs;
 a tensor read by several nodes sums what they send back before its producer is visited, so a
 rectifier shared by two branches rectifies the total, as the modes require.
+
+The passes read a run (app/net/run.py): its ``model``, ``initializers``, ``tensors`` (every tensor of
+the forward run, the input included), ``input_name``, ``layer_names``, ``plan`` (the model's
+GraphPlan, shared by every run of the net) and ``where`` (what messages start with).
 """
-import weakref
 from collections import ChainMap
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -18,15 +22,24 @@ from app.net.autodiff.rules import RULES
 from app.net.autodiff.seeds import make_seed
 from app.net.ops import weights_of
 
-_PLANS = weakref.WeakKeyDictionary()
 # The walk's matrix products are small (one image, one layer): a second BLAS thread mostly waits
 # for a core held by ONNX Runtime, the drawing or another program (4-8x slower on 2 busy cores).
 _BLAS = ThreadpoolController()
 
 
-def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=None, return_diffs: bool = False,
-             **options):
-    """The diff at the input of ``unit`` of ``layer``, after ``net.forward`` (shaped like the input batch).
+@dataclass(frozen=True)
+class Backward:
+    """What a backward pass gives: the diff at the input (shaped like the batch) and, when asked,
+    {layer: diff} for every layer on the way (the seed layer and the input included; layers off
+    the path, whose diff is zero, are absent)."""
+
+    input: np.ndarray
+    layers: dict = field(default_factory=dict)
+
+
+def backward(run, layer: str, unit, mode: str = "grad", seed="activation", at=None, layer_diffs: bool = False,
+             **options) -> Backward:
+    """Backprop from ``unit`` of ``layer`` to the input of ``run``, a forward run.
 
     mode: "grad", "deconv", "guided" or "desalinet" (see modes.py). seed: "activation", "onehot" or a
     diff array (see seeds.py); at: (y, x) of the one-hot seed, else each image's argmax. Options:
@@ -34,46 +47,44 @@ def backward(net, layer: str, unit, mode: str = "grad", seed="activation", at=No
     seed_through_rectifier=True places the seed below the rectifier that computes ``layer`` (the
     original toolbox's pass from a Caffe blob skipped its in-place ReLU), so that a unit saturated
     at a ReLU6's 6, whose gradient is zero, still shows what drove it.
-    return_diffs: also return {tensor name: diff} for every layer on the way (layers off the path,
-    whose diff is zero, are absent).
+    layer_diffs: also give every layer's diff on the way (``Backward.layers``).
     """
-    where = _where(net)
+    where = run.where
     if mode not in MODES:
         raise DeepVisError(f"{where}: unknown backprop mode {mode!r}; one of {', '.join(MODES)}")
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise DeepVisError(f"{where}: unknown backprop option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
-    values = _values(net)
-    seed_diff = make_seed(_layer_value(net, layer, where), unit, seed, at, f"{where}: layer {layer}")
-    keep = frozenset(item.name for item in getattr(net, "layers", ())) if return_diffs else frozenset()
-    sources = frozenset([net.input_name])
-    steps = _plan(net, values).path(layer, sources)
+    values = _values(run)
+    seed_diff = make_seed(_layer_value(run, layer, where), unit, seed, at, f"{where}: layer {layer}")
+    keep = frozenset(run.layer_names) if layer_diffs else frozenset()
+    steps = run.plan.path(layer, frozenset([run.input_name]))
     start = layer
     if options.get("seed_through_rectifier"):
         steps, start = _below_rectifier(steps, layer, values)
     diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep)
-    image = net.tensors[net.input_name]
-    input_diff = diffs.get(net.input_name)
+    image = run.tensors[run.input_name]
+    input_diff = diffs.get(run.input_name)
     # the caller's own array: never a view of the seed or of a padded buffer
     input_diff = np.zeros_like(image) if input_diff is None else np.array(input_diff).reshape(image.shape)
-    if not return_diffs:
-        return input_diff
+    if not layer_diffs:
+        return Backward(input_diff)
     on_path = {name: diff for name, diff in diffs.items() if name in keep}
     if layer in keep:
         on_path[layer] = seed_diff
-    on_path[net.input_name] = input_diff
-    return input_diff, on_path
+    on_path[run.input_name] = input_diff
+    return Backward(input_diff, on_path)
 
 
-def weight_gradient(net, layer: str, unit, param_layer: str, seed="activation", at=None) -> np.ndarray:
+def weight_gradient(run, layer: str, unit, param_layer: str, seed="activation", at=None) -> np.ndarray:
     """The vanilla gradient of the seed at ``unit`` of ``layer`` with respect to the weights of the
     Conv / ConvTranspose / Gemm / MatMul node that computes ``param_layer`` (or feeds it through
-    activations, biases, normalisation). Shaped like the weights; summed over the batch (run a batch
-    of one image for that image's gradient)."""
-    where = _where(net)
-    values = _values(net)
-    seed_diff = make_seed(_layer_value(net, layer, where), unit, seed, at, f"{where}: layer {layer}")
-    plan = _plan(net, values)
+    activations, biases, normalisation), from the forward run ``run``. Shaped like the weights;
+    summed over the batch (run a batch of one image for that image's gradient)."""
+    where = run.where
+    values = _values(run)
+    seed_diff = make_seed(_layer_value(run, layer, where), unit, seed, at, f"{where}: layer {layer}")
+    plan = run.plan
     weight = _weight_of(plan, param_layer, where)
     steps = plan.path(layer, frozenset([weight]))
     if not steps:
@@ -120,26 +131,12 @@ def _below_rectifier(steps: list, layer: str, values) -> tuple:
     return (steps[1:], step.node.input[0]) if rectifies(op) else (steps, layer)
 
 
-def _where(net) -> str:
-    path = getattr(net, "path", None)
-    return str(path) if path else net.spec.name
+def _values(run) -> ChainMap:
+    return ChainMap(run.tensors, run.initializers)
 
 
-def _values(net) -> ChainMap:
-    return ChainMap(net.tensors, net.initializers)
-
-
-def _plan(net, values) -> GraphPlan:
-    plan = _PLANS.get(net)
-    # a forward up to another layer may hold tensors the plan never saw: it would find no path through them
-    if plan is None or plan.model is not net.model or not plan.knows(net.tensors):
-        plan = GraphPlan(net.model, values, _where(net))
-        _PLANS[net] = plan
-    return plan
-
-
-def _layer_value(net, layer: str, where: str) -> np.ndarray:
-    value = net.tensors.get(layer)
+def _layer_value(run, layer: str, where: str) -> np.ndarray:
+    value = run.tensors.get(layer)
     if value is None or getattr(value, "dtype", np.dtype(int)).kind != "f":
         raise DeepVisError(f"{where}: no layer named {layer!r} to backprop from")
     return value

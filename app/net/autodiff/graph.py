@@ -27,26 +27,22 @@ class Step:
 
 
 class GraphPlan:
-    """A model's nodes indexed for backward passes; paths are cached per (seed, sources)."""
+    """A model's nodes indexed for backward passes; paths are cached per (seed, sources). Threads
+    may share one: the caches only ever gain complete entries (or are replaced whole)."""
 
-    def __init__(self, model: onnx.ModelProto, values, where: str):
-        """values: tensor name -> forward value (only their dtypes are read); where: the model's file."""
+    def __init__(self, model: onnx.ModelProto, dtypes, where: str):
+        """dtypes: tensor name -> the numpy dtype of its value in a forward run (initializers included);
+        where: the model's file."""
         self.model = model
         self.nodes = list(model.graph.node)
         self.where = where
         self.producer = {name: node for node in self.nodes for name in node.output if name}
         self.order = {id(node): i for i, node in enumerate(self.nodes)}
-        self.float_tensors = frozenset(name for name, value in values.items()
-                                       if getattr(value, "dtype", None) is not None and value.dtype.kind == "f")
+        self.float_tensors = frozenset(name for name, dtype in dtypes.items() if dtype.kind == "f")
         self.opsets = {(o.domain or ""): o.version for o in model.opset_import}
         self.opsets.setdefault("", DEFAULT_OPSET)
         self._attrs = {}
         self._paths = {}
-
-    def knows(self, values) -> bool:
-        """Whether every float tensor among ``values`` was among those the plan was made from."""
-        return all(name in self.float_tensors for name, value in values.items()
-                   if getattr(value, "dtype", None) is not None and value.dtype.kind == "f")
 
     def flow(self, sources: frozenset) -> frozenset:
         """Every float tensor computed (directly or not) from the sources, the sources included."""
@@ -59,11 +55,13 @@ class GraphPlan:
     def path(self, seed: str, sources: frozenset) -> list:
         """Steps from the seed back to the sources, in reverse topological order."""
         key = (seed, sources)
-        if key not in self._paths:
-            if len(self._paths) > 64:
-                self._paths.clear()
-            self._paths[key] = self._find_path(seed, sources)
-        return self._paths[key]
+        path = self._paths.get(key)
+        if path is None:
+            path = self._find_path(seed, sources)
+            paths = self._paths if len(self._paths) <= 64 else {}
+            paths[key] = path
+            self._paths = paths
+        return path
 
     def _find_path(self, seed: str, sources: frozenset) -> list:
         reached = self.flow(sources)
@@ -83,7 +81,8 @@ class GraphPlan:
             label = f"{domain}." if domain else ""
             raise DeepVisError(f"{self.where}: node {node.name or node.output[0]!r}: no backward rule for op "
                                f"{label}{node.op_type}; backprop cannot cross it (forward is unaffected)")
-        if id(node) not in self._attrs:
-            self._attrs[id(node)] = attributes(node)
+        attrs = self._attrs.get(id(node))
+        if attrs is None:
+            attrs = self._attrs[id(node)] = attributes(node)
         wants = tuple(name in reached for name in node.input)
-        return Step(node, self._attrs[id(node)], self.opsets.get(domain, DEFAULT_OPSET), wants)
+        return Step(node, attrs, self.opsets.get(domain, DEFAULT_OPSET), wants)

@@ -1,0 +1,103 @@
+"""Run: one forward run of a Net as a value: the batch it saw, every tensor it computed (read-only),
+and the backward passes and weight gradients from them.
+
+A run owns its arrays: drop it before the next forward of a large batch, so that ONNX Runtime reuses
+their memory instead of growing by another batch's worth.
+"""
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import numpy as np
+
+from app.labels import class_name
+
+
+def _read_only(value):
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    return value
+
+
+class Run(Mapping):
+    """Mapping layer name -> activation (with the batch axis) of one forward run of ``net``.
+
+    input: the N x C x H x W batch the net saw. tensors: every tensor of the graph from this run,
+    the input included (what the backward passes read). Both are read-only.
+    """
+
+    def __init__(self, net, batch: np.ndarray, tensors: dict):
+        self.net = net
+        self.input = _read_only(batch)
+        tensors = {name: _read_only(value) for name, value in tensors.items()}
+        tensors[net.input_name] = self.input
+        self.tensors = MappingProxyType(tensors)
+        self.layer_names = tuple(layer.name for layer in net.layers if layer.name in tensors)
+        self._layer_set = frozenset(self.layer_names)
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        if layer not in self._layer_set:
+            raise KeyError(layer)
+        return self.tensors[layer]
+
+    def __iter__(self):
+        return iter(self.layer_names)
+
+    def __len__(self) -> int:
+        return len(self.layer_names)
+
+    # -- what the backward passes read (app/net/autodiff) ---------------------------------------
+    @property
+    def model(self):
+        return self.net.model
+
+    @property
+    def initializers(self) -> dict:
+        return self.net.initializers
+
+    @property
+    def input_name(self) -> str:
+        return self.net.input_name
+
+    @property
+    def where(self) -> str:
+        return self.net.where
+
+    @property
+    def plan(self):
+        """The net's graph plan of backward paths (built once per net)."""
+        return self.net.graph_plan()
+
+    def backward(self, layer: str, unit, mode: str = "grad", seed="activation", at=None, layer_diffs: bool = False,
+                 seed_through_rectifier: bool = False, **options):
+        """Backprop from ``unit`` of ``layer`` to the input -> Backward(input=, layers=) (see
+        app/net/autodiff/backward.py for the modes, seeds and options)."""
+        from app.net.autodiff import backward
+
+        return backward(self, layer, unit, mode=mode, seed=seed, at=at, layer_diffs=layer_diffs,
+                        seed_through_rectifier=seed_through_rectifier, **options)
+
+    def weight_gradient(self, layer: str, unit, param_layer: str, seed="activation", at=None) -> np.ndarray:
+        """Gradient of ``unit`` of ``layer`` with respect to the weights of ``param_layer``, summed
+        over the batch."""
+        from app.net.autodiff import weight_gradient
+
+        return weight_gradient(self, layer, unit, param_layer, seed=seed, at=at)
+
+    # -- classification ---------------------------------------------------------------------------
+    def top_classes(self, top: int = 5, sample: int = 0) -> tuple:
+        """The ``top`` (class name, probability) pairs of image ``sample``, best first (softmax
+        applied when the outputs are logits); none when the net has no class output or its scores
+        are not finite."""
+        layer = self.net.prob_layer()
+        if layer is None or layer not in self.tensors:
+            return ()
+        scores = np.asarray(self.tensors[layer], np.float64)
+        if scores.ndim > 1:   # the first axis is the batch
+            scores = scores.reshape(len(scores), -1)[sample]
+        if scores.size == 0 or not np.all(np.isfinite(scores)):
+            return ()
+        if np.any(scores < 0) or not np.isclose(scores.sum(), 1.0, atol=1e-3):
+            scores = np.exp(scores - scores.max())
+            scores /= scores.sum()
+        best = np.argsort(-scores, kind="stable")[:top]
+        return tuple((class_name(self.net.labels, i), float(scores[i])) for i in best)
