@@ -105,7 +105,8 @@ global_font_size = 1.0
 boost_indiv_choices = (0.0, 0.3, 0.5, 0.8, 1.0)
 boost_gamma_choices = (1.0, 0.7, 0.5, 0.3)
 
-# Backprop at start-up (keys b / n / m cycle them): mode off, grad, deconv, guided, desalinet or occlusion;
+# Backprop at start-up (keys b / n / m cycle them): mode off or a back pane method (grad, deconv, guided,
+# desalinet, occlusion: app/views/registry.py lists them);
 # view raw, gray, norm, normblur, sum>0 or histogram; colormap gray, jet, plasma, viridis,
 # inferno, magma, turbo, hot, bone or cool (OpenCV's colormaps; also used for the layers pane).
 backprop_mode = "off"

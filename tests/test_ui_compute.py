@@ -9,8 +9,9 @@ from app.inputs import Frame
 from app.net.autodiff import Backward
 from app.net.preprocess import InputSpec
 from app.net.run import Run
-from app.ui.compute import Backprop, Computer, Request, compute, request_for, to_image_layout
+from app.ui.compute import Backprop, Computer, Request, compute, request_for
 from app.ui.state import AppState, LayerInfo
+from app.views.backprop import to_image_layout
 
 
 class FakeNet:

@@ -7,7 +7,7 @@ import pytest
 
 from app.ui.compute import order_request
 from app.ui.panes.layers import layout
-from app.ui.state import AppState, LayerInfo, Tiling, next_state
+from app.ui.state import BACKPROP_MODES, AppState, LayerInfo, Tiling, next_state
 from app.views.ordering import ChannelOrder
 
 COLUMNS = {"conv1": 3, "conv2": 4, "fc": 4}   # tiles per row of each layer in the layers pane
@@ -54,7 +54,7 @@ def test_layer_keys_clamp_and_keep_the_unit_in_range():
 def test_cycles_wrap_in_both_directions():
     state = make_state()
     assert run(state, "next_backprop_mode").backprop_mode == "grad"
-    assert run(state, "previous_backprop_mode").backprop_mode == "occlusion"
+    assert run(state, "previous_backprop_mode").backprop_mode == BACKPROP_MODES[-1]
     assert run(state, "toggle_occlusion").backprop_mode == "occlusion"
     assert run(state, "next_channel_order", "next_channel_order").channel_order == "pca"
     assert run(state, "toggle_volume_view").volume_view and not run(state, "export_volume").volume_view

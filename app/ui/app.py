@@ -17,7 +17,7 @@ from app.net.preprocess import read_image
 from app.ui import keys, panes, save_view, volume
 from app.ui.compute import compute, request_for
 from app.ui.panes.layers import layout, map_shape
-from app.ui.state import INPUT_ACTIONS, AppState, LayerInfo, next_state
+from app.ui.state import BACKPROP_MODES, INPUT_ACTIONS, AppState, LayerInfo, next_state
 
 REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
 LAYERS_PANE = panes.Rect(0, 0, 870, 900)   # where the cursor keys' tiles lie when window_panes has no layers pane
@@ -84,10 +84,11 @@ class App:
             count, tile_h, tile_w = map_shape(shape)
             layers.append(LayerInfo(name, count, (tile_h, tile_w)))
         s = self.settings
+        if s.backprop_mode not in BACKPROP_MODES:
+            raise DeepVisError(f"settings: backprop_mode {s.backprop_mode!r}: choose from {', '.join(BACKPROP_MODES)}")
         return AppState(layers=tuple(layers), indiv_boosts=tuple(s.boost_indiv_choices),
                         gamma_boosts=tuple(s.boost_gamma_choices), backprop_mode=s.backprop_mode,
                         backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode,
-                        occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch),
                         dataset_stats=str(s.dataset_stats_dir), labels=self.info.labels or (),
                         class_layers=tuple(self.info.names.index(name) for name in self.info.class_layers))
 
@@ -156,7 +157,7 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
             app.act(action, None)   # the keys come before the first computation
     frozen = source.frozen
     source.close()
-    snapshot = None if frame.waiting else compute(net, request_for(app.state, frame))
+    snapshot = None if frame.waiting else compute(net, request_for(app.state, frame), settings=app.settings)
     if "export_volume" in actions:
         app.export_volume(snapshot)
     seconds = sum(snapshot.seconds.values()) if snapshot is not None else 0.0

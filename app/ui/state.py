@@ -6,13 +6,14 @@ actions, and draws and computes from the state it gets back.
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
-BACKPROP_MODES = ("off", "grad", "deconv", "guided", "desalinet", "occlusion")
+from app.views import registry
+
+BACKPROP_MODES = ("off",) + registry.names("back")   # the back pane's methods (app/views/registry.py)
 BACKPROP_VIEWS = ("raw", "gray", "norm", "normblur", "sum>0", "histogram")
 COLORMAPS = ("gray", "jet", "plasma", "viridis", "inferno", "magma", "turbo", "hot", "bone", "cool")
 ZOOMS = ("normal", "unit", "backprop")
-WEIGHT_PATTERNS = ("filters", "weights histogram", "weights correlation", "weight grads")   # from the net, not disk
-DATASET_PATTERNS = ("activation histogram", "activation correlation")   # from tools.layer_stats's statistics
-PATTERNS = ("off", "opt", "maxim", "deconv") + DATASET_PATTERNS + WEIGHT_PATTERNS
+PATTERNS = ("off",) + registry.names("layers")   # the layers pane's pattern modes (app/views/registry.py)
+WEIGHT_PATTERNS = registry.names("layers", weights=True)   # g / G cycles these alone
 CHANNEL_ORDERS = ("original", "kmeans", "pca")   # layers pane tile order (app.views.ordering)
 ORDER_SOURCES = ("input", "dataset")   # ordered by this input's activations or find_maxes's statistics
 SIAMESE_VIEWS = ("first", "second", "both")
@@ -71,7 +72,6 @@ class AppState:
     help: bool = False
     debug: int = 0
     fit_mode: str = "crop"
-    occlusion: Tuple = (32, 16, "mean", 8)   # patch, stride, fill, batch of the occlusion mode
     labels: Tuple[str, ...] = ()         # class names, for the go-to-class entry
     class_layers: Tuple[int, ...] = ()   # the logits layer, then the probability layer (when it differs)
     class_entry: Optional[str] = None    # what is typed in the go-to-class entry (None: closed)
@@ -156,7 +156,7 @@ def _freeze(state: AppState) -> AppState:
 
 def _reset(state: AppState) -> AppState:
     return AppState(layers=state.layers, indiv_boosts=state.indiv_boosts, gamma_boosts=state.gamma_boosts,
-                    fit_mode=state.fit_mode, occlusion=state.occlusion, dataset_stats=state.dataset_stats,
+                    fit_mode=state.fit_mode, dataset_stats=state.dataset_stats,
                     labels=state.labels, class_layers=state.class_layers)
 
 

@@ -35,7 +35,7 @@ class Session:
         s = self.app.settings
         self.heartbeat = Heartbeat(s.heartbeat_timeout_seconds)
         self.inputs = InputWorker(source, self.heartbeat)
-        self.compute = ComputeWorker(Computer(net), self.heartbeat)
+        self.compute = ComputeWorker(Computer(net, self.app.settings), self.heartbeat)
         self.images = UnitImageLoader(s.unit_image_cache_bytes, self.heartbeat)
         self.volumes = ComputeWorker(volume.render, self.heartbeat, name="volume")   # the 3-D view's pictures
         self.volume_image, self.volume_asked, self.volume_at = None, None, 0.0

@@ -15,8 +15,10 @@ from app.ui import draw as paint
 from app.ui.compute import Snapshot, order_request
 from app.ui.panes import aux, back, jpgvis, pairs
 from app.ui.panes.view import shown_values
-from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS, AppState, Tiling
+from app.ui.state import AppState, Tiling
+from app.views import registry
 from app.views.ordering import ChannelOrder
+from app.views.registry import Message, Picture, Tiles
 
 PATTERN_TILE = 64   # pattern mode: each unit's image drawn in a square of this many pixels (before scaling)
 
@@ -76,8 +78,8 @@ def _no_value_reason(view) -> str:
         return view.waiting
     if state.show_diffs and state.backprop_mode == "off":
         return "no diffs: turn backprop on (b)"
-    if state.show_diffs and state.backprop_mode == "occlusion":
-        return "no diffs: occlusion has no backward pass (a: activations)"
+    if state.show_diffs and "layer_diffs" not in registry.entry("back", state.backprop_mode).inputs:
+        return f"no diffs: {state.backprop_mode} has no layer diffs (a: activations)"
     if state.show_diffs and view.snapshot is not None and view.snapshot.diffs is not None and not view.back_stale:
         return "no diffs here: this layer is above the backprop origin (nothing flows back into it)"
     return "computing ..."
@@ -135,42 +137,40 @@ def _scores(pane: np.ndarray, layout: paint.Grid, peaks: np.ndarray, font: float
 
 
 def pattern(view, height: int, width: int) -> np.ndarray:
-    """Every unit's precomputed image of the layer (kind = the pattern mode), tiled; or a view the
-    compute thread made (weights, dataset statistics)."""
-    if view.state.pattern in WEIGHT_PATTERNS + DATASET_PATTERNS:
-        return computed(view, height, width)
-    placed = layout(view.state, view.snapshot, height, width)
-    pictures = jpgvis.layer_pictures(view, view.state.pattern, placed.grid.count)
-    if pictures is None:
-        return paint.message(height, width, [f"pattern mode ({view.state.pattern}): no per-unit images of "
-                                             f"{view.layer_name}"] + jpgvis.where_to_find(view), view.font)
-    tiles = np.stack([paint.fit_into(picture, PATTERN_TILE, PATTERN_TILE) for picture in pictures])
-    pane = paint.tile(tiles, placed.grid, height, width)
-    _outlines(view, pane, placed)
-    return pane
-
-
-def computed(view, height: int, width: int) -> np.ndarray:
-    snapshot = view.snapshot
-    shown = snapshot.pattern_view if snapshot is not None and snapshot.request.pattern_view else None
-    if shown is None or snapshot.request.pattern_view[:2] != (view.layer_name, view.state.pattern):
+    """The pattern mode's result, drawn by its type: Tiles tiled like the units (every unit's
+    per-unit image from disk, filter, histogram ...), a Picture over the pane, or a Message."""
+    shown = pattern_shown(view)
+    if shown is None:
         return paint.message(height, width, [f"computing the {view.state.pattern} ..."], view.font)
-    if isinstance(shown, str):
-        return paint.message(height, width, [shown], view.font)
-    if shown.ndim == 3:
-        return paint.fit_into(shown, height, width, fill=30)
-    placed = layout(view.state, snapshot, height, width)
-    nearest = view.state.pattern in ("filters", "weight grads")   # a filter's weights are pixels: keep them sharp
-    tiles = np.stack([paint.fit_into(tile, PATTERN_TILE, PATTERN_TILE, nearest)
-                      for tile in shown[:placed.grid.count]])
+    if isinstance(shown, Message):
+        return paint.message(height, width, shown.text.split("\n"), view.font)
+    if isinstance(shown, Picture):
+        return paint.fit_into(shown.image, height, width, fill=30)
+    placed = layout(view.state, view.snapshot, height, width)
+    tiles = np.stack([paint.fit_into(picture, PATTERN_TILE, PATTERN_TILE, shown.sharp)
+                      for picture in shown.pictures[:placed.grid.count]])
     pane = paint.tile(tiles, placed.grid, height, width)
     _outlines(view, pane, placed)
     return pane
+
+
+def pattern_shown(view):
+    """What the pattern mode shows of the selected layer: the per-unit images on disk as Tiles, or
+    the snapshot's result (None while it is being computed)."""
+    state = view.state
+    if registry.entry("layers", state.pattern).compute is None:
+        count = state.layer_info.units
+        pictures = jpgvis.layer_pictures(view, state.pattern, count)
+        if pictures is None:
+            return Message("\n".join([f"pattern mode ({state.pattern}): no per-unit images of {view.layer_name}"]
+                                     + jpgvis.where_to_find(view)))
+        return Tiles(pictures)
+    return view.pattern_result
 
 
 def hit(view, y: int, x: int, height: int, width: int):
-    if view.state.zoom != "normal" or view.state.pattern in ("weights correlation", "activation correlation"):
-        return None
+    if view.state.zoom != "normal" or (view.state.pattern != "off" and isinstance(pattern_shown(view), Picture)):
+        return None   # one picture of the whole layer: no tile is a unit
     placed = layout(view.state, view.snapshot, height, width)
     index = placed.grid.index_at(y, x)
     return None if index is None else ("select_unit", placed.unit_at(index))

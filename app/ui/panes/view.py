@@ -99,6 +99,16 @@ class View:
         return shown_values(self.state, self.snapshot)
 
     @property
+    def pattern_result(self):
+        """The snapshot's result (Tiles, Picture or Message) of the pattern mode the state shows, on
+        the selected layer; None until one is computed."""
+        snapshot, state = self.snapshot, self.state
+        asked = snapshot.request.pattern if snapshot is not None else None
+        if asked is None or (asked.name, asked.layer) != (state.pattern, self.layer_name):
+            return None
+        return snapshot.pattern
+
+    @property
     def back_stale(self) -> bool:
         """The back pane shows another frame or origin than the one asked for now."""
         if self.snapshot is None or self.current is None:
