@@ -17,7 +17,15 @@ The original toolbox's layout is read too::
 import re
 from pathlib import Path
 
-KINDS = ("opt", "maxim", "deconv", "guided", "backprop")
+from app.views.registry import Entry, add
+
+# Every kind of per-unit image the offline tools write, and what the app calls it.
+KINDS = {"opt": "optimized", "maxim": "max images", "deconv": "deconv of max", "guided": "guided backprop of max",
+         "backprop": "backprop of max"}
+SHOWN = ("opt", "maxim", "deconv")   # the jpgvis pane's rows, and pattern modes of the layers pane
+for _place, _kind in enumerate(SHOWN):
+    # drawn from the images on disk, which the app's loader thread reads (nothing to compute)
+    add(Entry(_kind, "layers", None, (), 10 + _place, KINDS[_kind]))
 _ORIGINAL = {"opt": ("regularized_opt", "{L}_{u:04d}_montage.jpg"),
              "maxim": ("max_im", "{L}_{u:04d}.jpg"),
              "deconv": ("max_deconv", "{L}_{u:04d}.jpg")}

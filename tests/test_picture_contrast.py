@@ -9,9 +9,9 @@ import skimage.data
 
 from app.net.receptive_field import receptive_fields
 from app.offline import crops
-from app.ui.compute import to_image_layout
 from app.ui.panes import back
 from app.unit_images import crop_path, unit_dir
+from app.views.backprop import to_image_layout
 
 LAYERS = ("blocks.1.0.dw", "head")   # an early and a late layer
 HALF = 128                           # of 255 gray levels

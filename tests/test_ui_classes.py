@@ -10,7 +10,7 @@ LABELS = ("tench", "espresso machine", "cup", "espresso", "coffee mug", "hot pot
 
 
 def class_state(**fields) -> AppState:
-    layers = (LayerInfo("conv1", 8, 3), LayerInfo("logits", 7, 3), LayerInfo("prob", 7, 3))
+    layers = (LayerInfo("conv1", 8, (4, 4)), LayerInfo("logits", 7), LayerInfo("prob", 7))
     return AppState(layers=layers, labels=LABELS, class_layers=(1, 2), **fields)
 
 

@@ -9,8 +9,9 @@ from app.inputs import Frame
 from app.net.autodiff import Backward
 from app.net.preprocess import InputSpec
 from app.net.run import Run
-from app.ui.compute import Backprop, Computer, Request, compute, request_for, to_image_layout
+from app.ui.compute import Backprop, Computer, Request, compute, request_for
 from app.ui.state import AppState, LayerInfo
+from app.views.backprop import to_image_layout
 
 
 class FakeNet:
@@ -67,7 +68,7 @@ def test_input_diff_back_in_bgr_image_layout():
 
 
 def test_requests_compare_frames_by_identity_and_follow_the_origin():
-    layers = (LayerInfo("a", 4, 2), LayerInfo("b", 4, 2))
+    layers = (LayerInfo("a", 4, (2, 2)), LayerInfo("b", 4, (2, 2)))
     frame = Frame((np.zeros((8, 8, 3), np.uint8),), "x.png")
     state = AppState(layers=layers, backprop_mode="guided")
     assert request_for(state, frame) == request_for(state, frame)

@@ -4,12 +4,12 @@ import pytest
 
 from app.errors import DeepVisError
 from app.ui import keys
-from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, TRANSITIONS
+from app.ui.state import EXPORT_ACTIONS, INPUT_ACTIONS, MOVES, TRANSITIONS
 
 
 def test_every_action_does_something():
     for action, _, _ in keys.KEY_TABLE:
-        assert action in TRANSITIONS or action in INPUT_ACTIONS or action in EXPORT_ACTIONS, action
+        assert action in TRANSITIONS or action in MOVES or action in INPUT_ACTIONS or action in EXPORT_ACTIONS, action
 
 
 def test_double_binding_is_rejected():

@@ -251,7 +251,6 @@ def test_ground_truth_and_siamese_pairs(net, digits, tmp_path):
 
 def test_siamese_both_runs_the_pair_as_one_batch_and_every_pane_shows_both(net, digits, tmp_path):
     from app.ui.compute import Computer, request_for
-    from app.ui.state import next_state
 
     photos = sorted(digits.glob("*.png"))
     pairs = tmp_path / "pairs.txt"
@@ -280,8 +279,8 @@ def test_siamese_both_runs_the_pair_as_one_batch_and_every_pane_shows_both(net, 
     for unit in range(8):
         top, left, height, width = layout.cell(unit)
         assert app.click(view, rect.top + top + height // 2, rect.left + left + width * 3 // 4) == ("select_unit", unit)
-    app.adopt_layout(both)
-    assert app.state.pair_tiles and next_state(app.state, "down").unit == layout.columns
+    app.act("down", both)                         # the cursor keys step over the pair tiles as drawn
+    assert app.state.unit == layout.columns
     assert "pair: both, first | second" in status.lines(view)[1]
 
     _, one = render(net, pairs, "oob", tmp_path, "first.png")
@@ -310,8 +309,6 @@ def _stroke_span(pane) -> int:
 
 
 def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, digits, tmp_path):
-    from app.ui.state import next_state
-
     _, plain = render(net, digits, TO_RELU, tmp_path, "plain.png")
     _, ordered = render(net, digits, TO_RELU + "pp", tmp_path, "pca.png")     # the relu's 8 maps by PCA
     assert not np.array_equal(plain["layers"], ordered["layers"])
@@ -328,9 +325,8 @@ def test_channel_order_reorders_the_tiles_and_clicks_select_the_real_unit(net, d
         top, left, height, width = layout.cell(position)
         click = app.click(view, rect.top + top + height // 2, rect.left + left + width // 2)
         assert click == ("select_unit", unit)
-    app.adopt_layout(snapshot)                          # the cursor keys follow the tiles as shown
-    assert app.state.unit_order == tuple(order.units)
-    assert next_state(app.state, "right").unit == order.units[order.position_of(0) + 1]
+    app.act("right", snapshot)                          # the cursor keys follow the tiles as shown
+    assert app.state.unit == order.units[order.position_of(0) + 1]
 
 
 def test_dataset_channel_order_from_find_maxes_and_clicks_select_the_real_unit(net, digits, tmp_path):

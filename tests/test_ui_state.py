@@ -1,15 +1,30 @@
 """Pure state transitions: cursor, layers, cycles, freezing, zoom, reset."""
-from app.ui.state import AppState, LayerInfo, next_state
+import types
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from app.ui.compute import order_request
+from app.ui.panes.layers import layout
+from app.ui.state import BACKPROP_MODES, AppState, LayerInfo, Tiling, next_state
+from app.views.ordering import ChannelOrder
+
+COLUMNS = {"conv1": 3, "conv2": 4, "fc": 4}   # tiles per row of each layer in the layers pane
 
 
 def make_state(**fields) -> AppState:
-    layers = (LayerInfo("conv1", 8, 3), LayerInfo("conv2", 16, 4), LayerInfo("fc", 10, 4))
+    layers = (LayerInfo("conv1", 8, (6, 6)), LayerInfo("conv2", 16, (3, 3)), LayerInfo("fc", 10))
     return AppState(layers=layers, **fields)
 
 
-def run(state, *actions):
+def run(state, *actions, tiling=None):
+    """``state`` after ``actions``, the cursor keys stepping over ``tiling`` (default: the selected
+    layer's tiles in unit order, COLUMNS per row)."""
     for action in actions:
-        state = next_state(state, action)
+        info = state.layer_info
+        shown = tiling or Tiling(COLUMNS[info.name], tuple(range(info.units)))
+        state = next_state(state, action, shown)
     return state
 
 
@@ -39,7 +54,7 @@ def test_layer_keys_clamp_and_keep_the_unit_in_range():
 def test_cycles_wrap_in_both_directions():
     state = make_state()
     assert run(state, "next_backprop_mode").backprop_mode == "grad"
-    assert run(state, "previous_backprop_mode").backprop_mode == "occlusion"
+    assert run(state, "previous_backprop_mode").backprop_mode == BACKPROP_MODES[-1]
     assert run(state, "toggle_occlusion").backprop_mode == "occlusion"
     assert run(state, "next_channel_order", "next_channel_order").channel_order == "pca"
     assert run(state, "toggle_volume_view").volume_view and not run(state, "export_volume").volume_view
@@ -83,23 +98,46 @@ def test_input_actions_and_quit():
 
 
 def test_cursor_steps_through_reordered_tiles_as_shown():
-    order = (7, 0, 5, 1, 6, 2, 4, 3)          # conv1: 8 units, 3 columns
-    state = run(make_state(), ("unit_order", order))          # unit 0 is shown second
-    assert run(state, "right").unit == 5 and run(state, "down").unit == 6 and run(state, "left").unit == 7
-    assert run(state, ("select_unit", 3), "up").unit == 6      # last tile -> the one above it
-    assert run(state, "up").cursor_on_layers
-    assert run(state, "next_channel_order").unit_order is None
-    assert run(state, "next_order_source").unit_order is None
-    assert run(state, "next_layer").unit_order is None
+    shown = Tiling(3, (7, 0, 5, 1, 6, 2, 4, 3))          # conv1: 8 units, 3 columns, unit 0 shown second
+    state = make_state()
+    assert run(state, "right", tiling=shown).unit == 5 and run(state, "down", tiling=shown).unit == 6
+    assert run(state, "left", tiling=shown).unit == 7
+    assert run(state, ("select_unit", 3), "up", tiling=shown).unit == 6      # last tile -> the one above it
+    assert run(state, "up", tiling=shown).cursor_on_layers
 
 
-def test_cursor_rows_follow_siamese_pair_tiles_when_shown():
-    layers = (LayerInfo("conv1", 8, 3, pair_columns=2),)
-    state = AppState(layers=layers)
-    assert run(state, "down").unit == 3
-    paired = run(state, ("pair_tiles", True))
-    assert run(paired, "down").unit == 2 and run(paired, "right", "down", "up").unit == 1
-    assert run(paired, ("pair_tiles", False), "down").unit == 3
+def test_cursor_moves_over_units_need_the_tiles():
+    with pytest.raises(ValueError, match="tiling"):
+        next_state(make_state(), "down")
+    assert next_state(make_state(cursor_on_layers=True), "right").layer == 1   # the layer list needs none
+
+
+def snapshot_of(state, order=None, pair=False):
+    """A snapshot as the layers pane reads it: the selected layer's activation, the channel order
+    it computed for the request the state made, and a siamese pair's second image."""
+    info = state.layer_info
+    activations = {info.name: np.ones((info.units,) + info.map_size, np.float32)}
+    request = types.SimpleNamespace(order=order_request(state))
+    second = types.SimpleNamespace(activations=activations, diffs=None) if pair else None
+    return types.SimpleNamespace(request=request, order=order, activations=activations, diffs=None, second=second)
+
+
+def test_the_layers_pane_layout_follows_the_snapshot_as_drawn():
+    state = make_state(channel_order="pca")                 # conv1: 8 maps of 6 x 6
+    order = ChannelOrder((7, 0, 5, 1, 6, 2, 4, 3))
+    plain = layout(state, None, 200, 200)
+    assert plain.tiling.units == tuple(range(8)) and not plain.pairs
+    ordered = layout(state, snapshot_of(state, order), 200, 200)
+    assert ordered.tiling == Tiling(plain.grid.columns, order.units)
+    assert run(state, "right", tiling=ordered.tiling).unit == 5
+    for changed in ("next_channel_order", "next_order_source", "next_layer", "next_pattern"):
+        # the snapshot's order was made for another request: unit order until a new one comes
+        later = run(state, changed)
+        assert layout(later, snapshot_of(state, order), 200, 200).order is None
+    paired = layout(replace(state, siamese_view="both"), snapshot_of(state, pair=True), 200, 200)
+    assert paired.pairs and paired.grid.columns < plain.grid.columns      # wider tiles: fewer per row
+    assert not layout(state, snapshot_of(state, pair=True), 200, 200).pairs   # "first": one image shown
+    assert run(state, "down", tiling=paired.tiling).unit == paired.grid.columns
 
 
 def test_order_source_cycles_and_reset_keeps_the_statistics_folder():

@@ -23,6 +23,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from app import unit_images
 from app.errors import DeepVisError
 from app.files import write_image_atomic, write_json_atomic
 from app.net import onnx_graph, ops
@@ -33,7 +34,7 @@ from app.unit_images import crop_path, montage_path, unit_dir
 from app.views.scaling import PERCENTILE, signed_gray
 
 BACKWARD_MODES = {"deconv": "deconv", "guided": "guided", "backprop": "grad"}  # kind -> Run.backward mode
-KINDS = ("maxim",) + tuple(BACKWARD_MODES)
+KINDS = tuple(kind for kind in unit_images.KINDS if kind != "opt")   # opt: tools.optimize_image
 INPUT_CACHE = 256  # preprocessed images kept while cropping a layer: top images recur across units
 ENTRIES_PER_ROW = 8  # at most this many entries per net input row in a group: their images are held
 

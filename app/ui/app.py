@@ -15,12 +15,12 @@ from app.errors import DeepVisError
 from app.net import onnx_graph
 from app.net.preprocess import read_image
 from app.ui import keys, panes, save_view, volume
-from app.ui.compute import compute, order_request, request_for
-from app.ui.panes.layers import map_shape
-from app.ui.panes.pairs import pair_width
-from app.ui.state import INPUT_ACTIONS, AppState, LayerInfo, next_state
+from app.ui.compute import compute, request_for
+from app.ui.panes.layers import layout, map_shape
+from app.ui.state import BACKPROP_MODES, INPUT_ACTIONS, AppState, LayerInfo, next_state
 
 REDRAW_SECONDS = 0.5   # redraw at least this often (the fps figure moves)
+LAYERS_PANE = panes.Rect(0, 0, 870, 900)   # where the cursor keys' tiles lie when window_panes has no layers pane
 
 
 def net_info(net, settings) -> panes.NetInfo:
@@ -79,18 +79,16 @@ class App:
         self.message = ""
 
     def initial_state(self) -> AppState:
-        rect = self.rects.get("layers", panes.Rect(0, 0, 870, 900))
         layers = []
         for name, shape in zip(self.info.names, self.info.shapes):
             count, tile_h, tile_w = map_shape(shape)
-            grid = panes.layers.paint.grid_for(count, tile_h, tile_w, rect.height, rect.width)
-            pairs = panes.layers.paint.grid_for(count, tile_h, pair_width(tile_w), rect.height, rect.width)
-            layers.append(LayerInfo(name, count, grid.columns, pairs.columns))
+            layers.append(LayerInfo(name, count, (tile_h, tile_w)))
         s = self.settings
+        if s.backprop_mode not in BACKPROP_MODES:
+            raise DeepVisError(f"settings: backprop_mode {s.backprop_mode!r}: choose from {', '.join(BACKPROP_MODES)}")
         return AppState(layers=tuple(layers), indiv_boosts=tuple(s.boost_indiv_choices),
                         gamma_boosts=tuple(s.boost_gamma_choices), backprop_mode=s.backprop_mode,
                         backprop_view=s.backprop_view, colormap=s.colormap, fit_mode=s.input_fit_mode,
-                        occlusion=(s.occlusion_patch, s.occlusion_stride, s.occlusion_fill, s.occlusion_batch),
                         dataset_stats=str(s.dataset_stats_dir), labels=self.info.labels or (),
                         class_layers=tuple(self.info.names.index(name) for name in self.info.class_layers))
 
@@ -103,17 +101,11 @@ class App:
                           request_for(self.state, frame) if frame is not None and not frame.waiting else None,
                           unit_image or read_unit_image, fps, message, volume_image, frozen)
 
-    def adopt_layout(self, snapshot) -> None:
-        """Let the cursor keys follow the layers pane as ``snapshot`` has it drawn: its tile order
-        when it ordered the selected layer the way the state asks, and its siamese pair tiles."""
-        units = None
-        if snapshot is not None and snapshot.request.order == order_request(self.state):
-            units = getattr(snapshot.order, "units", None)
-        if units != self.state.unit_order:
-            self.state = next_state(self.state, ("unit_order", units))
-        pairs = len(self.view(None, snapshot).shown_values()) == 2
-        if pairs != self.state.pair_tiles:
-            self.state = next_state(self.state, ("pair_tiles", pairs))
+    def act(self, action, snapshot) -> None:
+        """Carry out a state ``action``; the cursor keys step over the layers pane's tiles as it
+        draws them from ``snapshot``."""
+        rect = self.rects.get("layers", LAYERS_PANE)
+        self.state = next_state(self.state, action, layout(self.state, snapshot, rect.height, rect.width).tiling)
 
     def volume_job(self, snapshot, seconds: float):
         """The 3-D view's picture to render ``seconds`` after start, or None when it is not shown."""
@@ -162,10 +154,10 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
         if action in INPUT_ACTIONS:
             frame = _input_action(source, action) or frame
         else:
-            app.state = next_state(app.state, action)
+            app.act(action, None)   # the keys come before the first computation
     frozen = source.frozen
     source.close()
-    snapshot = None if frame.waiting else compute(net, request_for(app.state, frame))
+    snapshot = None if frame.waiting else compute(net, request_for(app.state, frame), settings=app.settings)
     if "export_volume" in actions:
         app.export_volume(snapshot)
     seconds = sum(snapshot.seconds.values()) if snapshot is not None else 0.0

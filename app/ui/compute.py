@@ -12,18 +12,28 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs import Frame, fit_to_input
-from app.net.preprocess import image_layout
-from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS, AppState
+from app.ui.state import AppState
+from app.views import registry
+from app.views.registry import InputMap
 
 
 @dataclass(frozen=True)
 class Backprop:
-    """Where a backward pass starts and how it runs."""
+    """Where the back pane's method starts and which method (app/views/registry.py) it is."""
 
     layer: str
     unit: int
     mode: str
-    occlusion: Optional[tuple] = None   # (patch, stride, fill, batch) in occlusion mode
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A layers-pane pattern mode computed from the net: its name, the selected layer, and the other
+    request inputs its function reads (app/views/registry.py: REQUEST_INPUTS) as (name, value)."""
+
+    name: str
+    layer: str
+    inputs: Tuple[Tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,9 +43,8 @@ class Request:
     siamese_view: str
     backprop: Optional[Backprop]
     want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
-    pattern_view: Optional[tuple] = None   # (layer, pattern, find_maxes folder) of a weights or dataset pattern
+    pattern: Optional[Pattern] = None   # a pattern mode computed from the net (None: off, or images on disk)
     order: Optional[tuple] = None   # (layer, channel order, source, find_maxes folder) when not the original order
-    weight_origin: Optional[Tuple[str, Optional[int]]] = None   # weight grads: (layer, unit; None = top one)
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,31 +59,35 @@ class Snapshot:
     diffs: Optional[Dict[str, np.ndarray]] = None
     backprop_message: str = ""               # why there is no backprop image (error, all zeros)
     seconds: Dict[str, float] = field(default_factory=dict)
-    pattern_view: object = None              # weights or dataset pattern: tiles (one per unit), one image, or a message
-    layer_stats: Optional[dict] = None       # dataset pattern: the layer's statistics (app.views.dataset_stats)
+    pattern: object = None                   # the request's pattern mode: Tiles, Picture or Message
     order: object = None                     # the asked layer's ChannelOrder, or a message
-    weight_grad_sets: tuple = ()             # weight grads: (title, tiles) per compared unit, one shared scale
     second: Optional["Snapshot"] = None      # siamese "both": the pair's second image, run in the same batch
 
 
 def request_for(state: AppState, frame: Frame) -> Request:
     """The computation the state asks for on ``frame``."""
-    backprop = None
+    backprop, want_diffs = None, False
     if state.backprop_mode != "off":
         layer, unit = state.backprop_origin
-        occlusion = tuple(state.occlusion) if state.backprop_mode == "occlusion" else None
-        backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode, occlusion)
-    pattern_view = None
-    if state.pattern in WEIGHT_PATTERNS + DATASET_PATTERNS:
-        folder = state.dataset_stats if state.pattern in DATASET_PATTERNS else None
-        pattern_view = (state.layers[state.layer].name, state.pattern, folder)
-    want_diffs = state.show_diffs and backprop is not None and backprop.occlusion is None
-    order = order_request(state)
-    origin = None
-    if state.pattern == "weight grads":
-        frozen = state.frozen_origin
-        origin = (state.layers[frozen[0]].name, frozen[1]) if frozen else (state.layers[-1].name, None)
-    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, pattern_view, order, origin)
+        backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode)
+        want_diffs = state.show_diffs and "layer_diffs" in registry.entry("back", state.backprop_mode).inputs
+    return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, pattern_request(state),
+                   order_request(state))
+
+
+def pattern_request(state: AppState) -> Optional[Pattern]:
+    """The pattern mode the state shows, when the compute thread makes it (None: off, or drawn from
+    the per-unit images on disk)."""
+    if state.pattern == "off":
+        return None
+    entry = registry.entry("layers", state.pattern)
+    if entry.compute is None:
+        return None
+    frozen = state.frozen_origin
+    values = {"frozen": (state.layers[frozen[0]].name, frozen[1]) if frozen is not None else None,
+              "stats_folder": state.dataset_stats}
+    inputs = tuple((name, values[name]) for name in entry.request_inputs if name in values)
+    return Pattern(state.pattern, state.layer_info.name, inputs)
 
 
 def order_request(state: AppState) -> Optional[tuple]:
@@ -106,8 +119,8 @@ class Computer:
     origin or mode changed since the last request (same frame, fit and siamese view); it keeps the
     last run for that."""
 
-    def __init__(self, net):
-        self.net = net
+    def __init__(self, net, settings=None):
+        self.net, self.settings = net, settings
         self._key, self._run = None, None
 
     def __call__(self, request: Request) -> Snapshot:
@@ -115,21 +128,23 @@ class Computer:
         if key != self._key:
             # the last run's arrays go first: ONNX Runtime then reuses their memory for the next
             self._key, self._run = None, None
-        snapshot, self._run = _compute(self.net, request, self._run)
+        snapshot, self._run = _compute(self.net, request, self._run, self.settings)
         self._key = key
         return snapshot
 
 
-def compute(net, request: Request, run=None) -> Snapshot:
-    """Run ``net`` for ``request``: every layer forward, then the backward pass if one is asked.
+def compute(net, request: Request, run=None, settings=None) -> Snapshot:
+    """Run ``net`` for ``request``: every layer forward, the pattern mode's computation and the back
+    pane's method (app/views/registry.py) when asked.
 
-    run: the forward run of the request's images when the caller holds one, so that only the
-    backward pass runs. A siamese pair shown "both" runs as a batch of two; the snapshot holds the
-    first image and its ``second`` the other."""
-    return _compute(net, request, run)[0]
+    run: the forward run of the request's images when the caller holds one, so that only the rest
+    runs. settings: what the methods read their tunables from (None: settings.py). A siamese pair
+    shown "both" runs as a batch of two; the snapshot holds the first image and its ``second`` the
+    other."""
+    return _compute(net, request, run, settings)[0]
 
 
-def _compute(net, request: Request, run) -> tuple:
+def _compute(net, request: Request, run, settings) -> tuple:
     """(snapshot, the forward run it was made from)."""
     seconds = {}
     images = net_images(net, request)
@@ -140,84 +155,41 @@ def _compute(net, request: Request, run) -> tuple:
     (image, activations, predictions), *pair = [
         (image, {name: value[i] for name, value in run.items()}, run.top_classes(sample=i))
         for i, image in enumerate(images)]
-    grad_sets, stats = (), None
-    if request.weight_origin is not None:
-        grad_sets = weight_gradient_sets(net, image, activations, request.pattern_view[0], request.weight_origin)
-        shown = grad_sets if isinstance(grad_sets, str) else grad_sets[0][1]
-        grad_sets = () if isinstance(grad_sets, str) else grad_sets
-    elif request.pattern_view is not None and request.pattern_view[1] in DATASET_PATTERNS:
-        shown, stats = dataset_view(net, *request.pattern_view)
-    else:
-        shown = weights_view(net, *request.pattern_view[:2]) if request.pattern_view else None
+    pattern = None
+    if request.pattern is not None:
+        asked = request.pattern
+        pattern = _call(registry.entry("layers", asked.name), dict(asked.inputs, layer=asked.layer), net=net,
+                        image=image, activations=activations, settings=settings)
     order = channel_order([activations] + [p[1] for p in pair], *request.order) if request.order else None
     if request.backprop is None:
-        return Snapshot(request, image, activations, predictions, seconds=seconds, pattern_view=shown,
-                        layer_stats=stats, order=order, weight_grad_sets=grad_sets,
+        return Snapshot(request, image, activations, predictions, seconds=seconds, pattern=pattern, order=order,
                         second=Snapshot(request, *pair[0]) if pair else None), run
     start = time.perf_counter()
-    (input_diff, diffs, message), *pair_backward = _backward(net, request, run, images)
+    origin = request.backprop
+    maps = _call(registry.entry("back", origin.mode), {}, net=net, run=run, images=images,
+                 origin=(origin.layer, origin.unit), layer_diffs=request.want_diffs, settings=settings)
+    (input_diff, diffs, message), *pair_maps = [_back_fields(shown) for shown in maps]
     seconds["backward"] = time.perf_counter() - start
-    second = Snapshot(request, *pair[0], *pair_backward[0]) if pair else None
+    second = Snapshot(request, *pair[0], *pair_maps[0]) if pair else None
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
-                    backprop_message=message, seconds=seconds, pattern_view=shown, layer_stats=stats,
-                    order=order, weight_grad_sets=grad_sets, second=second), run
+                    backprop_message=message, seconds=seconds, pattern=pattern, order=order, second=second), run
 
 
-def weights_view(net, layer: str, pattern: str):
-    """A weights pattern of ``layer``: every unit's filter or weight histogram (O x h x w x 3
-    tiles, tile k = unit k) or the units' weight correlation (one image); a one-line message when
-    the layer has no weights."""
-    from app.views import filters, weights
+def _call(entry: registry.Entry, asked: dict, **available):
+    """``entry``'s computation on the inputs it names, from the request's ``asked`` and the run's."""
+    if "settings" in entry.inputs and available.get("settings") is None:
+        from app.settings import load_settings
 
-    try:
-        unit_weights = weights.unit_weights(net, layer)
-    except DeepVisError as error:
-        return str(error)
-    if pattern == "filters":
-        if unit_weights.ndim != 4:
-            return f"{net.spec.name}: {layer}: no filters to draw (weights of shape {unit_weights.shape}): try g"
-        spec = net.spec.input
-        return filters.unit_filter_tiles(unit_weights, spec.channel_swap, spec.transpose)
-    if pattern == "weights histogram":
-        return filters.histogram_tiles(*filters.weight_histograms(unit_weights))
-    return filters.correlation_image(filters.weight_correlation(unit_weights), size=600)
+        available["settings"] = load_settings()
+    available.update(asked)
+    return entry.compute(**{name: available[name] for name in entry.inputs})
 
 
-def dataset_view(net, layer: str, pattern: str, folder) -> tuple:
-    """(picture or a one-line message, statistics or None) of a dataset pattern of ``layer``."""
-    from app.views import dataset_stats
-
-    shape = net.layer(layer).shape
-    try:
-        return dataset_stats.picture(folder, layer, pattern, shape[0] if shape else 1)
-    except DeepVisError as error:
-        return str(error), None
-
-
-def weight_gradient_sets(net, image, activations, layer: str, origin):
-    """Gradients of origin units with respect to ``layer``'s filters, as (title, tiles) pairs on
-    one shared scale (mid-gray = 0), one tile per filter; or a message. A frozen origin gives its
-    unit alone; else the origin layer's strongest, second and weakest units on this image are
-    compared (for a class layer: the class, a similar one and a dissimilar one)."""
-    from app.views import weight_grad
-
-    origin_layer, unit = origin
-    if unit is None:
-        value = activations[origin_layer]
-        ranked = np.argsort(-value.reshape(len(value), -1).max(axis=1), kind="stable")
-        units = [int(u) for u in dict.fromkeys((ranked[0], ranked[min(1, len(ranked) - 1)], ranked[-1]))]
-    else:
-        units = [unit]
-    try:
-        gradients = weight_grad.weight_gradients(net, [image] * len(units), origin_layer, units, layer)
-    except DeepVisError as error:
-        return str(error)
-    spec = net.spec.input
-    sets = weight_grad.gradient_tile_sets(gradients, spec.channel_swap, transpose=spec.transpose)
-    labels = net.labels or []
-    count = len(activations[origin_layer])
-    titles = [labels[u] if len(labels) == count else f"unit {u}" for u in units]
-    return tuple(zip(titles, sets))
+def _back_fields(shown) -> tuple:
+    """(input diff, layer diffs, message) of the snapshot from a back-pane method's InputMap or Message."""
+    if isinstance(shown, InputMap):
+        return shown.values, shown.layers, shown.note
+    return None, None, shown.text
 
 
 def channel_order(shown: list, layer: str, mode: str, source: str = "input", stats_folder=None):
@@ -233,49 +205,3 @@ def channel_order(shown: list, layer: str, mode: str, source: str = "input", sta
         return ordering.channel_order(mode, np.concatenate(features, axis=1))
     except DeepVisError as error:
         return str(error)
-
-
-def _backward(net, request: Request, run, images: list) -> list:
-    """(input diff, layer diffs, message) per image, from the forward run of ``images``."""
-    origin = request.backprop
-    if origin.occlusion is not None:
-        return [_occlusion(net, origin, image) for image in images]
-    try:
-        # the seed skips the layer's own rectifier, as in the original: a saturated ReLU6 unit still shows
-        result = run.backward(origin.layer, origin.unit, mode=origin.mode, seed="activation",
-                              layer_diffs=request.want_diffs, seed_through_rectifier=True)
-    except DeepVisError as error:
-        return [(None, None, f"no backprop: {error}")] * len(images)
-    results = []
-    for sample in range(len(images)):
-        image_diff = to_image_layout(net, result.input[sample])
-        message = ""
-        if not np.any(image_diff):
-            message = (f"backprop from {origin.layer}:{origin.unit} gives all zeros at the input "
-                       "(the unit is off on this image, or the rectifiers on the way block it, e.g. ReLU6 units at 6)")
-        sample_diffs = {name: value[sample] for name, value in result.layers.items()} if request.want_diffs else None
-        results.append((image_diff, sample_diffs, message))
-    return results
-
-
-def _occlusion(net, origin: Backprop, image: np.ndarray):
-    """The occlusion map of the origin unit as an input diff (the same map in every channel)."""
-    from app.views.occlusion import occlusion_map
-
-    patch, stride, fill, batch = origin.occlusion
-    try:
-        heat = occlusion_map(net, net.preprocess([image]), origin.layer, origin.unit, patch=patch,
-                             stride=stride, fill=fill, batch_size=batch)
-    except DeepVisError as error:
-        return None, None, f"no occlusion map: {error}"
-    message = ""
-    if not np.any(heat):
-        message = (f"occluding the input does not change {origin.layer}:{origin.unit} "
-                   "(the unit is not active on this image, or the patch is too small)")
-    return to_image_layout(net, np.repeat(heat[None], net.input_shape[0], axis=0)), None, message
-
-
-def to_image_layout(net, diff: np.ndarray) -> np.ndarray:
-    """A C x H x W input diff as H x W x 3 in the image's BGR order (undoing swap and transpose)."""
-    spec = net.spec.input
-    return image_layout(diff, spec.channel_swap, spec.transpose).astype(np.float32, copy=False)

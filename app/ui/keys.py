@@ -8,6 +8,7 @@ every code of every platform is accepted, so the same table works everywhere; ru
 from typing import Callable, Dict, Iterator, Tuple
 
 from app.errors import DeepVisError
+from app.ui.state import BACKPROP_MODES, PATTERNS, WEIGHT_PATTERNS
 
 # action, keys, help (the help screen lists them in this order)
 KEY_TABLE = (
@@ -37,9 +38,9 @@ KEY_TABLE = (
     ("next_indiv_boost", "T", "per-channel boost: next setting"),
     ("toggle_labels", "8", "show / hide the label predictions"),
     ("toggle_unit_jpgs", "9", "show / hide the per-unit images"),
-    ("next_pattern", "s", "pattern mode: optimized / max images / deconv / activation hist / corr / filters / weight hist / corr / grads"),
+    ("next_pattern", "s", "pattern mode: " + " / ".join(PATTERNS)),
     ("previous_pattern", "S", "pattern mode: previous"),
-    ("next_weights_view", "g", "weights view: filters / histogram / correlation / gradient (from d's unit) / off"),
+    ("next_weights_view", "g", "weights view: " + " / ".join(WEIGHT_PATTERNS) + " / off"),
     ("previous_weights_view", "G", "weights view: previous"),
     ("next_channel_order", "p", "layers pane tile order: original / k-means clusters / first principal component"),
     ("next_order_source", "P", "tile order computed from: this input / the dataset (find_maxes statistics)"),
@@ -47,7 +48,7 @@ KEY_TABLE = (
     ("export_volume", "4", "write the layer's activation as a volume (.nrrd and .npy) to volume_dir"),
     ("save_view", "W", "save view: write the window's picture as a PNG to save_view_dir"),
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),
-    ("next_backprop_mode", "b", "backprop mode: off / grad / deconv / guided / desalinet / occlusion"),
+    ("next_backprop_mode", "b", "backprop mode: " + " / ".join(BACKPROP_MODES)),
     ("previous_backprop_mode", "B", "backprop mode: previous"),
     ("toggle_occlusion", "x", "occlusion saliency in the back pane on / off (slow: freeze a camera with f)"),
     ("next_backprop_view", "n", "backprop view: raw / gray / norm / normblur / sum>0 / histogram"),

@@ -6,13 +6,14 @@ actions, and draws and computes from the state it gets back.
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
-BACKPROP_MODES = ("off", "grad", "deconv", "guided", "desalinet", "occlusion")
+from app.views import registry
+
+BACKPROP_MODES = ("off",) + registry.names("back")   # the back pane's methods (app/views/registry.py)
 BACKPROP_VIEWS = ("raw", "gray", "norm", "normblur", "sum>0", "histogram")
 COLORMAPS = ("gray", "jet", "plasma", "viridis", "inferno", "magma", "turbo", "hot", "bone", "cool")
 ZOOMS = ("normal", "unit", "backprop")
-WEIGHT_PATTERNS = ("filters", "weights histogram", "weights correlation", "weight grads")   # from the net, not disk
-DATASET_PATTERNS = ("activation histogram", "activation correlation")   # from tools.layer_stats's statistics
-PATTERNS = ("off", "opt", "maxim", "deconv") + DATASET_PATTERNS + WEIGHT_PATTERNS
+PATTERNS = ("off",) + registry.names("layers")   # the layers pane's pattern modes (app/views/registry.py)
+WEIGHT_PATTERNS = registry.names("layers", weights=True)   # g / G cycles these alone
 CHANNEL_ORDERS = ("original", "kmeans", "pca")   # layers pane tile order (app.views.ordering)
 ORDER_SOURCES = ("input", "dataset")   # ordered by this input's activations or find_maxes's statistics
 SIAMESE_VIEWS = ("first", "second", "both")
@@ -25,12 +26,20 @@ BACKPROP_FROM_CLASS = "grad"   # the backprop mode picking a class turns on when
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """What moving the cursor needs to know of a layer: its name, unit count, tile columns."""
+    """What the state needs to know of a layer: its name, its unit count and the size of one unit's map."""
 
     name: str
     units: int
+    map_size: Tuple[int, int] = (1, 1)   # H x W of a unit's map (1 x 1 for a vector layer's units)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """The selected layer's tiles as the layers pane shows them (app/ui/panes/layers.py: layout):
+    tiles per row and the unit on each tile; the cursor keys move over them."""
+
     columns: int
-    pair_columns: Optional[int] = None   # tile columns when each tile shows a siamese pair (None: columns)
+    units: Tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,6 @@ class AppState:
     channel_order: str = "original"
     order_source: str = "input"
     dataset_stats: Optional[str] = None  # find_maxes's output folder (maxes.json) for the dataset orders
-    unit_order: Optional[Tuple[int, ...]] = None   # units in the layers pane's display order (None: unit order)
-    pair_tiles: bool = False             # the layers pane shows each unit as a siamese pair (wider tiles)
     volume_view: bool = False            # aux pane: the layer's activation as a rotating 3-D projection
     first_image_only: bool = False
     siamese_view: str = "first"
@@ -65,7 +72,6 @@ class AppState:
     help: bool = False
     debug: int = 0
     fit_mode: str = "crop"
-    occlusion: Tuple = (32, 16, "mean", 8)   # patch, stride, fill, batch of the occlusion mode
     labels: Tuple[str, ...] = ()         # class names, for the go-to-class entry
     class_layers: Tuple[int, ...] = ()   # the logits layer, then the probability layer (when it differs)
     class_entry: Optional[str] = None    # what is typed in the go-to-class entry (None: closed)
@@ -118,24 +124,22 @@ def cycle(choices: tuple, current, step: int = 1):
 
 def _select_layer(state: AppState, layer: int) -> AppState:
     layer = max(0, min(len(state.layers) - 1, layer))
-    order = state.unit_order if layer == state.layer else None
-    return replace(state, layer=layer, unit=min(state.unit, state.layers[layer].units - 1), unit_order=order)
+    return replace(state, layer=layer, unit=min(state.unit, state.layers[layer].units - 1))
 
 
-def _move(state: AppState, dx: int, dy: int) -> AppState:
-    """Move the cursor by tiles as the layers pane shows them (``unit_order``)."""
+def _move(state: AppState, dx: int, dy: int, tiling: Optional[Tiling]) -> AppState:
+    """Move the cursor by tiles as the layers pane shows them (``tiling``), or along the layer list."""
     if state.cursor_on_layers:
         if dy > 0:
             return replace(state, cursor_on_layers=False)
         return _select_layer(state, state.layer + dx) if dx else state
-    info = state.layer_info
-    order = state.unit_order if state.unit_order and len(state.unit_order) == info.units else range(info.units)
-    columns = (info.pair_columns or info.columns) if state.pair_tiles else info.columns
-    position = order.index(state.unit)
-    if dy < 0 and position < columns:
+    if tiling is None:
+        raise ValueError("moving the cursor over the units needs the layers pane's tiling")
+    position = tiling.units.index(state.unit)
+    if dy < 0 and position < tiling.columns:
         return replace(state, cursor_on_layers=True)
-    position = max(0, min(info.units - 1, position + dx + dy * columns))
-    return replace(state, unit=order[position])
+    position = max(0, min(len(tiling.units) - 1, position + dx + dy * tiling.columns))
+    return replace(state, unit=tiling.units[position])
 
 
 def _zoom(state: AppState) -> AppState:
@@ -152,7 +156,7 @@ def _freeze(state: AppState) -> AppState:
 
 def _reset(state: AppState) -> AppState:
     return AppState(layers=state.layers, indiv_boosts=state.indiv_boosts, gamma_boosts=state.gamma_boosts,
-                    fit_mode=state.fit_mode, occlusion=state.occlusion, dataset_stats=state.dataset_stats,
+                    fit_mode=state.fit_mode, dataset_stats=state.dataset_stats,
                     labels=state.labels, class_layers=state.class_layers)
 
 
@@ -209,20 +213,17 @@ def _step_index(name: str, choices_name: str):
     return lambda state: replace(state, **{name: (getattr(state, name) + 1) % len(getattr(state, choices_name))})
 
 
+# The cursor keys: (dx, dy) in tiles of the layers pane (on the layer list: dx changes the layer).
+MOVES = {
+    "left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1),
+    "fast_left": (-FAST_STEP, 0), "fast_right": (FAST_STEP, 0), "fast_up": (0, -FAST_STEP), "fast_down": (0, FAST_STEP),
+}
 TRANSITIONS = {
     "help": _flip("help"),
     "quit": lambda state: replace(state, quit=True),
     "reset": _reset,
     "toggle_fit": _step("fit_mode", FIT_MODES),
     "cycle_debug": _step("debug", DEBUG_LEVELS),
-    "left": lambda state: _move(state, -1, 0),
-    "right": lambda state: _move(state, 1, 0),
-    "up": lambda state: _move(state, 0, -1),
-    "down": lambda state: _move(state, 0, 1),
-    "fast_left": lambda state: _move(state, -FAST_STEP, 0),
-    "fast_right": lambda state: _move(state, FAST_STEP, 0),
-    "fast_up": lambda state: _move(state, 0, -FAST_STEP),
-    "fast_down": lambda state: _move(state, 0, FAST_STEP),
     "previous_layer": lambda state: _select_layer(state, state.layer - 1),
     "next_layer": lambda state: _select_layer(state, state.layer + 1),
     "cycle_zoom": _zoom,
@@ -236,12 +237,11 @@ TRANSITIONS = {
     "previous_pattern": _step("pattern", PATTERNS, -1),
     "next_weights_view": _weights_view(1),
     "previous_weights_view": _weights_view(-1),
-    "next_channel_order": lambda state: replace(state, channel_order=cycle(CHANNEL_ORDERS, state.channel_order),
-                                                unit_order=None),
+    "next_channel_order": _step("channel_order", CHANNEL_ORDERS),
     # a new source shows at once: from the original order it also switches to k-means
     "next_order_source": lambda state: replace(state, order_source=cycle(ORDER_SOURCES, state.order_source),
                                                channel_order="kmeans" if state.channel_order == "original"
-                                               else state.channel_order, unit_order=None),
+                                               else state.channel_order),
     "toggle_volume_view": _flip("volume_view"),
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
@@ -271,20 +271,17 @@ INPUT_ACTIONS = ("freeze_camera", "toggle_camera", "next_image", "previous_image
 EXPORT_ACTIONS = ("export_volume", "save_view")
 
 
-def next_state(state: AppState, action) -> AppState:
+def next_state(state: AppState, action, tiling: Optional[Tiling] = None) -> AppState:
     """The state after ``action``: an action name, ("select_layer", i) / ("select_unit", u) from
-    the mouse, ("unit_order", units) when the layers pane shows the units reordered,
-    ("pair_tiles", shown) when it shows siamese pairs, or ("entry_type", character) typed into the
-    go-to-class entry. Input-source actions and unknown actions
-    leave the state unchanged."""
+    the mouse, or ("entry_type", character) typed into the go-to-class entry. The cursor keys
+    (MOVES) step over ``tiling``, the tiles the layers pane shows. Input-source actions and
+    unknown actions leave the state unchanged."""
+    if action in MOVES:
+        return _move(state, *MOVES[action], tiling)
     if isinstance(action, tuple):
         name, value = action
         if name == "select_layer":
             return replace(_select_layer(state, value), cursor_on_layers=True)
-        if name == "unit_order":
-            return replace(state, unit_order=tuple(int(unit) for unit in value) if value is not None else None)
-        if name == "pair_tiles":
-            return replace(state, pair_tiles=bool(value))
         if name == "select_unit":
             return replace(state, unit=max(0, min(state.layer_info.units - 1, value)), cursor_on_layers=False)
         if name == "entry_type" and state.class_entry is not None:

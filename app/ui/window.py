@@ -17,7 +17,6 @@ from app.ui import keys, volume
 from app.ui.app import REDRAW_SECONDS, App
 from app.ui.compute import Computer, request_for
 from app.ui.key_decoding import KeyDecoder, modifier_name
-from app.ui.state import next_state
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
 from app.ui.x11_keys import ShiftReader, can_open_display
 
@@ -36,7 +35,7 @@ class Session:
         s = self.app.settings
         self.heartbeat = Heartbeat(s.heartbeat_timeout_seconds)
         self.inputs = InputWorker(source, self.heartbeat)
-        self.compute = ComputeWorker(Computer(net), self.heartbeat)
+        self.compute = ComputeWorker(Computer(net, self.app.settings), self.heartbeat)
         self.images = UnitImageLoader(s.unit_image_cache_bytes, self.heartbeat)
         self.volumes = ComputeWorker(volume.render, self.heartbeat, name="volume")   # the 3-D view's pictures
         self.volume_image, self.volume_asked, self.volume_at = None, None, 0.0
@@ -69,7 +68,6 @@ class Session:
             frame = self.inputs.latest()
             self._submit(frame)
             self._collect()
-            self.app.adopt_layout(self.snapshot)
             self._turn_volume()
             key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image),
                    self.inputs.source.frozen)
@@ -147,7 +145,7 @@ class Session:
                 self._toggle_camera()
             getattr(self.inputs, "next" if action == "next_image" else "previous")()
         else:
-            self.app.state = next_state(self.app.state, action)
+            self.app.act(action, self.snapshot)
 
     def _toggle_camera(self) -> None:
         """Switch between the camera and the files; the camera is opened on first use."""

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.layer_stats import channel_maxima_chunks, chunk_key, read_stats
-from app.offline.maxes import MAXES_FILE
 from app.views import ordering
 
 CACHED_LAYERS = 32
@@ -20,6 +18,8 @@ CACHED_LAYERS = 32
 
 def maxes_path(folder) -> Path:
     """The maxes.json of a find_maxes output folder (or the file itself)."""
+    from app.offline.maxes import MAXES_FILE   # app.net and the inputs: loaded when used
+
     folder = Path(folder).expanduser()
     return folder if folder.suffix == ".json" else folder / MAXES_FILE
 
@@ -49,6 +49,8 @@ def _order(path: str, stamp: int, layer: str, mode: str, units: int) -> ordering
 @functools.lru_cache(maxsize=CACHED_LAYERS)
 def _points(path: str, stamp: int, layer: str) -> np.ndarray:
     """C x C channel points of ``layer`` (see ordering.gram_features); ``stamp`` keys the cache."""
+    from app.offline.layer_stats import channel_maxima_chunks, chunk_key, read_stats   # scipy: loaded when used
+
     maxes, folder = read_stats(path)
     key, gram = chunk_key(path, maxes, layer), None
     try:

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.offline.layer_stats import layer_folder
 from app.views import filters
+from app.views.registry import Histograms, Message, Picture, Tiles, shows
 
 FIELDS = ("images", "edges", "counts", "percent_dead", "inactivity_edges", "inactivity_counts", "correlation",
           "order")
@@ -23,6 +23,8 @@ CACHED = 4   # layers kept drawn: the head layer's tiles and correlation take ab
 
 
 def stats_file(folder, layer: str) -> Path:
+    from app.offline.layer_stats import layer_folder   # matplotlib and scipy: loaded when first shown
+
     return layer_folder(folder, layer) / "stats.npz"
 
 
@@ -71,3 +73,28 @@ def dead_marked_tiles(stats: dict, height: int = 64, width: int = 96) -> np.ndar
         if dead > 0:
             cv2.putText(tile, f"{dead:.0f}% dead", (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.33, DEAD_COLOR, 1, cv2.LINE_AA)
     return tiles
+
+
+def _units(net, layer: str) -> int:
+    shape = net.layer(layer).shape
+    return shape[0] if shape else 1
+
+
+@shows("activation histogram", "layers", place=20)
+def activation_histograms(net, layer: str, stats_folder):
+    """Every unit's histogram of its spatial max over the dataset; the jpgvis pane draws the
+    selected unit's large from the statistics."""
+    try:
+        tiles, stats = picture(stats_folder, layer, "activation histogram", _units(net, layer))
+    except DeepVisError as error:
+        return Message(str(error))
+    return Tiles(tiles, detail=Histograms(stats))
+
+
+@shows("activation correlation", "layers", place=21)
+def activation_correlation(net, layer: str, stats_folder):
+    """The correlation of the channels' maxima over the dataset, in layer_stats's order."""
+    try:
+        return Picture(picture(stats_folder, layer, "activation correlation", _units(net, layer))[0])
+    except DeepVisError as error:
+        return Message(str(error))

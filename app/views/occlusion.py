@@ -8,7 +8,9 @@ every patch that covered a pixel.
 import numpy as np
 
 from app.errors import DeepVisError
+from app.views.backprop import to_image_layout
 from app.views.filters import diverging_colors
+from app.views.registry import InputMap, Message, shows
 
 FILLS = ("mean", "zero")
 
@@ -112,3 +114,26 @@ def render_map(occlusion: np.ndarray, image: np.ndarray = None, alpha: float = 0
     weight = alpha * (np.abs(scaled) ** 0.8)[..., None]  # the original's overlay mask exponent
     blend = weight * heat.astype(np.float32) + (1 - weight) * image.astype(np.float32)
     return np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+
+
+def _about(settings) -> str:
+    return f"patch {settings.occlusion_patch}/stride {settings.occlusion_stride}/fill {settings.occlusion_fill}"
+
+
+@shows("occlusion", "back", place=20, about=_about)
+def occlusion_saliency(net, images: list, origin: tuple, settings) -> list:
+    """The occlusion map of the origin unit for every image shown, as an input map (the same map in
+    every channel), with settings.occlusion_patch, _stride, _fill and _batch."""
+    maps = []
+    for image in images:
+        try:
+            heat = occlusion_map(net, net.preprocess([image]), origin[0], origin[1], patch=settings.occlusion_patch,
+                                 stride=settings.occlusion_stride, fill=settings.occlusion_fill,
+                                 batch_size=settings.occlusion_batch)
+        except DeepVisError as error:
+            maps.append(Message(f"no occlusion map: {error}"))
+            continue
+        note = "" if np.any(heat) else (f"occluding the input does not change {origin[0]}:{origin[1]} "
+                                        "(the unit is not active on this image, or the patch is too small)")
+        maps.append(InputMap(to_image_layout(net, np.repeat(heat[None], net.input_shape[0], axis=0)), None, note))
+    return maps

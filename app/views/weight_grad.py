@@ -10,6 +10,7 @@ import numpy as np
 from app.errors import DeepVisError
 from app.views import filters, grid, weights
 from app.views.occlusion import input_batch
+from app.views.registry import Comparison, Message, Tiles, shows
 
 
 def weight_gradients(net, images, layer: str, units, param_layer: str, seed: str = "onehot", at=None) -> list:
@@ -66,3 +67,29 @@ def gradient_tile_sets(gradients: list, channel_swap=(2, 1, 0), unit: int = None
 def comparison_image(tile_sets: list, titles, height: int = 300, width: int = 300) -> np.ndarray:
     """Each input's tiles as a grid, the grids side by side under their titles."""
     return grid.captioned_panels([grid.tile_grid(tiles) for tiles in tile_sets], titles, height, width)
+
+
+@shows("weight grads", "layers", place=33, weights=True)
+def compared_gradients(net, layer: str, image, activations: dict, frozen):
+    """Gradients of origin units with respect to ``layer``'s filters on ``image``, one tile per
+    filter, the first unit's in the layers pane and every compared unit's in the jpgvis pane, on one
+    shared scale (mid-gray = 0). The origin is the unit frozen with d, alone; else the last layer's
+    strongest, second strongest and weakest units on this image (for a class layer: the class, a
+    similar one and a dissimilar one)."""
+    if frozen is not None:
+        origin_layer, units = frozen[0], [frozen[1]]
+    else:
+        origin_layer = net.layers[-1].name
+        value = activations[origin_layer]
+        ranked = np.argsort(-value.reshape(len(value), -1).max(axis=1), kind="stable")
+        units = [int(u) for u in dict.fromkeys((ranked[0], ranked[min(1, len(ranked) - 1)], ranked[-1]))]
+    try:
+        gradients = weight_gradients(net, [image] * len(units), origin_layer, units, layer)
+    except DeepVisError as error:
+        return Message(str(error))
+    spec = net.spec.input
+    sets = gradient_tile_sets(gradients, spec.channel_swap, transpose=spec.transpose)
+    labels = net.labels or []
+    count = len(activations[origin_layer])
+    titles = [labels[u] if len(labels) == count else f"unit {u}" for u in units]
+    return Tiles(np.stack(sets[0]), sharp=True, detail=Comparison(tuple(zip(titles, sets))))

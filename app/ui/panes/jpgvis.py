@@ -8,9 +8,8 @@ import numpy as np
 
 from app import unit_images
 from app.ui import draw as paint
+from app.views.registry import Comparison, Histograms
 
-KINDS = ("opt", "maxim", "deconv")
-TITLES = {"opt": "optimized", "maxim": "max images", "deconv": "deconv of max"}
 
 
 def source_layer(view, layer: str = None):
@@ -81,11 +80,11 @@ def where_to_find(view) -> list:
             "make them with the offline tools (max images, crops, optimize)"]
 
 
-def weight_gradients(view, height: int, width: int) -> np.ndarray:
+def comparison(view, shown: Comparison, height: int, width: int) -> np.ndarray:
     """The weight gradients of the compared units stacked, each titled (pattern "weight grads")."""
     from app.views.grid import tile_grid
 
-    sets = view.snapshot.weight_grad_sets
+    sets = shown.rows
     slot = height // len(sets)
     pane = np.full((height, width, 3), 30, np.uint8)
     band = paint.line_height(view.font) + 6
@@ -96,12 +95,12 @@ def weight_gradients(view, height: int, width: int) -> np.ndarray:
     return pane
 
 
-def unit_statistics(view, height: int, width: int) -> np.ndarray:
+def unit_statistics(view, shown: Histograms, height: int, width: int) -> np.ndarray:
     """The selected unit's histogram of spatial maxima over the dataset above the layer's units
     counted by percent dead (pattern "activation histogram")."""
     from app.views.filters import histogram_image
 
-    stats, unit = view.snapshot.layer_stats, view.state.unit
+    stats, unit = shown.stats, view.state.unit
     edges = stats["edges"][unit]
     panels = ((f"unit {unit}: {stats['percent_dead'][unit]:.0f}% dead ({int(stats['images'])} images)",
                stats["counts"][unit], edges, (f"{edges[0]:.3g}", f"{edges[-1]:.3g}")),
@@ -117,29 +116,30 @@ def unit_statistics(view, height: int, width: int) -> np.ndarray:
     return pane
 
 
+DETAILS = {Comparison: comparison, Histograms: unit_statistics}   # what a pattern's result shows here
+
+
 def draw(view, height: int, width: int) -> np.ndarray:
-    snapshot = view.snapshot
-    if view.state.pattern == "weight grads" and snapshot is not None and snapshot.weight_grad_sets:
-        return weight_gradients(view, height, width)
-    if (view.state.pattern == "activation histogram" and snapshot is not None and snapshot.layer_stats is not None
-            and snapshot.request.pattern_view[0] == view.layer_name):
-        return unit_statistics(view, height, width)
+    shown = view.pattern_result if view.state.pattern != "off" else None
+    detail = getattr(shown, "detail", None)
+    if detail is not None:
+        return DETAILS[type(detail)](view, detail, height, width)
     if not view.state.show_unit_jpgs:
         return paint.message(height, width, ["per-unit images hidden (9 shows them)"], view.font)
     source = source_layer(view)
     if source is None:
         return paint.message(height, width, [f"no per-unit images for {view.layer_name} (jpgvis_layers)"],
                              view.font)
-    slot = height // len(KINDS)
+    slot = height // len(unit_images.SHOWN)
     pane = np.full((height, width, 3), 30, np.uint8)
     found = 0
-    for row, kind in enumerate(KINDS):
+    for row, kind in enumerate(unit_images.SHOWN):
         image = unit_picture(view, view.state.unit, kind, view.state.first_image_only)
         top = row * slot
         if image is not None:
             pane[top:top + slot] = paint.fit_into(image, slot, width, fill=30)
             found += 1
-        title = TITLES[kind] if source == view.layer_name else f"{TITLES[kind]} (from {source})"
+        title = unit_images.KINDS[kind] if source == view.layer_name else f"{unit_images.KINDS[kind]} (from {source})"
         paint.text(pane, title, (6, top + paint.line_height(view.font)), view.font, view.color("title"))
     if not found:
         return paint.message(height, width, [f"no per-unit images for {view.layer_name}:{view.state.unit}"]

@@ -6,12 +6,19 @@ selected unit, or the back pane, over the whole pane; pattern mode shows every u
 image of the layer at once. A click on a tile selects its unit. A siamese pair shown "both" draws
 each unit's tile as the pair, first image left, on one scale.
 """
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
 from app.ui import draw as paint
-from app.ui.compute import order_request
+from app.ui.compute import Snapshot, order_request
 from app.ui.panes import aux, back, jpgvis, pairs
-from app.ui.state import DATASET_PATTERNS, WEIGHT_PATTERNS
+from app.ui.panes.view import shown_values
+from app.ui.state import AppState, Tiling
+from app.views import registry
+from app.views.ordering import ChannelOrder
+from app.views.registry import Message, Picture, Tiles
 
 PATTERN_TILE = 64   # pattern mode: each unit's image drawn in a square of this many pixels (before scaling)
 
@@ -21,14 +28,48 @@ def map_shape(shape: tuple) -> tuple:
     return tuple(shape) if len(shape) == 3 else (int(np.prod(shape)) if shape else 1, 1, 1)
 
 
-def grid(view, height: int, width: int) -> paint.Grid:
-    """The tile grid of the selected layer (of its pattern images in pattern mode)."""
-    count, tile_h, tile_w = map_shape(view.net.shapes[view.state.layer])
-    if view.state.pattern != "off":
-        tile_h = tile_w = PATTERN_TILE
-    elif len(view.shown_values()) == 2:
+@dataclass(frozen=True)
+class Layout:
+    """Where the layers pane puts the selected layer's tiles: the grid, the channel order the
+    tiles follow (None: unit order) and whether each tile shows a siamese pair."""
+
+    grid: paint.Grid
+    order: Optional[ChannelOrder] = None
+    pairs: bool = False
+
+    @property
+    def tiling(self) -> Tiling:
+        """What the cursor keys step over: tiles per row and the unit on each tile."""
+        units = self.order.units if self.order is not None else range(self.grid.count)
+        return Tiling(self.grid.columns, tuple(int(unit) for unit in units))
+
+    def position_of(self, unit: int) -> int:
+        return self.order.position_of(unit) if self.order is not None else unit
+
+    def unit_at(self, position: int) -> int:
+        return self.order.unit_at(position) if self.order is not None else position
+
+
+def layout(state: AppState, snapshot: Optional[Snapshot], height: int, width: int) -> Layout:
+    """The layers pane's tiles for ``state`` and the newest ``snapshot`` in a pane of height x width:
+    the one answer both the drawing and the cursor keys use. Pattern mode tiles every unit's image
+    in unit order; otherwise the tiles follow the snapshot's channel order when it ordered this
+    layer the way the state asks, and are pairs while a siamese pair is shown "both"."""
+    count, (tile_h, tile_w) = state.layer_info.units, state.layer_info.map_size
+    if state.pattern != "off":
+        return Layout(paint.grid_for(count, PATTERN_TILE, PATTERN_TILE, height, width))
+    paired = len(shown_values(state, snapshot)) == 2
+    if paired:
         tile_w = pairs.pair_width(tile_w)
-    return paint.grid_for(count, tile_h, tile_w, height, width)
+    return Layout(paint.grid_for(count, tile_h, tile_w, height, width), _order(state, snapshot, count), paired)
+
+
+def _order(state: AppState, snapshot: Optional[Snapshot], count: int) -> Optional[ChannelOrder]:
+    """The snapshot's ChannelOrder of the selected layer when it ordered it the way the state asks."""
+    if state.channel_order == "original" or snapshot is None or snapshot.request.order != order_request(state):
+        return None
+    order = snapshot.order
+    return order if isinstance(order, ChannelOrder) and len(order.units) == count else None
 
 
 def _no_value_reason(view) -> str:
@@ -37,8 +78,8 @@ def _no_value_reason(view) -> str:
         return view.waiting
     if state.show_diffs and state.backprop_mode == "off":
         return "no diffs: turn backprop on (b)"
-    if state.show_diffs and state.backprop_mode == "occlusion":
-        return "no diffs: occlusion has no backward pass (a: activations)"
+    if state.show_diffs and "layer_diffs" not in registry.entry("back", state.backprop_mode).inputs:
+        return f"no diffs: {state.backprop_mode} has no layer diffs (a: activations)"
     if state.show_diffs and view.snapshot is not None and view.snapshot.diffs is not None and not view.back_stale:
         return "no diffs here: this layer is above the backprop origin (nothing flows back into it)"
     return "computing ..."
@@ -60,14 +101,13 @@ def draw(view, height: int, width: int) -> np.ndarray:
     indiv = state.indiv_boosts[state.indiv_boost]
     tiles = pairs.side_by_side(shown, lambda maps: aux.colored(view, maps, indiv))
     peaks = np.stack([maps.reshape(len(maps), -1).max(axis=1) for maps in shown], axis=1)   # C x images
-    order = display_order(view, len(tiles))
-    if order is not None:
-        tiles, peaks = order.arrange(tiles), order.arrange(peaks)
-    layout = grid(view, height, width)
-    pane = paint.tile(tiles, layout, height, width)
+    placed = layout(state, view.snapshot, height, width)
+    if placed.order is not None:
+        tiles, peaks = placed.order.arrange(tiles), placed.order.arrange(peaks)
+    pane = paint.tile(tiles, placed.grid, height, width)
     if state.score_overlay:
-        _scores(pane, layout, peaks, view.font * 0.8)
-    _outlines(view, pane, layout, order)
+        _scores(pane, placed.grid, peaks, view.font * 0.8)
+    _outlines(view, pane, placed)
     if state.show_diffs and not any(np.any(value) for value in values):
         band = paint.line_height(view.font) + 8
         pane[:band] = 30
@@ -76,25 +116,13 @@ def draw(view, height: int, width: int) -> np.ndarray:
     return pane
 
 
-def display_order(view, count: int):
-    """The ChannelOrder the activation tiles are shown in (None: unit order), from the snapshot
-    when it ordered this layer the way the state asks."""
-    state, snapshot = view.state, view.snapshot
-    if state.channel_order == "original" or state.pattern != "off" or snapshot is None:
-        return None
-    order = snapshot.order
-    if snapshot.request.order != order_request(state) or isinstance(order, str):
-        return None
-    return order if order is not None and len(order.units) == count else None
-
-
-def _outlines(view, pane: np.ndarray, layout: paint.Grid, order=None) -> None:
+def _outlines(view, pane: np.ndarray, placed: Layout) -> None:
     state = view.state
-    place = order.position_of if order is not None else (lambda unit: unit)
     if state.frozen_origin is not None and state.frozen_origin[0] == state.layer:
-        paint.outline(pane, layout, place(state.frozen_origin[1]), view.color("frozen"))
+        paint.outline(pane, placed.grid, placed.position_of(state.frozen_origin[1]), view.color("frozen"))
     if not state.cursor_on_layers:
-        paint.outline(pane, layout, place(min(state.unit, layout.count - 1)), view.color("unit"))
+        paint.outline(pane, placed.grid, placed.position_of(min(state.unit, placed.grid.count - 1)),
+                      view.color("unit"))
 
 
 def _scores(pane: np.ndarray, layout: paint.Grid, peaks: np.ndarray, font: float) -> None:
@@ -109,44 +137,40 @@ def _scores(pane: np.ndarray, layout: paint.Grid, peaks: np.ndarray, font: float
 
 
 def pattern(view, height: int, width: int) -> np.ndarray:
-    """Every unit's precomputed image of the layer (kind = the pattern mode), tiled; or a view the
-    compute thread made (weights, dataset statistics)."""
-    if view.state.pattern in WEIGHT_PATTERNS + DATASET_PATTERNS:
-        return computed(view, height, width)
-    layout = grid(view, height, width)
-    pictures = jpgvis.layer_pictures(view, view.state.pattern, layout.count)
-    if pictures is None:
-        return paint.message(height, width, [f"pattern mode ({view.state.pattern}): no per-unit images of "
-                                             f"{view.layer_name}"] + jpgvis.where_to_find(view), view.font)
-    tiles = np.stack([paint.fit_into(picture, PATTERN_TILE, PATTERN_TILE) for picture in pictures])
-    pane = paint.tile(tiles, layout, height, width)
-    _outlines(view, pane, layout)
-    return pane
-
-
-def computed(view, height: int, width: int) -> np.ndarray:
-    snapshot = view.snapshot
-    shown = snapshot.pattern_view if snapshot is not None and snapshot.request.pattern_view else None
-    if shown is None or snapshot.request.pattern_view[:2] != (view.layer_name, view.state.pattern):
+    """The pattern mode's result, drawn by its type: Tiles tiled like the units (every unit's
+    per-unit image from disk, filter, histogram ...), a Picture over the pane, or a Message."""
+    shown = pattern_shown(view)
+    if shown is None:
         return paint.message(height, width, [f"computing the {view.state.pattern} ..."], view.font)
-    if isinstance(shown, str):
-        return paint.message(height, width, [shown], view.font)
-    if shown.ndim == 3:
-        return paint.fit_into(shown, height, width, fill=30)
-    layout = grid(view, height, width)
-    nearest = view.state.pattern in ("filters", "weight grads")   # a filter's weights are pixels: keep them sharp
-    tiles = np.stack([paint.fit_into(tile, PATTERN_TILE, PATTERN_TILE, nearest) for tile in shown[:layout.count]])
-    pane = paint.tile(tiles, layout, height, width)
-    _outlines(view, pane, layout)
+    if isinstance(shown, Message):
+        return paint.message(height, width, shown.text.split("\n"), view.font)
+    if isinstance(shown, Picture):
+        return paint.fit_into(shown.image, height, width, fill=30)
+    placed = layout(view.state, view.snapshot, height, width)
+    tiles = np.stack([paint.fit_into(picture, PATTERN_TILE, PATTERN_TILE, shown.sharp)
+                      for picture in shown.pictures[:placed.grid.count]])
+    pane = paint.tile(tiles, placed.grid, height, width)
+    _outlines(view, pane, placed)
     return pane
+
+
+def pattern_shown(view):
+    """What the pattern mode shows of the selected layer: the per-unit images on disk as Tiles, or
+    the snapshot's result (None while it is being computed)."""
+    state = view.state
+    if registry.entry("layers", state.pattern).compute is None:
+        count = state.layer_info.units
+        pictures = jpgvis.layer_pictures(view, state.pattern, count)
+        if pictures is None:
+            return Message("\n".join([f"pattern mode ({state.pattern}): no per-unit images of {view.layer_name}"]
+                                     + jpgvis.where_to_find(view)))
+        return Tiles(pictures)
+    return view.pattern_result
 
 
 def hit(view, y: int, x: int, height: int, width: int):
-    if view.state.zoom != "normal" or view.state.pattern in ("weights correlation", "activation correlation"):
-        return None
-    layout = grid(view, height, width)
-    index = layout.index_at(y, x)
-    if index is None:
-        return None
-    order = display_order(view, layout.count)
-    return ("select_unit", order.unit_at(index) if order is not None else index)
+    if view.state.zoom != "normal" or (view.state.pattern != "off" and isinstance(pattern_shown(view), Picture)):
+        return None   # one picture of the whole layer: no tile is a unit
+    placed = layout(view.state, view.snapshot, height, width)
+    index = placed.grid.index_at(y, x)
+    return None if index is None else ("select_unit", placed.unit_at(index))

@@ -12,6 +12,7 @@ import numpy as np
 from app.labels import class_name
 from app.ui import draw as paint
 from app.ui.compute import order_request
+from app.views import registry
 
 ORDER_SOURCE_NAMES = {"input": "this input", "dataset": "dataset"}
 SEPARATOR = " | "
@@ -48,8 +49,9 @@ def first_fields(view) -> List[Field]:
         origin_layer, origin_unit = state.backprop_origin
         frozen = " frozen" if state.frozen_origin is not None else ""
         how = state.backprop_view
-        if state.backprop_mode == "occlusion":
-            how = "patch {}/stride {}/fill {}, ".format(*state.occlusion[:3]) + how
+        about = registry.entry("back", state.backprop_mode).about
+        if about is not None:
+            how = f"{about(view.settings)}, {how}"
         fields.append(Field(f"Back: {state.backprop_mode} (from {net.pretty_names[origin_layer]}_{origin_unit}"
                             f"{frozen}, {how})", 60, elide=True))
     fields.append(Field(f"Boost: {state.indiv_boosts[state.indiv_boost]:g}/{state.gamma_boosts[state.gamma_boost]:g}",
@@ -66,12 +68,11 @@ def second_fields(view) -> List[Field]:
     field = net.receptive_fields.get(net.names[state.layer])
     fields = [Field(f"size {shape}", 50), Field(f"RF {field if field else '?'}", 45), Field(state.colormap, 20),
               Field(f"fit {state.fit_mode}", 15)]
-    if state.pattern == "weight grads":
-        request = view.current
-        origin = request.weight_origin if request is not None and request.weight_origin else None
-        if origin is not None:
-            source = f"unit {origin[1]}" if origin[1] is not None else "strongest / second / weakest (d: one)"
-            fields.append(Field(f"weight grads of {pretty_name(net, origin[0])} {source}", 55, elide=True))
+    if state.pattern == "weight grads" and view.current is not None:
+        frozen = state.frozen_origin
+        origin = net.names[frozen[0]] if frozen else net.names[-1]
+        source = f"unit {frozen[1]}" if frozen else "strongest / second / weakest (d: one)"
+        fields.append(Field(f"weight grads of {pretty_name(net, origin)} {source}", 55, elide=True))
     if state.channel_order != "original":
         order = f"order {state.channel_order} ({ORDER_SOURCE_NAMES[state.order_source]})"
         snapshot = view.snapshot

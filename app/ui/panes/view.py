@@ -27,6 +27,20 @@ class NetInfo:
     random_weights_seed: Optional[int] = None   # the weights are random, drawn from this seed
 
 
+def shown_values(state: AppState, snapshot: Optional[Snapshot]) -> list:
+    """The selected layer's activation, or its diff while the layers pane shows diffs, per image
+    shown: the first image's (None before there is one), then the second's while a siamese pair
+    is shown "both"."""
+    def value(shot):
+        values = None if shot is None else (shot.diffs if state.show_diffs else shot.activations)
+        return values.get(state.layer_info.name) if values is not None else None
+
+    first = value(snapshot)
+    pair = snapshot.second if snapshot is not None and state.siamese_view == "both" else None
+    second = value(pair) if first is not None else None
+    return [first] if second is None else [first, second]
+
+
 @dataclass(frozen=True)
 class View:
     """One frame's worth of everything the panes need; built by the app, read by the panes."""
@@ -82,14 +96,17 @@ class View:
         return snapshot.second
 
     def shown_values(self) -> list:
-        """The selected layer's activation, or its diff while the layers pane shows diffs, per
-        image shown: the first image's (None before there is one), then the second's while a
-        siamese pair is shown "both"."""
-        first = self.diff() if self.state.show_diffs else self.activation()
-        pair = self.pair
-        values = None if pair is None else (pair.diffs if self.state.show_diffs else pair.activations)
-        second = values.get(self.layer_name) if values is not None and first is not None else None
-        return [first] if second is None else [first, second]
+        return shown_values(self.state, self.snapshot)
+
+    @property
+    def pattern_result(self):
+        """The snapshot's result (Tiles, Picture or Message) of the pattern mode the state shows, on
+        the selected layer; None until one is computed."""
+        snapshot, state = self.snapshot, self.state
+        asked = snapshot.request.pattern if snapshot is not None else None
+        if asked is None or (asked.name, asked.layer) != (state.pattern, self.layer_name):
+            return None
+        return snapshot.pattern
 
     @property
     def back_stale(self) -> bool:

@@ -1,0 +1,155 @@
+"""One table of what the app can show: every pattern mode of the layers pane and every saliency
+method of the back pane is one Entry, declared with ``@shows`` beside the function that computes it.
+
+The app cycles through the table's names (keys s / g / b), its compute thread calls an entry's
+function with the inputs the function names as parameters, and the panes draw the typed result.
+Adding a mode is one module in app/views (or a function in one) plus its test: this module finds
+every module of the package itself.
+
+What a compute function may ask for, by parameter name:
+    net           the Net
+    layer         the selected layer's name (the layers pane's modes)
+    image         the first image shown, H x W x 3 uint8 BGR, fitted to the net's input
+    activations   that image's activations (layer -> one sample's array)
+    frozen        the backprop origin frozen with d, as (layer name, unit), or None
+    stats_folder  find_maxes's output folder (settings.dataset_stats_dir)
+    images        every image shown (one, or a siamese pair), fitted (the back pane's methods)
+    run           the forward run of those images (app/net/run.py): its backward passes
+    origin        (layer name, unit) the back pane's method starts from
+    layer_diffs   whether the layers pane shows diffs: return them with the input map
+    settings      the app's settings (a method's own tunables, documented in settings.py)
+Layers-pane modes return Tiles, Picture or Message; back-pane methods return one InputMap or Message
+per image of ``images``. An entry without a function (compute None) is drawn from what the panes
+load themselves: the per-unit images on disk.
+"""
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+PANES = ("layers", "back")
+INPUTS = ("net", "layer", "image", "activations", "frozen", "stats_folder", "images", "run", "origin",
+          "layer_diffs", "settings")
+# inputs that belong in a request: a computation is made again when they change
+REQUEST_INPUTS = ("layer", "frozen", "stats_folder", "origin", "layer_diffs")
+
+
+@dataclass(frozen=True, eq=False)
+class Tiles:
+    """One picture per unit (picture k = unit k), tiled like the layer's units."""
+
+    pictures: np.ndarray                 # units x h x w x 3 uint8
+    sharp: bool = False                  # enlarged by nearest neighbour: a filter's weights are its pixels
+    detail: object = None                # what the jpgvis pane shows beside them (Comparison, Histograms)
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    """One picture for the whole pane (a correlation matrix)."""
+
+    image: np.ndarray                    # H x W x 3 uint8
+
+
+@dataclass(frozen=True)
+class Message:
+    """Why there is nothing to show: one line a user can act on (a hint may follow on more lines)."""
+
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class InputMap:
+    """Where the input mattered to a unit, for one image: what the back pane draws in its view."""
+
+    values: np.ndarray                   # H x W x 3 float32, the image's layout and BGR order
+    layers: Optional[Dict[str, np.ndarray]] = None   # layer -> this image's diff, when asked (layer_diffs)
+    note: str = ""                       # why the map is all zero (the back pane says so instead of gray)
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Tile sets on one scale, one titled row each (the units a weight gradient is compared for)."""
+
+    rows: Tuple[Tuple[str, np.ndarray], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Histograms:
+    """A layer's statistics over a dataset (app/views/dataset_stats.py): the jpgvis pane draws the
+    selected unit's histogram from them."""
+
+    stats: dict
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str                            # what the status line and the key cycles call it
+    pane: str                            # "layers" (pattern modes, s / S) or "back" (b / B)
+    compute: Optional[Callable]          # None: drawn from the per-unit images on disk
+    inputs: Tuple[str, ...]              # the inputs compute takes (its parameter names)
+    place: float                         # position in the pane's cycle
+    title: str = ""                      # a longer name (the jpgvis pane's row titles, help)
+    weights: bool = False                # one of the weights views (g / G cycles them alone)
+    about: Optional[Callable] = None     # settings -> its tunables in a few words, for the status line
+
+    @property
+    def request_inputs(self) -> Tuple[str, ...]:
+        return tuple(name for name in self.inputs if name in REQUEST_INPUTS)
+
+
+_ENTRIES: Dict[Tuple[str, str], Entry] = {}   # (pane, name) -> entry
+_loaded = False
+
+
+def shows(name: str, pane: str, place: float, title: str = "", weights: bool = False, about: Callable = None):
+    """Register the decorated function as the computation of mode ``name`` of ``pane``."""
+    def register(function: Callable) -> Callable:
+        inputs = tuple(inspect.signature(function).parameters)
+        unknown = [parameter for parameter in inputs if parameter not in INPUTS]
+        if unknown:
+            raise TypeError(f"{function.__qualname__}: unknown inputs {unknown}; inputs are {', '.join(INPUTS)}")
+        add(Entry(name, pane, function, inputs, place, title or name, weights, about))
+        return function
+    return register
+
+
+def add(entry: Entry) -> None:
+    """Register ``entry``; a name registered twice in one pane raises."""
+    if entry.pane not in PANES:
+        raise ValueError(f"{entry.name}: unknown pane {entry.pane!r}; panes: {', '.join(PANES)}")
+    key = (entry.pane, entry.name)
+    if key in _ENTRIES:
+        raise ValueError(f"{entry.pane} pane: {entry.name} shown twice ({_ENTRIES[key].compute} and {entry.compute})")
+    _ENTRIES[key] = entry
+
+
+def _load() -> None:
+    """Import every module of app.views and app.unit_images, so that their entries are registered."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import app.views
+
+    importlib.import_module("app.unit_images")
+    for module in pkgutil.iter_modules(app.views.__path__):
+        importlib.import_module(f"app.views.{module.name}")
+
+
+def entries(pane: str) -> Tuple[Entry, ...]:
+    """The entries of ``pane`` in cycle order."""
+    _load()
+    return tuple(sorted((entry for entry in _ENTRIES.values() if entry.pane == pane), key=lambda e: e.place))
+
+
+def names(pane: str, weights: Optional[bool] = None) -> Tuple[str, ...]:
+    """The names of ``pane``'s entries in cycle order (weights True / False: only the weights views / the rest)."""
+    return tuple(entry.name for entry in entries(pane) if weights is None or entry.weights == weights)
+
+
+def entry(pane: str, name: str) -> Entry:
+    _load()
+    return _ENTRIES[(pane, name)]
