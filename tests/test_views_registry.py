@@ -180,3 +180,14 @@ def test_a_new_module_of_app_views_is_in_the_s_cycle_and_drawn_without_other_edi
     shares = seen["shares"]
     assert shares["probe"] > 0.3                       # the compute thread made its Tiles, the pane tiled them
     assert shares["negated"] > 0.01 and shares["negated green"] == 0   # the pane coloured its signed UnitMaps
+
+
+def test_key_x_turns_on_and_off_the_back_pane_method_marked_toggle():
+    from app.ui.keys import KEY_TABLE
+    from app.ui.state import TOGGLED_METHOD
+
+    assert TOGGLED_METHOD == registry.toggled("back").name == "occlusion"
+    assert any(action == "toggle_occlusion" and text.startswith("occlusion saliency") for action, _, text in KEY_TABLE)
+    with pytest.raises(ValueError, match="both have toggle=True"):
+        registry.shows("another", "back", place=99, toggle=True)(lambda run, origin: None)
+    assert registry.toggled("layers") is None
