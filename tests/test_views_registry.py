@@ -124,6 +124,8 @@ def test_an_entry_reading_the_snapshot_takes_nothing_the_compute_thread_makes():
         registry.shows("mixed", "layers", place=99)(lambda net, shown_activations: None)
     with pytest.raises(ValueError, match="both have diffs=True"):
         registry.shows("more diffs", "layers", place=99, diffs=True)(lambda layer, shown_diffs: None)
+    with pytest.raises(ValueError, match="more activations and activations both have diffs=False"):
+        registry.shows("more activations", "layers", place=99, diffs=False)(lambda layer, shown_activations: None)
 
 
 NEW_MODES = """
@@ -191,3 +193,13 @@ def test_key_x_turns_on_and_off_the_back_pane_method_marked_toggle():
     with pytest.raises(ValueError, match="both have toggle=True"):
         registry.shows("another", "back", place=99, toggle=True)(lambda run, origin: None)
     assert registry.toggled("layers") is None
+
+
+def test_the_layers_pane_tiles_what_reads_the_snapshot_at_map_size_even_while_it_says_why_not():
+    from app.ui.panes.layers import layout
+
+    layers = (LayerInfo("conv", 30, (5, 9)),)
+    activations = layout(AppState(layers=layers), None, 300, 300).tiling
+    diffs = layout(AppState(layers=layers, show_diffs=True), None, 300, 300).tiling   # "no diffs: turn backprop on"
+    filters = layout(AppState(layers=layers, pattern="filters"), None, 300, 300).tiling
+    assert activations == diffs and activations.columns != filters.columns   # the cursor keys step alike

@@ -133,6 +133,9 @@ class Entry:
         return any(name in SNAPSHOT_INPUTS for name in self.inputs)
 
 
+# trait -> its value when unset: a pane has at most one entry with each other value (the layers
+# pane's activations and diffs, the back pane's method of key x)
+UNIQUE_TRAITS = {"diffs": None, "toggle": False}
 _ENTRIES: Dict[Tuple[str, str], Entry] = {}   # (pane, name) -> entry
 _loaded = False
 
@@ -162,10 +165,10 @@ def add(entry: Entry) -> None:
     key = (entry.pane, entry.name)
     if key in _ENTRIES:
         raise ValueError(f"{entry.pane} pane: {entry.name} shown twice ({_ENTRIES[key].compute} and {entry.compute})")
-    for trait in ("diffs", "toggle"):   # one entry each: the layers pane's two base views, the x key's method
+    for trait, unset in UNIQUE_TRAITS.items():
         value = getattr(entry, trait)
-        taken = [other.name for other in _ENTRIES.values() if value not in (None, False)
-                 and other.pane == entry.pane and getattr(other, trait) == value]
+        taken = [other.name for other in _ENTRIES.values()
+                 if value is not unset and other.pane == entry.pane and getattr(other, trait) is value]
         if taken:
             raise ValueError(f"{entry.pane} pane: {entry.name} and {taken[0]} both have {trait}={value}")
     _ENTRIES[key] = entry

@@ -54,16 +54,16 @@ class Layout:
 
 def layout(state: AppState, snapshot: Optional[Snapshot], height: int, width: int) -> Layout:
     """The layers pane's tiles for ``state`` and the newest ``snapshot`` in a pane of height x width:
-    the one answer both the drawing and the cursor keys use. UnitMaps (and an entry reading the
-    snapshot before it has them) are tiled at the maps' size, in the snapshot's channel order when
-    it ordered this layer the way the state asks, as pairs while they hold a siamese pair; any
-    other result in squares, in unit order."""
+    the one answer both the drawing and the cursor keys use. An entry reading the snapshot (the
+    activations, the diffs) is tiled at the maps' size, in the snapshot's channel order when it
+    ordered this layer the way the state asks, as pairs while its UnitMaps hold a siamese pair;
+    Tiles, Pictures and the compute thread's results in squares, in unit order."""
     count, (tile_h, tile_w) = state.layer_info.units, state.layer_info.map_size
     entry = registry.shown(state.pattern, state.show_diffs)
     shown = from_snapshot(entry, state, snapshot, back_current=False) if entry.from_snapshot else None
-    if not isinstance(shown, UnitMaps) and (shown is not None or not entry.from_snapshot):
+    if not entry.from_snapshot or isinstance(shown, (Tiles, Picture)):
         return Layout(paint.grid_for(count, PATTERN_TILE, PATTERN_TILE, height, width))
-    paired = shown is not None and len(shown.maps) == 2
+    paired = isinstance(shown, UnitMaps) and len(shown.maps) == 2
     if paired:
         tile_w = pairs.pair_width(tile_w)
     return Layout(paint.grid_for(count, tile_h, tile_w, height, width), _order(state, snapshot, count), paired)
