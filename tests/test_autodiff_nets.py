@@ -187,3 +187,23 @@ def test_a_graph_input_listed_twice_as_data_is_a_sum(tmp_path):
     x = np.arange(4, dtype=np.float32).reshape(1, 1, 2, 2)
     run = net.forward(x)
     np.testing.assert_array_equal(run.backward("twice", 0, seed=np.ones_like(x)).input, 4 * x)
+
+
+def test_the_depthwise_helper_sessions_come_from_the_options_the_run_hands_the_walk(nets, monkeypatch):
+    from app.net import sessions
+    from app.net.autodiff import ort_conv
+    from app.net.run import Run
+
+    made = []
+    def counted():
+        made.append(sessions.session_options(threads=1))
+        return made[-1]
+    net, _ = nets["depthwise_separable"]
+    monkeypatch.setattr(ort_conv, "_SESSIONS", type(ort_conv._SESSIONS)())   # no session kept from other tests
+    monkeypatch.setattr(Run, "helper_session_options", staticmethod(counted))
+    run = net.forward(random_batch(net.model))
+    first = run.backward("fc", 0, mode="guided").input
+    assert made and all(options.intra_op_num_threads == 1 for options in made)
+    count = len(made)
+    np.testing.assert_array_equal(run.backward("fc", 0, mode="guided").input, first)
+    assert len(made) == count   # kept: the second pass makes no new session

@@ -196,10 +196,16 @@ DEPTHWISE_GEOMETRIES = {   # x shape, kernel, Conv attributes
 
 @pytest.mark.parametrize("geometry", list(DEPTHWISE_GEOMETRIES))
 def test_depthwise_float32_path_equals_float64_paths(geometry):
-    """float32 runs ONNX Runtime's phases (ort_conv.py); float64, which the finite differences check,
-    the NumPy paths."""
+    """float32 runs ONNX Runtime's phases (ort_conv.py) in sessions made from the options handed in;
+    float64, which the finite differences check, the NumPy paths."""
     from app.net.autodiff import depthwise
     from app.net.autodiff.geometry import Windows
+    from app.net.sessions import session_options
+
+    made = []
+    def one_thread():
+        made.append(session_options(threads=1))
+        return made[-1]
 
     x_shape, kernel, attrs = DEPTHWISE_GEOMETRIES[geometry]
     out = conv_output_size(x_shape, kernel, attrs)
@@ -207,8 +213,9 @@ def test_depthwise_float32_path_equals_float64_paths(geometry):
     windows = Windows.of(attrs, x_shape[2:], kernel, out)
     dy, w = rand(x_shape[0], channels, *out), rand(channels, 1, *kernel)
     expected = depthwise.input_diff(dy, w, x_shape, windows, channels)
-    got = depthwise.input_diff(dy.astype(np.float32), w.astype(np.float32), x_shape, windows, channels)
+    got = depthwise.input_diff(dy.astype(np.float32), w.astype(np.float32), x_shape, windows, channels, one_thread)
     assert got.dtype == np.float32 and got.shape == x_shape
+    assert len(made) == 1 and made[0].intra_op_num_threads == 1   # its session came from the options given
     np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
 
 

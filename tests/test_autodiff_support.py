@@ -155,6 +155,7 @@ class DoubleRun:
         self.layer_names = tuple(n for n in self.tensors if self.tensors[n].dtype.kind == "f")
         self.where = "test"
         self.plan = GraphPlan(self.model, dtypes_of({**self.initializers, **self.tensors}), self.where)
+        self.helper_session_options = None   # float64: the rules' NumPy paths, no helper sessions
 
 
 def dtypes_of(values) -> dict:

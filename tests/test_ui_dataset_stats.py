@@ -52,7 +52,7 @@ def reds(image) -> np.ndarray:
 
 def test_histogram_tiles_draw_each_units_counts_and_mark_the_dead(scored):
     _, out, stats = scored
-    tiles, arrays = dataset_stats.picture(out, LAYER, "activation histogram", 8)
+    tiles, arrays = dataset_stats.picture(out, LAYER, dataset_stats.dead_marked_tiles, 8)
     assert tiles.shape == (8, 64, 96, 3)
     np.testing.assert_array_equal(arrays["counts"], stats.counts)
     assert 0 < (stats.percent_dead > 0).sum() < 8, "the data should hold dead and live units"
@@ -68,21 +68,21 @@ def test_histogram_tiles_draw_each_units_counts_and_mark_the_dead(scored):
 
 def test_correlation_picture_is_the_stats_matrix_in_its_order(scored):
     _, out, stats = scored
-    picture, _ = dataset_stats.picture(out, LAYER, "activation correlation", 8)
+    picture, _ = dataset_stats.picture(out, LAYER, dataset_stats.correlation_picture, 8)
     np.testing.assert_array_equal(picture, filters.correlation_image(stats.correlation, 600, order=stats.order))
 
 
 def test_missing_or_mismatched_statistics_say_what_to_run(scored, tmp_path):
     _, out, _ = scored
     with pytest.raises(DeepVisError, match="no statistics of Pooling66_Output_0 .*tools.layer_stats --maxes"):
-        dataset_stats.picture(out, "Pooling66_Output_0", "activation histogram", 8)
+        dataset_stats.picture(out, "Pooling66_Output_0", dataset_stats.dead_marked_tiles, 8)
     with pytest.raises(DeepVisError, match="8 channels in the statistics, .* has 16"):
-        dataset_stats.picture(out, LAYER, "activation histogram", 16)
+        dataset_stats.picture(out, LAYER, dataset_stats.dead_marked_tiles, 16)
     broken = tmp_path / "stats" / LAYER / "stats.npz"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"not an npz")
     with pytest.raises(DeepVisError, match="unreadable statistics"):
-        dataset_stats.picture(tmp_path, LAYER, "activation histogram", 8)
+        dataset_stats.picture(tmp_path, LAYER, dataset_stats.dead_marked_tiles, 8)
 
 
 def test_the_app_shows_the_histograms_the_unit_and_the_correlation(net, scored, tmp_path):

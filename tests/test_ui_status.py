@@ -86,3 +86,25 @@ def test_f_on_a_video_shows_frozen(testdata, tmp_path):
         out = screenshot(ui_support.mnist_net(), settings, open_source(str(path), settings), tmp_path / f"{keys}.png", keys)
         shots[keys] = cv2.imread(str(out))[rect.top + 21:rect.top + rect.height]   # the second line (no fps)
     assert not np.array_equal(shots[""], shots["f"])   # it says FROZEN
+
+
+def test_a_mode_that_starts_from_the_frozen_unit_names_where_it_starts(testdata, monkeypatch):
+    """The origin field comes from the entry's own words (registry: Entry.origin), whatever its name."""
+    from dataclasses import replace
+
+    from app.views import registry
+
+    net = ui_support.mnist_net()
+    app = App(net, ui_support.settings())
+    frame = Frame((ui_support.digit_image(96),), "seven.png")
+    pretty, top = app.info.pretty_names, app.info.pretty_names[-1]
+    app.state = replace(app.state, pattern="weight grads")
+    assert f"weight grads of {top} strongest / second / weakest (d: one)" in status.lines(app.view(frame, None))[1]
+    app.state = replace(app.state, frozen_origin=(2, 3))
+    assert f"weight grads of {pretty[2]} unit 3" in status.lines(app.view(frame, None))[1]
+    monkeypatch.setitem(registry._ENTRIES, ("layers", "filters"),
+                        replace(registry.entry("layers", "filters"), origin="its own words"))
+    app.state = replace(app.state, pattern="filters", frozen_origin=None)
+    assert f"filters of {top} its own words" in status.lines(app.view(frame, None))[1]
+    app.state = replace(app.state, pattern="weights histogram")
+    assert " of " not in status.lines(app.view(frame, None))[1]

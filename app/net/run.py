@@ -10,6 +10,7 @@ from types import MappingProxyType
 import numpy as np
 
 from app.labels import class_name
+from app.net.sessions import session_options
 
 
 def _read_only(value):
@@ -61,6 +62,12 @@ class Run(Mapping):
     @property
     def where(self) -> str:
         return self.net.where
+
+    @staticmethod
+    def helper_session_options():
+        """Options of the backward rules' own sessions (the depthwise correlations): the net's, on one
+        thread like the rest of the walk."""
+        return session_options(threads=1)
 
     @property
     def plan(self):

@@ -42,7 +42,7 @@ class Request:
     fit_mode: str
     siamese_view: str
     backprop: Optional[Backprop]
-    want_diffs: bool             # the layers pane shows diffs: keep every layer's diff
+    want_diffs: bool             # the layers pane's entry reads diffs: keep every layer's diff
     pattern: Optional[Pattern] = None   # a pattern mode computed from the net (None: off, or images on disk)
     order: Optional[tuple] = None   # (layer, channel order, source, find_maxes folder) when not the original order
 
@@ -70,18 +70,17 @@ def request_for(state: AppState, frame: Frame) -> Request:
     if state.backprop_mode != "off":
         layer, unit = state.backprop_origin
         backprop = Backprop(state.layers[layer].name, unit, state.backprop_mode)
-        want_diffs = state.show_diffs and "layer_diffs" in registry.entry("back", state.backprop_mode).inputs
+        want_diffs = ("shown_diffs" in registry.base(state.show_diffs).inputs
+                      and "layer_diffs" in registry.entry("back", state.backprop_mode).inputs)
     return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, pattern_request(state),
                    order_request(state))
 
 
 def pattern_request(state: AppState) -> Optional[Pattern]:
-    """The pattern mode the state shows, when the compute thread makes it (None: off, or drawn from
-    the per-unit images on disk)."""
-    if state.pattern == "off":
-        return None
-    entry = registry.entry("layers", state.pattern)
-    if entry.compute is None:
+    """The pattern mode the state shows, when the compute thread makes it (None: off, drawn from the
+    per-unit images on disk, or computed by the layers pane from the snapshot)."""
+    entry = registry.shown(state.pattern, state.show_diffs)
+    if entry.compute is None or entry.from_snapshot:
         return None
     frozen = state.frozen_origin
     values = {"frozen": (state.layers[frozen[0]].name, frozen[1]) if frozen is not None else None,

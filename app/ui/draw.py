@@ -147,12 +147,6 @@ def outline(pane: np.ndarray, grid: Grid, index: int, color, thickness: int = 2)
 
 
 # -- values to pixels ------------------------------------------------------------------------
-def unit_maps(value: np.ndarray) -> np.ndarray:
-    """One sample's layer output as C x H x W: maps as they are, anything else one 1 x 1 unit per value."""
-    value = np.asarray(value, np.float32)
-    return value if value.ndim == 3 else value.reshape(-1, 1, 1)
-
-
 def boost(maps: np.ndarray, indiv: float = 0.0, gamma: float = 1.0) -> np.ndarray:
     """C x H x W -> [0, 1]: each channel scaled by (its max)^-indiv, min-max over the layer, ^gamma."""
     maps = np.asarray(maps, np.float32)

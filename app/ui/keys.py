@@ -8,7 +8,7 @@ every code of every platform is accepted, so the same table works everywhere; ru
 from typing import Callable, Dict, Iterator, Tuple
 
 from app.errors import DeepVisError
-from app.ui.state import BACKPROP_MODES, PATTERNS, WEIGHT_PATTERNS
+from app.ui.state import BACKPROP_MODES, PATTERNS, TOGGLED_METHOD, WEIGHT_PATTERNS
 
 # action, keys, help (the help screen lists them in this order)
 KEY_TABLE = (
@@ -50,7 +50,7 @@ KEY_TABLE = (
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),
     ("next_backprop_mode", "b", "backprop mode: " + " / ".join(BACKPROP_MODES)),
     ("previous_backprop_mode", "B", "backprop mode: previous"),
-    ("toggle_occlusion", "x", "occlusion saliency in the back pane on / off (slow: freeze a camera with f)"),
+    ("toggle_occlusion", "x", f"{TOGGLED_METHOD} saliency in the back pane on / off (slow: freeze a camera with f)"),
     ("next_backprop_view", "n", "backprop view: raw / gray / norm / normblur / sum>0 / histogram"),
     ("previous_backprop_view", "N", "backprop view: previous"),
     ("next_colormap", "m", "colormap: next"),

@@ -22,6 +22,7 @@ DEBUG_LEVELS = (0, 1, 2)
 FIT_MODES = ("crop", "stretch")
 FAST_STEP = 3
 BACKPROP_FROM_CLASS = "grad"   # the backprop mode picking a class turns on when backprop is off
+TOGGLED_METHOD = registry.toggled("back").name   # the back pane's method key x turns on and off
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,8 @@ def _move_pick(step: int):
     return transition
 
 
-def _toggle_occlusion(state: AppState) -> AppState:
-    return replace(state, backprop_mode="off" if state.backprop_mode == "occlusion" else "occlusion")
+def _toggle_method(state: AppState) -> AppState:
+    return replace(state, backprop_mode="off" if state.backprop_mode == TOGGLED_METHOD else TOGGLED_METHOD)
 
 
 def _weights_view(step: int):
@@ -246,7 +247,7 @@ TRANSITIONS = {
     "toggle_first_image": _flip("first_image_only"),
     "next_backprop_mode": _step("backprop_mode", BACKPROP_MODES),
     "previous_backprop_mode": _step("backprop_mode", BACKPROP_MODES, -1),
-    "toggle_occlusion": _toggle_occlusion,
+    "toggle_occlusion": _toggle_method,
     "next_backprop_view": _step("backprop_view", BACKPROP_VIEWS),
     "previous_backprop_view": _step("backprop_view", BACKPROP_VIEWS, -1),
     "next_colormap": _step("colormap", COLORMAPS),

@@ -1,7 +1,7 @@
 """A layer's statistics over the dataset, as tools.layer_stats wrote them beside find_maxes's output
-(``<folder>/stats/<layer>/stats.npz``), drawn for the pattern modes: "activation histogram" gives
-every unit's histogram of its spatial max over the images, its percent dead written in red;
-"activation correlation" the correlation of channel maxima in the order layer_stats chose.
+(``<folder>/stats/<layer>/stats.npz``), drawn for two pattern modes: every unit's histogram of its
+spatial max over the images, its percent dead written in red, and the correlation of channel maxima
+in the order layer_stats chose.
 
 Arrays in, H x W x 3 uint8 BGR images out; both are cached per file version, as a live input asks
 for them again on every frame.
@@ -28,9 +28,9 @@ def stats_file(folder, layer: str) -> Path:
     return layer_folder(folder, layer) / "stats.npz"
 
 
-def picture(folder, layer: str, pattern: str, units: int) -> tuple:
-    """(picture, stats) of a pattern mode for ``layer`` of ``units`` channels: C x h x w x 3
-    histogram tiles (tile k = unit k) or one correlation image, and the arrays of stats.npz;
+def picture(folder, layer: str, drawing, units: int) -> tuple:
+    """(picture, stats) of a pattern mode for ``layer`` of ``units`` channels: what ``drawing`` (stats
+    -> image, e.g. ``dead_marked_tiles``) makes of the arrays of stats.npz, and those arrays;
     DeepVisError (one line) when there are no statistics or they do not fit the layer."""
     if folder is None:
         raise DeepVisError("settings: dataset_stats_dir is not set (the --out folder of tools.find_maxes)")
@@ -44,7 +44,7 @@ def picture(folder, layer: str, pattern: str, units: int) -> tuple:
     if len(stats["percent_dead"]) != units:
         raise DeepVisError(f"{path}: {len(stats['percent_dead'])} channels in the statistics, {layer} has "
                            f"{units} (statistics of another model?)")
-    return _picture(str(path), stamp, pattern), stats
+    return _picture(str(path), stamp, drawing), stats
 
 
 @functools.lru_cache(maxsize=CACHED)
@@ -58,11 +58,13 @@ def _read(path: str, stamp: int) -> dict:
 
 
 @functools.lru_cache(maxsize=CACHED)
-def _picture(path: str, stamp: int, pattern: str) -> np.ndarray:
-    stats = _read(path, stamp)
-    if pattern == "activation correlation":
-        return filters.correlation_image(stats["correlation"], size=600, order=stats["order"])
-    return dead_marked_tiles(stats)
+def _picture(path: str, stamp: int, drawing) -> np.ndarray:
+    return drawing(_read(path, stamp))
+
+
+def correlation_picture(stats: dict) -> np.ndarray:
+    """The correlation of the channels' maxima, -1 blue to 1 red, in layer_stats's order."""
+    return filters.correlation_image(stats["correlation"], size=600, order=stats["order"])
 
 
 def dead_marked_tiles(stats: dict, height: int = 64, width: int = 96) -> np.ndarray:
@@ -85,7 +87,7 @@ def activation_histograms(net, layer: str, stats_folder):
     """Every unit's histogram of its spatial max over the dataset; the jpgvis pane draws the
     selected unit's large from the statistics."""
     try:
-        tiles, stats = picture(stats_folder, layer, "activation histogram", _units(net, layer))
+        tiles, stats = picture(stats_folder, layer, dead_marked_tiles, _units(net, layer))
     except DeepVisError as error:
         return Message(str(error))
     return Tiles(tiles, detail=Histograms(stats))
@@ -95,6 +97,6 @@ def activation_histograms(net, layer: str, stats_folder):
 def activation_correlation(net, layer: str, stats_folder):
     """The correlation of the channels' maxima over the dataset, in layer_stats's order."""
     try:
-        return Picture(picture(stats_folder, layer, "activation correlation", _units(net, layer))[0])
+        return Picture(picture(stats_folder, layer, correlation_picture, _units(net, layer))[0])
     except DeepVisError as error:
         return Message(str(error))

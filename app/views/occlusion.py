@@ -120,7 +120,7 @@ def _about(settings) -> str:
     return f"patch {settings.occlusion_patch}/stride {settings.occlusion_stride}/fill {settings.occlusion_fill}"
 
 
-@shows("occlusion", "back", place=20, about=_about)
+@shows("occlusion", "back", place=20, about=_about, toggle=True)
 def occlusion_saliency(net, images: list, origin: tuple, settings) -> list:
     """The occlusion map of the origin unit for every image shown, as an input map (the same map in
     every channel), with settings.occlusion_patch, _stride, _fill and _batch."""

@@ -69,7 +69,7 @@ def comparison_image(tile_sets: list, titles, height: int = 300, width: int = 30
     return grid.captioned_panels([grid.tile_grid(tiles) for tiles in tile_sets], titles, height, width)
 
 
-@shows("weight grads", "layers", place=33, weights=True)
+@shows("weight grads", "layers", place=33, weights=True, origin="strongest / second / weakest (d: one)")
 def compared_gradients(net, layer: str, image, activations: dict, frozen):
     """Gradients of origin units with respect to ``layer``'s filters on ``image``, one tile per
     filter, the first unit's in the layers pane and every compared unit's in the jpgvis pane, on one

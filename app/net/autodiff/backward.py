@@ -62,7 +62,8 @@ def backward(run, layer: str, unit, mode: str = "grad", seed="activation", at=No
     start = layer
     if options.get("seed_through_rectifier"):
         steps, start = _below_rectifier(steps, layer, values)
-    diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep)
+    diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep,
+                 run.helper_session_options)
     image = run.tensors[run.input_name]
     input_diff = diffs.get(run.input_name)
     # the caller's own array: never a view of the seed or of a padded buffer
@@ -89,19 +90,20 @@ def weight_gradient(run, layer: str, unit, param_layer: str, seed="activation", 
     steps = plan.path(layer, frozenset([weight]))
     if not steps:
         raise DeepVisError(f"{where}: layer {layer} does not depend on the weights of {param_layer} ({weight})")
-    diffs = walk(steps, values, {layer: seed_diff}, RULES, frozenset())
+    diffs = walk(steps, values, {layer: seed_diff}, RULES, frozenset(), run.helper_session_options)
     weights = values[weight]
     return np.zeros_like(weights) if diffs.get(weight) is None else diffs[weight].reshape(weights.shape)
 
 
-def walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict:
+def walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset, session_options=None) -> dict:
     """Visit the steps (reverse topological order) from the seed diffs; returns the diffs that reached
-    the sources, plus those of the ``keep`` tensors on the way."""
+    the sources, plus those of the ``keep`` tensors on the way. session_options: what the rules make
+    their own ONNX Runtime sessions from (``Op.session_options``; None: NumPy only)."""
     with _BLAS.limit(limits=1, user_api="blas"):
-        return _walk(steps, values, seeds, rules, keep)
+        return _walk(steps, values, seeds, rules, keep, session_options)
 
 
-def _walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dict:
+def _walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset, session_options) -> dict:
     diffs, kept = dict(seeds), {}
     for step in steps:
         node = step.node
@@ -111,7 +113,7 @@ def _walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset) -> dic
             continue
         seeded = any(dy is not None and dy is seeds.get(name) for name, dy in zip(node.output, dys))
         op = Op(node, step.attrs, step.opset, [values.get(name) if name else None for name in node.input],
-                [values.get(name) for name in node.output], dys, step.wants, seeded)
+                [values.get(name) for name in node.output], dys, step.wants, seeded, session_options)
         for name, wanted, diff in zip(node.input, step.wants, rules[node.op_type](op)):
             if wanted and diff is not None:
                 previous = diffs.get(name)

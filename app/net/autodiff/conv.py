@@ -18,20 +18,20 @@ def conv(op: Op):
     x, w = op.inputs[:2]
     group = op.attrs.get("group", 1)
     windows = Windows.of(op.attrs, x.shape[2:], w.shape[2:], op.dy.shape[2:])
-    dx = input_diff(op.dy, w, x.shape, windows, group, op.seeded) if op.wants[0] else None
+    dx = input_diff(op.dy, w, x.shape, windows, group, op.seeded, op.session_options) if op.wants[0] else None
     dw = weight_diff(op.dy, x, w.shape, windows, group) if op.wants[1] else None
     db = op.dy.sum(axis=(0,) + tuple(range(2, op.dy.ndim))) if len(op.wants) > 2 and op.wants[2] else None
     return [dx, dw, db]
 
 
 def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int,
-               seeded: bool = False) -> np.ndarray:
+               seeded: bool = False, session_options=None) -> np.ndarray:
     """The diff of Conv's input: the transposed convolution of dy with w (seeded: dy is a pass's seed,
-    worth searching for all-zero channels)."""
+    worth searching for all-zero channels; session_options: see depthwise.input_diff)."""
     n, c_in = x_shape[:2]
     w = w.astype(dy.dtype, copy=False)
     if w.shape[1] == 1 and group > 1:
-        return depthwise.input_diff(dy, w, x_shape, windows, group)
+        return depthwise.input_diff(dy, w, x_shape, windows, group, session_options)
     blocks = _tap_products(dy, w, group, seeded)
     if windows.is_identity and len(blocks) == 1 and blocks[0][0] == slice(None):
         return blocks[0][1].reshape(x_shape)

@@ -20,10 +20,13 @@ from app.net.autodiff.geometry import Windows
 GATHER_MIN_CHANNELS = 128  # below this, channel rows are too short for the gather to win (measured)
 
 
-def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int) -> np.ndarray:
+def input_diff(dy: np.ndarray, w: np.ndarray, x_shape: tuple, windows: Windows, group: int,
+               session_options=None) -> np.ndarray:
+    """session_options: makes the options of ONNX Runtime's helper sessions (the float32 path); None
+    keeps to NumPy."""
     one_per_group = dy.shape[1] == group
-    if one_per_group and dy.dtype == np.float32:
-        return _onnx_runtime(dy, w, windows)
+    if one_per_group and dy.dtype == np.float32 and session_options is not None:
+        return _onnx_runtime(dy, w, windows, session_options)
     if one_per_group and group >= GATHER_MIN_CHANNELS:
         return _gather(dy, w, windows)
     return _scatter(dy, w, x_shape, windows, group)
@@ -93,14 +96,15 @@ def _plan(windows: Windows) -> _Plan:
                  tuple(slice(lo, lo + o) for lo, o in zip(low, windows.out)))
 
 
-def _onnx_runtime(dy: np.ndarray, w: np.ndarray, windows: Windows) -> np.ndarray:
+def _onnx_runtime(dy: np.ndarray, w: np.ndarray, windows: Windows, session_options) -> np.ndarray:
     """Every phase as a valid correlation of padded dy with the phase's taps (by their constant step);
     the phase's pixels are its outputs in the phase's window."""
     everything = (slice(None), slice(None))
     plan = _plan(windows)
     padded = np.zeros(dy.shape[:2] + plan.padded, dy.dtype)
     padded[everything + plan.dy_slices] = dy
-    outputs = ort_conv.correlations(padded, [p.taps for p in plan.phases], [p.step for p in plan.phases], w, windows)
+    outputs = ort_conv.correlations(padded, [p.taps for p in plan.phases], [p.step for p in plan.phases], w, windows,
+                                     session_options)
     dx = np.zeros(dy.shape[:2] + windows.size, dy.dtype)
     for phase, out in zip(plan.phases, outputs):
         dx[everything + phase.target] = out[everything + phase.window]

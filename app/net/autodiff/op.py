@@ -6,6 +6,7 @@ modify its arrays in place, and they keep the dtype of the values they are given
 runs, float64 in the finite-difference tests).
 """
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -22,6 +23,9 @@ class Op:
     dys: list           # diffs of the outputs, None where none arrived
     wants: tuple        # per input: is its diff needed
     seeded: bool = False  # the output diff is the pass's seed as given (often one channel alone)
+    # makes the options of a rule's own ONNX Runtime sessions (the depthwise correlations): the
+    # run's, on one thread like the rest of the walk; None keeps the rules to NumPy
+    session_options: Optional[Callable[[], object]] = None
 
     @property
     def x(self) -> np.ndarray:
@@ -45,7 +49,7 @@ class Op:
     def with_dy(self, dy: np.ndarray) -> "Op":
         """The same node with another diff at its first output (what the modes rewrite)."""
         return Op(self.node, self.attrs, self.opset, self.inputs, self.outputs, [dy] + self.dys[1:], self.wants,
-                  self.seeded)
+                  self.seeded, self.session_options)
 
     def output_diff(self, index: int) -> np.ndarray:
         """The diff of an output, zeros when none arrived."""

@@ -3,7 +3,8 @@
 ONNX Runtime's vectorised depthwise Conv correlates every channel with its own small kernel 2-4x
 faster than NumPy or OpenCV; it takes float32 only, so float64 passes (the finite-difference tests)
 keep the NumPy paths of depthwise.py. One session per weight tensor and geometry, made on
-first use (a few ms) and kept, running on one thread like the rest of the walk.
+first use (a few ms) and kept, made from the options the backward pass hands the rules (the run's,
+on one thread like the rest of the walk).
 """
 import threading
 from collections import OrderedDict
@@ -12,24 +13,23 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from app.net.sessions import session_options
-
 MAX_SESSIONS = 256   # a net's depthwise layers times the batch sizes in use; the oldest go first
 _SESSIONS = OrderedDict()   # (id of the weights, key, input shape) -> (weights, session)
 _LOCK = threading.Lock()    # backward passes may run on several threads
 
 
-def correlations(x: np.ndarray, taps: list, dilations: list, weights: np.ndarray, key) -> list:
+def correlations(x: np.ndarray, taps: list, dilations: list, weights: np.ndarray, key, session_options) -> list:
     """Per (taps, dilation): the valid correlation of each channel of ``x`` with its own kernel, the
     weights at those taps (one index tuple per spatial axis): kernel = weights[:, :][np.ix_(*taps)],
     out[:, c] at m = sum over t of kernel[c, 0][t] * x[:, c] at m + t * dilation. All in one run.
-    (weights, key, x's shape) name the session; the taps and dilations must follow from them."""
+    (weights, key, x's shape) name the session; the taps and dilations must follow from them.
+    session_options() makes the options of a new session."""
     name = (id(weights), key, x.shape)
     with _LOCK:
         entry = _SESSIONS.get(name)
         if entry is None or entry[0] is not weights:   # an id may come back for new weights
             kernels = [weights[(slice(None), slice(None)) + np.ix_(*axes)] for axes in taps]
-            entry = (weights, _session(x.shape, kernels, dilations))
+            entry = (weights, _session(x.shape, kernels, dilations, session_options()))
             _SESSIONS[name] = entry
             while len(_SESSIONS) > MAX_SESSIONS:
                 _SESSIONS.popitem(last=False)
@@ -37,7 +37,7 @@ def correlations(x: np.ndarray, taps: list, dilations: list, weights: np.ndarray
     return entry[1].run(None, {"x": x})
 
 
-def _session(shape: tuple, kernels: list, dilations: list) -> ort.InferenceSession:
+def _session(shape: tuple, kernels: list, dilations: list, options: ort.SessionOptions) -> ort.InferenceSession:
     nodes, outputs, initializers = [], [], []
     for index, (kernel, dilation) in enumerate(zip(kernels, dilations)):
         nodes.append(helper.make_node("Conv", ["x", f"kernel{index}"], [f"out{index}"], group=shape[1],
@@ -48,5 +48,5 @@ def _session(shape: tuple, kernels: list, dilations: list) -> ort.InferenceSessi
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))], outputs,
                               initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    return ort.InferenceSession(model.SerializeToString(), session_options(threads=1),
+    return ort.InferenceSession(model.SerializeToString(), options,
                                 providers=["CPUExecutionProvider"])

@@ -1,6 +1,6 @@
 """The aux pane: the go-to-class entry and its matches while it is open (key /), the top-5
 predictions while the cursor is on the layer list, else the selected unit enlarged (its
-activation, or its diff when the layers pane shows diffs; a unit of a vector layer as a value bar,
+activation, or its diff when the layers pane shows diffs: the registry's UnitMaps; a unit of a vector layer as a value bar,
 named by its label on a class layer), or the layer's activation as a turning 3-D volume (key 3). A
 siamese pair shown "both" gets both images' predictions and the unit of both, side by side."""
 import numpy as np
@@ -9,6 +9,7 @@ from app.labels import class_name
 from app.net.net import NO_CLASS_OUTPUT
 from app.ui import draw as paint
 from app.ui.panes import pairs
+from app.views.registry import Message
 
 ENTRY_MATCHES = 8   # matches the go-to-class entry lists
 
@@ -91,20 +92,22 @@ def _predictions(view, title: str, ranked, height: int, width: int) -> np.ndarra
 
 
 def unit(view, height: int, width: int) -> np.ndarray:
-    values = view.shown_values()
-    if values[0] is None:
+    """The selected unit's map of the activations or diffs the layers pane shows with no pattern mode."""
+    unit_maps = view.unit_maps()
+    if unit_maps is None or isinstance(unit_maps, Message):
         return paint.message(height, width, ["no activation yet"], view.font)
-    index = min(view.state.unit, len(paint.unit_maps(values[0])) - 1)
+    values = unit_maps.maps
+    index = min(view.state.unit, len(values[0]) - 1)
     band = paint.line_height(view.font) + 8
     caption = unit_caption(view, index)
-    if paint.unit_maps(values[0]).shape[1:] == (1, 1):   # a vector layer: a 1 x 1 map says nothing
-        pane = np.vstack([value_bar(view, paint.unit_maps(value)[:, 0, 0], index, (height - band) // len(values),
-                                    width) for value in values])
+    if values[0].shape[1:] == (1, 1):   # a vector layer: a 1 x 1 map says nothing
+        pane = np.vstack([value_bar(view, value[:, 0, 0], index, (height - band) // len(values), width)
+                          for value in values])
         pane = np.vstack([pane, np.full((height - len(pane), width, 3), 30, np.uint8)])
         paint.text(pane, caption, (6, height - 8), view.font, view.color("title"), max_width=width - 12)
         return pane
-    shown = [paint.unit_maps(value)[index] for value in values]
-    image = pairs.side_by_side([maps[None] for maps in shown], lambda maps: colored(view, maps))[0]
+    shown = [value[index] for value in values]
+    image = pairs.side_by_side([maps[None] for maps in shown], lambda maps: colored(view, maps, unit_maps.signed))[0]
     pane = np.full((height, width, 3), 30, np.uint8)
     pane[:height - band] = paint.fit_into(image, height - band, width, nearest=True, fill=30)
     peaks = " | ".join(f"{float(one.max()):.3g}" for one in shown)
@@ -146,10 +149,10 @@ def value_bar(view, vector: np.ndarray, index: int, height: int, width: int) -> 
     return pane
 
 
-def colored(view, maps: np.ndarray, indiv: float = 0.0) -> np.ndarray:
-    """C x H x W values -> C x H x W x 3 pictures: diffs red / green on one robust scale,
-    activations boosted (each channel by its max^-``indiv``) in the colormap."""
+def colored(view, maps: np.ndarray, signed: bool, indiv: float = 0.0) -> np.ndarray:
+    """C x H x W values -> C x H x W x 3 pictures: signed ones (diffs) red / green on one robust
+    scale, others (activations) boosted (each channel by its max^-``indiv``) in the colormap."""
     state = view.state
-    if state.show_diffs:
+    if signed:
         return paint.signed_colors(maps, view.settings.picture_percentile)
     return paint.colorize(paint.boost(maps, indiv, state.gamma_boosts[state.gamma_boost]), state.colormap)

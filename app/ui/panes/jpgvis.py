@@ -120,8 +120,7 @@ DETAILS = {Comparison: comparison, Histograms: unit_statistics}   # what a patte
 
 
 def draw(view, height: int, width: int) -> np.ndarray:
-    shown = view.pattern_result if view.state.pattern != "off" else None
-    detail = getattr(shown, "detail", None)
+    detail = getattr(view.pattern_result, "detail", None)
     if detail is not None:
         return DETAILS[type(detail)](view, detail, height, width)
     if not view.state.show_unit_jpgs:

@@ -1,10 +1,12 @@
-"""The layers pane: every unit of the selected layer as tiles (vector layers as small blocks),
-forward activations (boosted, in the colormap) or backward diffs (red negative, green positive).
+"""The layers pane: what the registry's entry for the state shows (app/views/registry.py), drawn by
+its type. UnitMaps (the activations, or the diffs with key a): every unit of the selected layer as
+tiles of its own size (vector layers as small blocks), boosted in the colormap or red negative /
+green positive; a siamese pair shown "both" draws each unit's tile as the pair, first image left,
+on one scale. Tiles (a pattern mode: every unit's per-unit image, filter, histogram ...): one
+square per unit. Picture: over the whole pane. Message: why there is nothing to show.
 
 The selected unit is outlined in green and a frozen backprop origin in blue. Zoom shows the
-selected unit, or the back pane, over the whole pane; pattern mode shows every unit's precomputed
-image of the layer at once. A click on a tile selects its unit. A siamese pair shown "both" draws
-each unit's tile as the pair, first image left, on one scale.
+selected unit, or the back pane, over the whole pane. A click on a tile selects its unit.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -14,11 +16,11 @@ import numpy as np
 from app.ui import draw as paint
 from app.ui.compute import Snapshot, order_request
 from app.ui.panes import aux, back, jpgvis, pairs
-from app.ui.panes.view import shown_values
+from app.ui.panes.view import from_snapshot
 from app.ui.state import AppState, Tiling
 from app.views import registry
 from app.views.ordering import ChannelOrder
-from app.views.registry import Message, Picture, Tiles
+from app.views.registry import Message, Picture, Tiles, UnitMaps
 
 PATTERN_TILE = 64   # pattern mode: each unit's image drawn in a square of this many pixels (before scaling)
 
@@ -52,13 +54,16 @@ class Layout:
 
 def layout(state: AppState, snapshot: Optional[Snapshot], height: int, width: int) -> Layout:
     """The layers pane's tiles for ``state`` and the newest ``snapshot`` in a pane of height x width:
-    the one answer both the drawing and the cursor keys use. Pattern mode tiles every unit's image
-    in unit order; otherwise the tiles follow the snapshot's channel order when it ordered this
-    layer the way the state asks, and are pairs while a siamese pair is shown "both"."""
+    the one answer both the drawing and the cursor keys use. An entry reading the snapshot (the
+    activations, the diffs) is tiled at the maps' size, in the snapshot's channel order when it
+    ordered this layer the way the state asks, as pairs while its UnitMaps hold a siamese pair;
+    Tiles, Pictures and the compute thread's results in squares, in unit order."""
     count, (tile_h, tile_w) = state.layer_info.units, state.layer_info.map_size
-    if state.pattern != "off":
+    entry = registry.shown(state.pattern, state.show_diffs)
+    shown = from_snapshot(entry, state, snapshot, back_current=False) if entry.from_snapshot else None
+    if not entry.from_snapshot or isinstance(shown, (Tiles, Picture)):
         return Layout(paint.grid_for(count, PATTERN_TILE, PATTERN_TILE, height, width))
-    paired = len(shown_values(state, snapshot)) == 2
+    paired = isinstance(shown, UnitMaps) and len(shown.maps) == 2
     if paired:
         tile_w = pairs.pair_width(tile_w)
     return Layout(paint.grid_for(count, tile_h, tile_w, height, width), _order(state, snapshot, count), paired)
@@ -72,47 +77,47 @@ def _order(state: AppState, snapshot: Optional[Snapshot], count: int) -> Optiona
     return order if isinstance(order, ChannelOrder) and len(order.units) == count else None
 
 
-def _no_value_reason(view) -> str:
-    state = view.state
-    if view.waiting:
-        return view.waiting
-    if state.show_diffs and state.backprop_mode == "off":
-        return "no diffs: turn backprop on (b)"
-    if state.show_diffs and "layer_diffs" not in registry.entry("back", state.backprop_mode).inputs:
-        return f"no diffs: {state.backprop_mode} has no layer diffs (a: activations)"
-    if state.show_diffs and view.snapshot is not None and view.snapshot.diffs is not None and not view.back_stale:
-        return "no diffs here: this layer is above the backprop origin (nothing flows back into it)"
-    return "computing ..."
-
-
 def draw(view, height: int, width: int) -> np.ndarray:
     state = view.state
     if state.zoom == "unit":
         return aux.unit(view, height, width)
     if state.zoom == "backprop" and state.backprop_mode != "off":
         return back.draw(view, height, width)
-    if state.pattern != "off":
-        return pattern(view, height, width)
-    values = view.shown_values()
-    if values[0] is None:
-        why = _no_value_reason(view)
-        return paint.message(height, width, [why], view.font)
-    shown = [paint.unit_maps(value) for value in values]   # C x H x W per image shown: one, or a siamese pair
-    indiv = state.indiv_boosts[state.indiv_boost]
-    tiles = pairs.side_by_side(shown, lambda maps: aux.colored(view, maps, indiv))
-    peaks = np.stack([maps.reshape(len(maps), -1).max(axis=1) for maps in shown], axis=1)   # C x images
+    entry, shown = shown_entry(view)
+    if shown is None or isinstance(shown, Message):
+        lines = [view.waiting] if view.waiting else (
+            shown.text.split("\n") if shown is not None else [f"computing the {entry.name} ..."])
+        return paint.message(height, width, lines, view.font)
+    if isinstance(shown, Picture):
+        return paint.fit_into(shown.image, height, width, fill=30)
     placed = layout(state, view.snapshot, height, width)
+    if isinstance(shown, Tiles):
+        tiles = np.stack([paint.fit_into(picture, PATTERN_TILE, PATTERN_TILE, shown.sharp)
+                          for picture in shown.pictures[:placed.grid.count]])
+        pane = paint.tile(tiles, placed.grid, height, width)
+        _outlines(view, pane, placed)
+        return pane
+    return unit_maps(view, shown, placed, height, width)
+
+
+def unit_maps(view, shown: UnitMaps, placed: Layout, height: int, width: int) -> np.ndarray:
+    """Every unit's maps as tiles coloured with the state's boosts and colormap (signed: red / green),
+    a siamese pair's two side by side, each tile's maximum on it with the score overlay, and the
+    result's note (why every map is all zero) over the tiles."""
+    state = view.state
+    indiv = state.indiv_boosts[state.indiv_boost]
+    tiles = pairs.side_by_side(list(shown.maps), lambda maps: aux.colored(view, maps, shown.signed, indiv))
+    peaks = np.stack([maps.reshape(len(maps), -1).max(axis=1) for maps in shown.maps], axis=1)   # C x images
     if placed.order is not None:
         tiles, peaks = placed.order.arrange(tiles), placed.order.arrange(peaks)
     pane = paint.tile(tiles, placed.grid, height, width)
     if state.score_overlay:
         _scores(pane, placed.grid, peaks, view.font * 0.8)
     _outlines(view, pane, placed)
-    if state.show_diffs and not any(np.any(value) for value in values):
+    if shown.note:
         band = paint.line_height(view.font) + 8
         pane[:band] = 30
-        paint.text(pane, "diffs all zero: nothing flows back to this layer (the origin unit is not active?)",
-                   (6, band - 6), view.font, view.color("title"), max_width=width - 12)
+        paint.text(pane, shown.note, (6, band - 6), view.font, view.color("title"), max_width=width - 12)
     return pane
 
 
@@ -136,40 +141,25 @@ def _scores(pane: np.ndarray, layout: paint.Grid, peaks: np.ndarray, font: float
         paint.text(pane, label, (left + 2, top + height - 3), font, (80, 255, 255))
 
 
-def pattern(view, height: int, width: int) -> np.ndarray:
-    """The pattern mode's result, drawn by its type: Tiles tiled like the units (every unit's
-    per-unit image from disk, filter, histogram ...), a Picture over the pane, or a Message."""
-    shown = pattern_shown(view)
-    if shown is None:
-        return paint.message(height, width, [f"computing the {view.state.pattern} ..."], view.font)
-    if isinstance(shown, Message):
-        return paint.message(height, width, shown.text.split("\n"), view.font)
-    if isinstance(shown, Picture):
-        return paint.fit_into(shown.image, height, width, fill=30)
-    placed = layout(view.state, view.snapshot, height, width)
-    tiles = np.stack([paint.fit_into(picture, PATTERN_TILE, PATTERN_TILE, shown.sharp)
-                      for picture in shown.pictures[:placed.grid.count]])
-    pane = paint.tile(tiles, placed.grid, height, width)
-    _outlines(view, pane, placed)
-    return pane
-
-
-def pattern_shown(view):
-    """What the pattern mode shows of the selected layer: the per-unit images on disk as Tiles, or
-    the snapshot's result (None while it is being computed)."""
+def shown_entry(view) -> tuple:
+    """(entry, result) of what the layers pane shows of the selected layer (app/views/registry.py):
+    the per-unit images on disk as Tiles, an entry reading the snapshot computed now, or the
+    snapshot's result of a pattern mode (None while it is being computed)."""
     state = view.state
-    if registry.entry("layers", state.pattern).compute is None:
-        count = state.layer_info.units
-        pictures = jpgvis.layer_pictures(view, state.pattern, count)
+    entry = registry.shown(state.pattern, state.show_diffs)
+    if entry.compute is None:
+        pictures = jpgvis.layer_pictures(view, entry.name, state.layer_info.units)
         if pictures is None:
-            return Message("\n".join([f"pattern mode ({state.pattern}): no per-unit images of {view.layer_name}"]
-                                     + jpgvis.where_to_find(view)))
-        return Tiles(pictures)
-    return view.pattern_result
+            return entry, Message("\n".join([f"pattern mode ({entry.name}): no per-unit images of {view.layer_name}"]
+                                             + jpgvis.where_to_find(view)))
+        return entry, Tiles(pictures)
+    if entry.from_snapshot:
+        return entry, from_snapshot(entry, state, view.snapshot, not view.back_stale)
+    return entry, view.pattern_result
 
 
 def hit(view, y: int, x: int, height: int, width: int):
-    if view.state.zoom != "normal" or (view.state.pattern != "off" and isinstance(pattern_shown(view), Picture)):
+    if view.state.zoom != "normal" or isinstance(shown_entry(view)[1], Picture):
         return None   # one picture of the whole layer: no tile is a unit
     placed = layout(view.state, view.snapshot, height, width)
     index = placed.grid.index_at(y, x)

@@ -41,7 +41,8 @@ def first_fields(view) -> List[Field]:
     fields = []
     if net.random_weights_seed is not None:
         fields.append(Field(f"RANDOM WEIGHTS (seed {net.random_weights_seed})", 100))
-    where = f"pattern ({state.pattern})" if state.pattern != "off" else ("back" if state.show_diffs else "fwd")
+    entry = registry.shown(state.pattern, state.show_diffs)
+    where = entry.tag or f"pattern ({entry.name})"
     fields.append(Field(f"{where} {net.pretty_names[state.layer]}:{state.unit}", 95, elide=True))
     if state.backprop_mode == "off":
         fields.append(Field("Back: off", 60))
@@ -68,11 +69,12 @@ def second_fields(view) -> List[Field]:
     field = net.receptive_fields.get(net.names[state.layer])
     fields = [Field(f"size {shape}", 50), Field(f"RF {field if field else '?'}", 45), Field(state.colormap, 20),
               Field(f"fit {state.fit_mode}", 15)]
-    if state.pattern == "weight grads" and view.current is not None:
+    entry = registry.shown(state.pattern, state.show_diffs)
+    if entry.origin and view.current is not None:   # where the mode starts: the frozen unit, else the top layer
         frozen = state.frozen_origin
         origin = net.names[frozen[0]] if frozen else net.names[-1]
-        source = f"unit {frozen[1]}" if frozen else "strongest / second / weakest (d: one)"
-        fields.append(Field(f"weight grads of {pretty_name(net, origin)} {source}", 55, elide=True))
+        source = f"unit {frozen[1]}" if frozen else entry.origin
+        fields.append(Field(f"{entry.name} of {pretty_name(net, origin)} {source}", 55, elide=True))
     if state.channel_order != "original":
         order = f"order {state.channel_order} ({ORDER_SOURCE_NAMES[state.order_source]})"
         snapshot = view.snapshot

@@ -7,6 +7,7 @@ import numpy as np
 from app.inputs import Frame
 from app.ui.compute import Request, Snapshot
 from app.ui.state import AppState
+from app.views import registry
 
 
 @dataclass(frozen=True)
@@ -27,18 +28,19 @@ class NetInfo:
     random_weights_seed: Optional[int] = None   # the weights are random, drawn from this seed
 
 
-def shown_values(state: AppState, snapshot: Optional[Snapshot]) -> list:
-    """The selected layer's activation, or its diff while the layers pane shows diffs, per image
-    shown: the first image's (None before there is one), then the second's while a siamese pair
-    is shown "both"."""
-    def value(shot):
-        values = None if shot is None else (shot.diffs if state.show_diffs else shot.activations)
-        return values.get(state.layer_info.name) if values is not None else None
-
-    first = value(snapshot)
-    pair = snapshot.second if snapshot is not None and state.siamese_view == "both" else None
-    second = value(pair) if first is not None else None
-    return [first] if second is None else [first, second]
+def from_snapshot(entry: registry.Entry, state: AppState, snapshot: Optional[Snapshot], back_current: bool = True):
+    """The result of a layers-pane ``entry`` that reads the snapshot (registry.SNAPSHOT_INPUTS), on
+    the selected layer of the images shown: the first, and the second while a siamese pair is shown
+    "both". back_current: the snapshot's backward pass is the one asked for now."""
+    shots = [] if snapshot is None else [snapshot]
+    if shots and snapshot.second is not None and state.siamese_view == "both":
+        shots.append(snapshot.second)
+    available = {"layer": state.layer_info.name,
+                 "shown_activations": tuple(shot.activations for shot in shots),
+                 "shown_diffs": tuple(shot.diffs for shot in shots) if shots and snapshot.diffs is not None else None,
+                 "back_method": None if state.backprop_mode == "off" else state.backprop_mode,
+                 "back_current": back_current}
+    return entry.compute(**{name: available[name] for name in entry.inputs})
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,10 @@ class View:
             return None
         return snapshot.second
 
-    def shown_values(self) -> list:
-        return shown_values(self.state, self.snapshot)
+    def unit_maps(self):
+        """What the layers pane shows with no pattern mode, activations or diffs as key a picks
+        (app/views/unit_maps.py): UnitMaps, a Message, or None while it is being computed."""
+        return from_snapshot(registry.base(self.state.show_diffs), self.state, self.snapshot, not self.back_stale)
 
     @property
     def pattern_result(self):
