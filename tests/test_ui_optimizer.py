@@ -60,7 +60,8 @@ def test_progress_comes_every_few_steps_with_the_best_picture(net, tmp_path):
     assert seen[0].activation <= seen[1].activation <= final.activation
     picture = seen[1].picture.astype(float)
     assert np.percentile(picture, 99) - np.percentile(picture, 1) > 100      # stretched like opt.png
-    assert final.outcome == "written" and "optimized: 12 steps, activation" in final.line
+    assert final.outcome == "written" and "done: 12 steps, activation" in final.line
+    assert final.summary.startswith("optimized conv2:1 (12 steps, activation") and "opt.png" in final.summary
     assert "step 5 / 12" in seen[0].line
 
 

@@ -64,20 +64,23 @@ class Progress:
     @property
     def line(self) -> str:
         """The progress line under the picture."""
-        value = "" if self.activation is None else f", activation {self.activation:.3g}"
         if self.outcome == "written":
-            return f"optimized: {self.job.steps} steps{value}"
+            return f"done: {self.job.steps} steps{self._value}"
         if self.outcome == "cancelled":
             return f"cancelled at step {self.step} / {self.job.steps}"
-        if self.outcome:
-            return self.outcome
-        return f"optimizing: step {self.step} / {self.job.steps}{value} (preset {self.job.preset})"
+        return self.outcome or f"step {self.step} / {self.job.steps}{self._value}"
 
     @property
     def summary(self) -> str:
         """The status line's message once the job ended."""
-        where = f" -> {self.job.files[0]}" if self.outcome == "written" else ""
-        return f"{self.job.layer}:{self.job.unit}: {self.line}{where}"
+        unit = f"{self.job.layer}:{self.job.unit}"
+        if self.outcome == "written":
+            return f"optimized {unit} ({self.job.steps} steps{self._value}) -> {self.job.files[0]}"
+        return f"{unit}: {self.line}"
+
+    @property
+    def _value(self) -> str:
+        return "" if self.activation is None else f", activation {self.activation:.3g}"
 
 
 def run_job(net, job: Job, on_progress: Callable[[Progress], None] = lambda progress: None,

@@ -46,6 +46,7 @@ class Session:
         self.clicks = deque()
         self.snapshot, self.submitted = None, None
         self.shown = None              # the window's picture as drawn last
+        self.frames_drawn = 0          # pictures shown so far: it rises while any worker is busy
         self.keys = KeyReading(self.title)
 
     def run(self) -> None:
@@ -80,6 +81,7 @@ class Session:
                                      self.inputs.source.frozen, optimizing)
                 self.shown = self.app.render(view)
                 cv2.imshow(self.title, self.shown)
+                self.frames_drawn += 1
                 drawn_key, drawn_at = key, time.monotonic()
             code = self.keys.decode(cv2.waitKeyEx(self.app.settings.key_wait_ms))
             self._act(keys.action_for(code, typing=self.app.state.class_entry is not None))

@@ -139,14 +139,14 @@ def draw(view, height: int, width: int) -> np.ndarray:
         if progress is not None and (progress.running or image is None):   # the file once written and loaded
             image = progress.picture
         top = row * slot
+        band = 0 if progress is None else paint.line_height(view.font) + 4   # the progress line, under the image
         if image is not None:
-            pane[top:top + slot] = paint.fit_into(image, slot, width, fill=30)
+            pane[top:top + slot - band] = paint.fit_into(image, slot - band, width, fill=30)
         found += image is not None or progress is not None
         title = unit_images.KINDS[kind] if source == view.layer_name else f"{unit_images.KINDS[kind]} (from {source})"
         paint.text(pane, title, (6, top + paint.line_height(view.font)), view.font, view.color("title"))
         if progress is not None:
-            paint.text(pane, progress.line, (6, top + slot - 6), view.font * 0.9, view.color("title"),
-                       max_width=width - 12)
+            paint.text(pane, progress.line, (6, top + slot - 6), view.font, view.color("text"), max_width=width - 12)
     if not found:
         return paint.message(height, width, [f"no per-unit images for {view.layer_name}:{view.state.unit}"]
                              + where_to_find(view), view.font)
