@@ -77,7 +77,8 @@ def sprite_cells(sprite: np.ndarray, units: int) -> np.ndarray:
 def where_to_find(view) -> list:
     root = view.settings.unit_jpg_dir
     return [f"looked in {root}" if root else "settings.unit_jpg_dir is not set",
-            "make them with the offline tools (max images, crops, optimize)"]
+            "make them with the offline tools (max images, crops, optimize)",
+            "or press 2 to optimize this unit now"]
 
 
 def comparison(view, shown: Comparison, height: int, width: int) -> np.ndarray:
