@@ -83,6 +83,7 @@ def test_moving_to_another_unit_cancels_the_run(net, tmp_path):
         assert "optimizing conv2:0" in on_demand.start(first)
         wait_for(lambda: worker.progress() is not None and worker.progress().step >= 5)
         assert on_demand.follow(first, 0.0) == "" and worker.busy == first
+        assert "already optimizing conv2:0" in on_demand.start(first)       # 2 again: it goes on
         on_demand.follow(second, 0.1)                       # the cursor moved on
         wait_for(lambda: not worker.progress().running)
         assert worker.progress().outcome == "cancelled" and worker.busy is None

@@ -133,14 +133,14 @@ class OptimizeWorker(Worker):
             self._cancel.set()
 
     def progress(self) -> Optional[Progress]:
-        """The newest Progress of the job running or waiting, else of the last one; None before any."""
+        """The newest Progress of the job running, else of the last one; None before any."""
         return self._progress
 
     @property
     def busy(self) -> Optional[Job]:
-        """The job running or waiting, or None."""
+        """The job waiting or running (and not cancelled), or None."""
         with self._lock:
-            if self._pending is not None:
+            if self._pending is not None or self._cancel.is_set():
                 return self._pending
         progress = self._progress
         return progress.job if progress is not None and progress.running else None
