@@ -344,7 +344,7 @@ def spread(image) -> float:
 def test_the_window_keeps_drawing_while_2_optimizes_the_unit_and_then_shows_it(display, tmp_path):
     frames_dir = tmp_path / "frames"
     frames_dir.mkdir()
-    report, last, units = probe(display, tmp_path, "--midway", "m b", "--frames", str(frames_dir), steps=2000)
+    report, last, units = probe(display, tmp_path, "--midway", "m b", "--frames", str(frames_dir), steps=3000)
     samples = report["samples"]
     running = [s for s in samples if s["outcome"] == "" and s["step"] is not None]
     assert samples[-1]["outcome"] == "written" and running[-1]["t"] - running[0]["t"] > 1.0
@@ -363,7 +363,7 @@ def test_the_window_keeps_drawing_while_2_optimizes_the_unit_and_then_shows_it(d
     assert changed(pictures[0], pictures[-1], OPT_ROW)
     written = cv2.imread(str(units / "ReLU32_Output_0" / "unit_0001" / "opt.png"))
     assert written is not None and spread(region(last, *OPT_ROW)) > 40
-    assert "optimized ReLU32_Output_0:1 (2000 steps, activation" in samples[-1]["message"]
+    assert "optimized ReLU32_Output_0:1 (3000 steps, activation" in samples[-1]["message"]
 
 
 def test_moving_to_another_unit_cancels_the_optimization_in_the_window(display, tmp_path):
