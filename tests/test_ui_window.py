@@ -4,6 +4,7 @@ its unit, and `q` closes it within a second.
 Needs the Debian packages xvfb, xdotool and imagemagick (`import` grabs the window); the tests skip,
 saying so, when one is missing.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -308,3 +309,66 @@ def test_save_view_writes_what_the_window_shows(window):
     while len(saved_views(window)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(saved_views(window)) == 2
+
+
+JPGVIS = (0, 1200, 900, 300)
+OPT_ROW = (0, 1200, 300, 300)   # the jpgvis pane's top row: the optimized image
+
+
+def probe(display, tmp_path, *options, steps: int) -> tuple:
+    """Key 2 pressed in the real window on mnist's ReLU32:1 (tests/ui_optimize_probe.py); returns its
+    report, the window's last picture and the unit image folder."""
+    units = tmp_path / "units"
+    settings = tmp_path / "settings.py"
+    settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n"
+                        f"unit_jpg_dir = {str(units)!r}\noptimize_app_steps = {steps}\n")
+    folder = ui_support.write_images(tmp_path / "digits", 3)
+    grab = tmp_path / "last.png"
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    done = subprocess.run([sys.executable, "-m", "tests.ui_optimize_probe", "--model", str(ui_support.MNIST),
+                           "--input", str(folder), "--settings", str(settings), "--before", "o o Right",
+                           "--grab", str(grab), *options], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "error" not in report, report["error"]
+    return report, cv2.imread(str(grab)), units
+
+
+def spread(image) -> float:
+    """The 1st-99th percentile spread of the gray levels: a flat pane has none."""
+    gray = np.asarray(image, float).mean(axis=2)
+    return float(np.percentile(gray, 99) - np.percentile(gray, 1))
+
+
+def test_the_window_keeps_drawing_while_2_optimizes_the_unit_and_then_shows_it(display, tmp_path):
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    report, last, units = probe(display, tmp_path, "--midway", "m b", "--frames", str(frames_dir), steps=3000)
+    samples = report["samples"]
+    running = [s for s in samples if s["outcome"] == "" and s["step"] is not None]
+    assert samples[-1]["outcome"] == "written" and running[-1]["t"] - running[0]["t"] > 1.0
+    # every half second of the run, the window drew new pictures and the optimization went on
+    marks = [running[0]]
+    for s in running:
+        if s["t"] - marks[-1]["t"] >= 0.5:
+            marks.append(s)
+    assert len(marks) >= 3
+    assert all(b["frames"] > a["frames"] and b["step"] > a["step"] for a, b in zip(marks, marks[1:])), marks
+    # b, pressed while it ran, had the compute thread make a new snapshot (backprop on) before it ended
+    assert any(s["snapshot"] != running[0]["snapshot"] for s in running if s["t"] > report["midway_at"])
+    # the pane showed the image improving, then the written file
+    pictures = [cv2.imread(str(path)) for path in sorted(frames_dir.iterdir())]
+    assert len(pictures) >= 2 and all(spread(region(p, *OPT_ROW)) > 40 for p in pictures)
+    assert changed(pictures[0], pictures[-1], OPT_ROW)
+    written = cv2.imread(str(units / "ReLU32_Output_0" / "unit_0001" / "opt.png"))
+    assert written is not None and spread(region(last, *OPT_ROW)) > 40
+    assert "optimized ReLU32_Output_0:1 (3000 steps, activation" in samples[-1]["message"]
+
+
+def test_moving_to_another_unit_cancels_the_optimization_in_the_window(display, tmp_path):
+    report, _, units = probe(display, tmp_path, "--cancel-after", "1.5", steps=1000000)
+    samples = report["samples"]
+    assert samples[-1]["outcome"] == "cancelled"
+    assert max(s["step"] or 0 for s in samples) >= 5
+    assert not units.exists() or not any(units.rglob("*.png"))

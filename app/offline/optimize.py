@@ -90,7 +90,9 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
                    on_step=None) -> list:
     """Optimize one image per unit of ``layer``, all in one batch; returns an ``Optimized`` per unit.
 
-    iterations: overrides the preset's count. on_step(): called after every step (progress bars).
+    iterations: overrides the preset's count. on_step(step, best_images): called after every step
+    (counted from 0); best_images() gives what this function would return if it stopped now; on_step
+    returning False stops it there (anything else goes on), and the best images so far are returned.
     """
     units = [int(unit) for unit in units]
     channels = net.layer(layer).shape[0]
@@ -118,8 +120,13 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
         grad = transforms.apply_adjoint(space.grad_from_net(run.backward(layer, 0, mode="grad", seed=diff).input), warp)
         del run, value   # ONNX Runtime reuses their memory for the next step's forward
         x = regularize(x + learning_rates(preset, grad).astype(np.float32) * grad, grad, preset, step)
-        if on_step:
-            on_step()
+        if on_step and on_step(step, lambda: _results(net, space, units, best_x, best_value, best_step,
+                                                       start_value)) is False:
+            break
+    return _results(net, space, units, best_x, best_value, best_step, start_value)
+
+
+def _results(net, space: PixelSpace, units: list, best_x, best_value, best_step, start_value) -> list:
     images, shown = net.deprocess(space.to_net(best_x)), net.deprocess(space.to_net(space.stretched(best_x)))
     return [Optimized(*fields) for fields in zip(units, images, shown, best_value.tolist(), best_step.tolist(),
                                                  start_value.tolist())]
@@ -154,11 +161,17 @@ def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0,
     with progress_bar(len(todo) * steps, f"{layer} opt", unit="step", enabled=progress) as bar:
         for start in range(0, len(todo), batch):
             group = todo[start:start + batch]
-            for result in optimize_units(net, layer, group, settings, seed, steps, lambda: bar.update(len(group))):
-                _write_result(root, layer, result, dict(preset=preset, iterations=steps, seed=seed,
-                                                        position=target_position(net, layer), model=net.spec.name))
+            for result in optimize_units(net, layer, group, settings, seed, steps,
+                                         lambda step, best_images: bar.update(len(group))):
+                write_unit(net, root, layer, result, preset, seed, steps)
     write_sprite(root, layer, "opt", net.layer(layer).shape[0], sprite_tile)
     return todo
+
+
+def write_unit(net, root, layer: str, result: Optimized, preset: int, seed: int, iterations: int) -> None:
+    """Write one unit's opt.png, opt_raw.png and opt.json under ``root``, as optimize_layer does."""
+    _write_result(root, layer, result, dict(preset=preset, iterations=iterations, seed=seed,
+                                            position=target_position(net, layer), model=net.spec.name))
 
 
 def _write_result(root, layer: str, result: Optimized, run: dict) -> None:

@@ -14,8 +14,9 @@ import numpy as np
 from app.errors import DeepVisError
 from app.net import onnx_graph
 from app.net.preprocess import read_image
-from app.ui import keys, panes, save_view, volume
+from app.ui import keys, optimizer, panes, save_view, volume
 from app.ui.compute import compute, request_for
+from app.ui.panes.jpgvis import source_layer
 from app.ui.panes.layers import layout, map_shape
 from app.ui.state import BACKPROP_MODES, INPUT_ACTIONS, AppState, LayerInfo, next_state
 
@@ -93,13 +94,25 @@ class App:
                         class_layers=tuple(self.info.names.index(name) for name in self.info.class_layers))
 
     def view(self, frame, snapshot, fps: float = 0.0, unit_image=None, volume_image=None,
-             frozen: bool = False) -> panes.View:
+             frozen: bool = False, optimizing=None) -> panes.View:
         message = self.message or (frame.message if frame is not None else "")
         if frame is not None and frame.waiting:   # no image (a camera not found): no older results either
             snapshot = None
         return panes.View(self.state, self.info, self.settings, frame, snapshot,
                           request_for(self.state, frame) if frame is not None and not frame.waiting else None,
-                          unit_image or read_unit_image, fps, message, volume_image, frozen)
+                          unit_image or read_unit_image, fps, message, volume_image, frozen, optimizing)
+
+    def optimize_job(self):
+        """(the on-demand optimization of the selected unit, "") or (None, why there is none): the
+        unit of the layer whose images the jpgvis pane shows for the selected one (jpgvis_remap, or a
+        conv's ReLU), so the result lands beside that layer's max images."""
+        state, layer = self.state, source_layer(self.view(None, None))
+        if layer is None:
+            return None, f"no per-unit images for {self.info.names[state.layer]} (jpgvis_layers)"
+        shape = self.info.shapes[self.info.names.index(layer)]
+        if len(shape) not in (1, 3) or state.unit >= shape[0]:
+            return None, f"{layer}: shape {'x'.join(map(str, shape))}: only maps and vectors are optimized"
+        return optimizer.job_for(self.settings.unit_jpg_dir, layer, state.unit, self.settings), ""
 
     def act(self, action, snapshot) -> None:
         """Carry out a state ``action``; the cursor keys step over the layers pane's tiles as it
@@ -153,6 +166,8 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
         actions.append(action)
         if action in INPUT_ACTIONS:
             frame = _input_action(source, action) or frame
+        elif action == "optimize_unit":   # no window to go on drawing: run it to the end here
+            app.message = optimize_now(net, *app.optimize_job())
         else:
             app.act(action, None)   # the keys come before the first computation
     frozen = source.frozen
@@ -171,6 +186,13 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
     if not cv2.imwrite(str(out), image):
         raise DeepVisError(f"{out}: cannot write the screenshot (is the extension .png?)")
     return out
+
+
+def optimize_now(net, job, why_not: str = "") -> str:
+    """Key 2 without a window: optimize and write the unit's image; returns the status line's message."""
+    if job is None:
+        return f"2: {why_not}"
+    return optimizer.run_job(net, job).summary
 
 
 def _first_frame(source, timeout: float = 10.0):

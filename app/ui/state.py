@@ -268,8 +268,9 @@ TRANSITIONS = {
 }
 # Actions carried out on the input source by the app; they leave the state as it is.
 INPUT_ACTIONS = ("freeze_camera", "toggle_camera", "next_image", "previous_image")
-# Actions that write files from the newest snapshot (the app carries them out).
-EXPORT_ACTIONS = ("export_volume", "save_view")
+# Actions that write files (the app carries them out): from the newest snapshot, or (optimize_unit) the
+# selected unit's optimized image, made in the background (app/ui/optimizer.py).
+EXPORT_ACTIONS = ("export_volume", "save_view", "optimize_unit")
 
 
 def next_state(state: AppState, action, tiling: Optional[Tiling] = None) -> AppState:

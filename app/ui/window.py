@@ -17,6 +17,7 @@ from app.ui import keys, volume
 from app.ui.app import REDRAW_SECONDS, App
 from app.ui.compute import Computer, request_for
 from app.ui.key_decoding import KeyDecoder, modifier_name
+from app.ui.optimizer import OnDemand, OptimizeWorker
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
 from app.ui.x11_keys import ShiftReader, can_open_display
 
@@ -38,23 +39,26 @@ class Session:
         self.compute = ComputeWorker(Computer(net, self.app.settings), self.heartbeat)
         self.images = UnitImageLoader(s.unit_image_cache_bytes, self.heartbeat)
         self.volumes = ComputeWorker(volume.render, self.heartbeat, name="volume")   # the 3-D view's pictures
+        self.on_demand = OnDemand(OptimizeWorker(net, self.heartbeat), s, self.images.forget)   # key 2
         self.volume_image, self.volume_asked, self.volume_at = None, None, 0.0
         self.started = time.monotonic()
         self.other_source = None       # the camera or the files, whichever is not shown
         self.clicks = deque()
         self.snapshot, self.submitted = None, None
         self.shown = None              # the window's picture as drawn last
+        self.frames_drawn = 0          # pictures shown so far: it rises while any worker is busy
         self.keys = KeyReading(self.title)
 
     def run(self) -> None:
         cv2.namedWindow(self.title, WINDOW_FLAGS)
         cv2.setMouseCallback(self.title, self._on_mouse)
-        for worker in (self.inputs, self.compute, self.images, self.volumes):
+        workers = (self.inputs, self.compute, self.images, self.volumes, self.on_demand.worker)
+        for worker in workers:
             worker.start()
         try:
             self._loop()
         finally:
-            for worker in (self.inputs, self.compute, self.images, self.volumes):
+            for worker in workers:
                 worker.stop()
             if self.other_source is not None:
                 self.other_source.close()
@@ -69,13 +73,15 @@ class Session:
             self._submit(frame)
             self._collect()
             self._turn_volume()
+            optimizing = self._follow_optimization()
             key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image),
-                   self.inputs.source.frozen)
+                   self.inputs.source.frozen, id(optimizing))
             if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:
                 view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image,
-                                     self.inputs.source.frozen)
+                                     self.inputs.source.frozen, optimizing)
                 self.shown = self.app.render(view)
                 cv2.imshow(self.title, self.shown)
+                self.frames_drawn += 1
                 drawn_key, drawn_at = key, time.monotonic()
             code = self.keys.decode(cv2.waitKeyEx(self.app.settings.key_wait_ms))
             self._act(keys.action_for(code, typing=self.app.state.class_entry is not None))
@@ -118,6 +124,15 @@ class Session:
             self.volumes.submit(job)
             self.volume_asked, self.volume_at = job, time.monotonic()
 
+    def _follow_optimization(self):
+        """Cancel an on-demand optimization of a unit no longer shown, start one on a resting unit
+        (optimize_on_select); returns the shown unit's Progress (None: none)."""
+        job, _ = self.app.optimize_job()
+        message = self.on_demand.follow(job, time.monotonic())
+        if message:
+            self.app.message = message
+        return self.on_demand.shown(job)
+
     def _fps(self) -> float:
         seconds = self.compute.seconds_per_job
         return 1.0 / seconds if seconds else 0.0
@@ -133,6 +148,8 @@ class Session:
             self.app.export_volume(self.snapshot)
         elif action == "save_view":
             self.app.save_view(self.shown)
+        elif action == "optimize_unit":
+            self.app.message = self.on_demand.start(*self.app.optimize_job())
         elif action == "freeze_camera":
             if self.inputs.source.is_live:
                 self.inputs.toggle_freeze()

@@ -217,7 +217,7 @@ class ComputeWorker(Worker):
                 return False
             self._running = True
         start = time.perf_counter()
-        result, error = _call(self._compute, job)
+        result, error = guarded_call(self._compute, job)
         seconds = time.perf_counter() - start
         with self._done:
             self._latest = Completed(job, result, seconds, error)
@@ -233,8 +233,8 @@ class ComputeWorker(Worker):
             self._done.notify_all()
 
 
-def _call(compute, job):
-    """(result, "") or (None, one-line error)."""
+def guarded_call(compute, job):
+    """(compute(job), "") or (None, one-line error): a bug in one job must not end a worker thread."""
     try:
         return compute(job), ""
     except DeepVisError as error:
@@ -286,6 +286,13 @@ class UnitImageLoader(Worker):
         with self._lock:
             entry = self._cache.get(str(path))
         return entry if isinstance(entry, str) else None
+
+    def forget(self, path) -> None:
+        """Drop ``path`` from the cache (its file was written again): the next get() loads it anew."""
+        with self._lock:
+            entry = self._cache.pop(str(path), None)
+            if entry is not None:
+                self._bytes -= _cost(entry)
 
     @property
     def cached_bytes(self) -> int:

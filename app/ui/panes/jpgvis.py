@@ -77,7 +77,8 @@ def sprite_cells(sprite: np.ndarray, units: int) -> np.ndarray:
 def where_to_find(view) -> list:
     root = view.settings.unit_jpg_dir
     return [f"looked in {root}" if root else "settings.unit_jpg_dir is not set",
-            "make them with the offline tools (max images, crops, optimize)"]
+            "make them with the offline tools (max images, crops, optimize)",
+            "or press 2 to optimize this unit now"]
 
 
 def comparison(view, shown: Comparison, height: int, width: int) -> np.ndarray:
@@ -134,12 +135,18 @@ def draw(view, height: int, width: int) -> np.ndarray:
     found = 0
     for row, kind in enumerate(unit_images.SHOWN):
         image = unit_picture(view, view.state.unit, kind, view.state.first_image_only)
+        progress = view.optimizing if kind == "opt" else None
+        if progress is not None and (progress.running or image is None):   # the file once written and loaded
+            image = progress.picture
         top = row * slot
+        band = 0 if progress is None else paint.line_height(view.font) + 4   # the progress line, under the image
         if image is not None:
-            pane[top:top + slot] = paint.fit_into(image, slot, width, fill=30)
-            found += 1
+            pane[top:top + slot - band] = paint.fit_into(image, slot - band, width, fill=30)
+        found += image is not None or progress is not None
         title = unit_images.KINDS[kind] if source == view.layer_name else f"{unit_images.KINDS[kind]} (from {source})"
         paint.text(pane, title, (6, top + paint.line_height(view.font)), view.font, view.color("title"))
+        if progress is not None:
+            paint.text(pane, progress.line, (6, top + slot - 6), view.font, view.color("text"), max_width=width - 12)
     if not found:
         return paint.message(height, width, [f"no per-unit images for {view.layer_name}:{view.state.unit}"]
                              + where_to_find(view), view.font)

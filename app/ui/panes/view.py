@@ -6,6 +6,7 @@ import numpy as np
 
 from app.inputs import Frame
 from app.ui.compute import Request, Snapshot
+from app.ui.optimizer import Progress
 from app.ui.state import AppState
 from app.views import registry
 
@@ -58,6 +59,7 @@ class View:
     message: str = ""                      # one line for the status bar (errors, input messages)
     volume: Optional[np.ndarray] = None    # the 3-D view's newest picture (key 3)
     frozen: bool = False                   # the camera or video is paused (key f)
+    optimizing: Optional[Progress] = None  # the selected unit's on-demand optimization (key 2)
 
     @property
     def font(self) -> float:
