@@ -188,11 +188,11 @@ def test_every_recipe_raises_its_objective(net, recipe):
 def test_transparency_sums_the_gradient_wrt_the_image(tmp_path):
     net = region_net(tmp_path)   # unit 0: the sum of rows 8-15, columns 20-27 over all channels
     whole = render.Recipe("fourier", "adam", lr=0.05, iterations=5, size=32, views="crops", crops=1)
-    result = render.render(net, [objectives.unit_terms(net, "score", 0, "channel")], whole,
-                           [np.random.default_rng(0)])[0]
     expected = np.zeros((32, 32))
-    expected[8:16, 20:28] = 5 * 3 * 255.0   # 5 steps x 3 channels x d(net input) / d(rgb)
-    np.testing.assert_allclose(result.transparency, expected, rtol=1e-5, atol=1e-3)
+    expected[8:16, 20:28] = 5 * 3 * 255.0   # 5 steps x 3 channels x |d(net input) / d(rgb)|
+    for text in ("score:0", "-2*score:0 + score:0"):   # the gradient's size counts, not its sign
+        result = render.render(net, [objectives.parse(net, text)], whole, [np.random.default_rng(0)])[0]
+        np.testing.assert_allclose(result.transparency, expected, rtol=1e-5, atol=1e-3)
 
 
 def test_on_step_returning_false_stops_both_loops(net):
