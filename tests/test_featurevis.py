@@ -211,7 +211,7 @@ def test_on_step_returning_false_stops_both_loops(net):
 
 def test_tool_writes_lucid_maco_diversity_and_written_objectives(net, tmp_path, capsys):
     common = ["--model", str(net.path), "--cpu", "--iters", "3", "--seed", "5", "--out", str(tmp_path)]
-    optimize_image.main(common + ["--layer", "conv2", "--units", "0-1", "--preset", "lucid", "--size", "24x20"])
+    optimize_image.main(common + ["--layer", "conv2", "--units", "0-1", "--size", "24x20"])   # lucid, the default
     record = json.loads((unit_dir(tmp_path, "conv2", 1) / "opt.json").read_text())
     assert (record["preset"], record["objective"], record["seed"], record["iterations"], record["size"]) == \
         ("lucid", "channel", 5, 3, [20, 24])

@@ -5,8 +5,8 @@
         [--batch N] [--iters N] [--model M] [--cpu|--gpu] [--settings FILE] --out OUT
 
 Presets 1-4 are the four hyperparameter sets of Yosinski et al. 2015 in pixel space (3 made most of
-the paper's figures); 5 adds Lucid-style random jitter, zoom and rotation to preset 3. lucid (Olah
-et al. 2017: a 1/f Fourier image in decorrelated colours, Adam, 512 steps) and maco (Fel et al. 2023:
+the paper's figures); 5 adds Lucid-style random jitter, zoom and rotation to preset 3. lucid (the
+default; Olah et al. 2017: a 1/f Fourier image in decorrelated colours, Adam, 512 steps) and maco (Fel et al. 2023:
 only the Fourier phase, 32 noisy crops a step, NAdam, 256 steps) make a --size image (128) resized to
 the net's input. --objective: each unit's neuron (the map's centre; the default of 1-5), its channel
 (the map's mean; the default of lucid and maco), class (--units are classes of the logits layer), or
