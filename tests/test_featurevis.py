@@ -183,6 +183,8 @@ def test_one_seed_one_image_whatever_the_batch(net, recipe):
 def test_every_recipe_raises_its_objective(net, recipe):
     for result in optimize.render_units(net, "conv2", [0, 2, 4], recipe, seed=0, iterations=30):
         assert result.activation > result.start_activation + 0.5
+        gray = cv2.cvtColor(result.image, cv2.COLOR_BGR2GRAY)
+        assert np.subtract(*np.percentile(gray, [99, 1])) > 60   # a picture, not a flat gray
 
 
 def test_transparency_sums_the_gradient_wrt_the_image(tmp_path):
