@@ -66,14 +66,6 @@ class PixelSpace:
         return 127.5 * x / np.maximum(peak, 1e-12) + 127.5 - self.mean
 
 
-def target_position(net, layer: str):
-    """Where a unit is pushed: the spatial centre of a map, nothing for a vector."""
-    info = net.layer(layer)
-    if info.kind not in ("vector", "map"):
-        raise DeepVisError(f"{net.spec.name}: layer {layer}: shape {info.shape} is neither a map nor a vector")
-    return objectives.centre(net, layer)
-
-
 def start_images(space: PixelSpace, streams: list) -> np.ndarray:
     """N(0, 10) around the mean pixel, one image per random stream."""
     return np.stack([stream.normal(0.0, 10.0, space.mean.shape) for stream in streams]).astype(np.float32)
@@ -115,8 +107,8 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
         start_value = scores if start_value is None else start_value
         better = scores > best_value
         best_value[better], best_x[better], best_step[better] = scores[better], x[better], step
-        grad = transforms.apply_adjoint(space.grad_from_net(run.backward(layer, 0, mode="grad", seed=seeds[layer]).input),
-                                        warp)
+        grad = space.grad_from_net(run.backward(layer, 0, mode="grad", seed=seeds[layer]).input)
+        grad = transforms.apply_adjoint(grad, warp)
         del run   # ONNX Runtime reuses its memory for the next step's forward
         x = regularize(x + learning_rates(preset, grad).astype(np.float32) * grad, grad, preset, step)
         if on_step and on_step(step, net.deprocess(space.to_net(space.stretched(best_x)))) is False:
