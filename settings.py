@@ -64,7 +64,8 @@ heartbeat_timeout_seconds = 10.0
 # tools.optimize_image: the preset (the paper's 1-4, 3 made most of its figures; 5 adds random
 # jitter, zoom and rotation; lucid, maco: docs/offline_images.md). lucid is the default: its class
 # images stay in the class's top-5 under unseen perturbations 89 % of the time against 3 % for
-# preset 3 (bench/bench_featurevis.py, 256 steps). Then how many units are optimized together in
+# preset 3 (bench/bench_featurevis.py, 256 steps); maco does better still but costs 4-35 times as
+# much per unit. Then how many units are optimized together in
 # one batch (on a 2-core CPU 8 was fastest per unit for the paper's presets, 32 slower than 1:
 # python bench/bench_optimize.py --batch N).
 optimize_preset = "lucid"

@@ -4,3 +4,4 @@
 # model = "efficientnet-lite0"       # or "path/to/model.onnx", "path/to/deploy.prototxt", a model_zoo name
 # provider = "cpu"                   # "auto", "cuda" or "cpu"
 # picture_percentile = 99.0            # contrast of the back pane and diff tiles (100: the max)
+# optimize_preset = "lucid"          # tools.optimize_image: 1-5 (the paper), "lucid" or "maco"

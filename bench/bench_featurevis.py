@@ -1,7 +1,7 @@
 """Feature visualization quality by preset: do the images show what the class is?
 
     python bench/bench_featurevis.py [--model M] [--presets 3,lucid,maco] [--classes 20 numbers]
-        [--steps 512] [--maco-crops 32] [--batch 8] [--photos DIR] [--figure PNG] [--speed] [--cpu]
+        [--steps 512] [--maco-crops 32] [--batch 8] [--photos DIR] [--figure IMAGE] [--speed] [--cpu]
 
 For each preset, on the same classes and the same step budget (--steps; 0: each preset's own):
 - recognizability: each class unit's image (the logit before the softmax), classified under 8
@@ -11,8 +11,8 @@ For each preset, on the same classes and the same step budget (--steps; 0: each 
 - the logit on its image over the class's highest logit on the photos of --photos (default: the
   sample photos; above 1: the image beats every photo);
 - seconds per unit (the batch of --batch units, this machine).
---figure writes the first 8 classes' images, a row per preset. --speed adds seconds per unit for
-lucid and maco at 128 and 224 px, batch 1 and --batch (4 steps, scaled to each preset's steps).
+--figure writes the first 8 classes' images as opt.png shows them, a row per preset. --speed adds
+seconds per unit for lucid and maco at 128 and 224 px, batch 1 and --batch (4 steps, scaled to each preset's steps).
 """
 import argparse
 import dataclasses
@@ -57,11 +57,12 @@ def perturb(image: np.ndarray, stream) -> np.ndarray:
 
 
 def optimized_images(net, layer: str, classes, preset: str, steps, batch: int, maco_crops: int) -> tuple:
-    """(images, seconds per unit) for each class unit with ``preset``."""
+    """(images, as opt.png shows them, seconds per unit) for each class unit with ``preset``: the
+    paper's presets' images are stretched for viewing, and classified as they are."""
     key, settings = optimize.preset_named(preset)
     if isinstance(settings, Recipe) and settings.crops > 1:
         settings = dataclasses.replace(settings, crops=maco_crops)
-    images, start = [], time.perf_counter()
+    images, shown, start = [], [], time.perf_counter()
     for first in range(0, len(classes), batch):
         group = classes[first:first + batch]
         if isinstance(settings, Recipe):
@@ -69,7 +70,8 @@ def optimized_images(net, layer: str, classes, preset: str, steps, batch: int, m
         else:
             results = optimize.optimize_units(net, layer, group, settings, iterations=steps or None)
         images += [result.image for result in results]
-    return images, (time.perf_counter() - start) / len(classes)
+        shown += [result.shown for result in results]
+    return images, shown, (time.perf_counter() - start) / len(classes)
 
 
 def top5_rate(net, layer: str, images, classes) -> float:
@@ -136,12 +138,12 @@ def main() -> None:
     print("|---|---|---|---|")
     rows = {}
     for preset in args.presets.split(","):
-        images, seconds = optimized_images(net, layer, classes, preset, args.steps, args.batch, args.maco_crops)
+        images, shown, seconds = optimized_images(net, layer, classes, preset, args.steps, args.batch, args.maco_crops)
         logits = net.forward(images)[layer]
         ratios = [logits[index, unit] / best_photo[unit] for index, unit in enumerate(classes)]
         print(f"| {preset} | {top5_rate(net, layer, images, classes):.0f} % | {np.median(ratios):.2f} "
               f"({min(ratios):.2f}-{max(ratios):.2f}) | {seconds:.1f} |", flush=True)
-        rows[preset if not preset.isdigit() else f"paper {preset}"] = images
+        rows[preset if not preset.isdigit() else f"paper {preset}"] = shown
     if args.figure:
         figure(rows, args.figure)
         print(f"figure: {args.figure}")
