@@ -71,7 +71,7 @@ def render_written(net, text: str, args, size, diversity_weight: float) -> str:
     results = render.render(net, [terms] * args.diversity, recipe, streams, args.iters, size, groups,
                             diversity_weight)
     folder = Path(args.out) / "objectives" / re.sub(r"[^\w.+@,=-]+", "_", text.replace(" ", ""))
-    write_image_atomic(folder / "opt.png", grid([r.image for r in results]))
+    write_image_atomic(folder / "opt.png", grid([r.image for r in results], columns=args.diversity))
     transparency = sum(r.transparency for r in results)
     write_image_atomic(folder / "opt_transparency.png",
                        np.uint8(np.round(255 * transparency / max(float(transparency.max()), 1e-12))))

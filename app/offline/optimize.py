@@ -146,7 +146,7 @@ PRESET_NAMES = [str(key) for key in PRESETS] + list(RECIPES)
 
 
 def render_units(net, layer: str, units, recipe: Recipe, seed: int = 0, iterations=None, objective: str = None,
-                 size: tuple = None, copies: int = 1, diversity_weight: float = 0.0, on_step=None) -> list:
+                 size: tuple = None, copies: int = 1, diversity_weight: float = 10.0, on_step=None) -> list:
     """Optimize ``copies`` images per unit of ``layer`` with a Lucid or MACO preset (app/offline/render.py),
     all in one batch; returns an ``Optimized`` per unit (its copies as one montage when several)."""
     units = check_units(net, layer, units)
@@ -160,7 +160,7 @@ def render_units(net, layer: str, units, recipe: Recipe, seed: int = 0, iteratio
     optimized = []
     for index, unit in enumerate(units):
         mine = results[index * copies:(index + 1) * copies]
-        image = mine[0].image if copies == 1 else grid([r.image for r in mine])
+        image = mine[0].image if copies == 1 else grid([r.image for r in mine], columns=copies)
         optimized.append(Optimized(unit, image, image, float(np.mean([r.activation for r in mine])), steps - 1,
                                    float(np.mean([r.start_activation for r in mine])),
                                    transparency=sum(r.transparency for r in mine)))
@@ -169,7 +169,7 @@ def render_units(net, layer: str, units, recipe: Recipe, seed: int = 0, iteratio
 
 def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch: int = 32, iterations=None,
                    sprite_tile: int = 96, progress: bool = True, objective: str = None, size: tuple = None,
-                   copies: int = 1, diversity_weight: float = 100.0, on_step=None) -> list:
+                   copies: int = 1, diversity_weight: float = 10.0, on_step=None) -> list:
     """Optimize ``units`` of ``layer`` ``batch`` at a time, skipping units already done under ``root``;
     writes each unit's opt.png and opt.json and the layer's sprite_opt.png. Returns the units run now.
 
