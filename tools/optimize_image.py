@@ -54,7 +54,8 @@ def parse_args(argv, settings):
     parser.add_argument("--diversity", type=int, default=1, help="lucid, maco: images per unit (1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: one seed, one result (0)")
     parser.add_argument("--batch", type=int, default=settings.optimize_batch,
-                        help=f"units optimized together ({settings.optimize_batch})")
+                        help=f"images through the net together ({settings.optimize_batch}; "
+                             "maco's 32 crops of one unit count 32)")
     parser.add_argument("--iters", type=int, default=None, help="steps per unit (default: the preset's)")
     parser.add_argument("--out", required=True, help="output folder (the app's unit image folder)")
     return parser.parse_args(argv)

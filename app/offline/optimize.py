@@ -174,7 +174,8 @@ def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch:
     writes each unit's opt.png and opt.json and the layer's sprite_opt.png. Returns the units run now.
 
     preset: 1-5 or "lucid", "maco". objective: "neuron" or "channel" (default: the paper's neuron for
-    1-5, the channel for lucid and maco). size, copies (diversity): lucid and maco only.
+    1-5, the channel for lucid and maco). size, copies (diversity): lucid and maco only; for them
+    ``batch`` counts views through the net (a maco unit alone is 32: 8 units at once ran out of memory).
     on_step(step, images): as optimize_units; returning False stops the run (nothing is written)."""
     key, settings = preset_named(preset)
     steps = settings.iterations if iterations is None else iterations
@@ -182,6 +183,8 @@ def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch:
         raise DeepVisError(f"{net.spec.name}: preset {key}: works in the net's input space; "
                            "size and diversity need preset lucid or maco")
     kind = objective or ("neuron" if isinstance(settings, Preset) else settings.objective)
+    if not isinstance(settings, Preset):   # batch counts the images through the net: maco's crops too
+        batch = max(1, batch // (settings.crops * copies))
     done = done_units(root, layer, units, "opt.json")
     todo = [unit for unit in units if unit not in done]
     stopped = False
