@@ -12,7 +12,8 @@ For each preset, on the same classes and the same step budget (--steps; 0: each 
   sample photos; above 1: the image beats every photo);
 - seconds per unit (the batch of --batch units, this machine).
 --figure writes the first 8 classes' images as opt.png shows them, a row per preset. --speed adds
-seconds per unit for lucid and maco at 128 and 224 px, batch 1 and --batch (4 steps, scaled to each preset's steps).
+seconds per unit for lucid and maco at 128 and 224 px, batch 1 and --batch views (4 steps, scaled
+to each preset's steps).
 """
 import argparse
 import dataclasses
@@ -105,7 +106,7 @@ def speed(net, layer: str, batch: int) -> None:
     for preset in ("lucid", "maco"):
         _, recipe = optimize.preset_named(preset)
         for size in (128, 224):
-            for count in (1, batch):
+            for count in sorted({1, max(1, batch // recipe.crops)}):   # batch counts views, as optimize_layer
                 optimize.render_units(net, layer, range(count), recipe, iterations=1, size=(size, size))  # warm-up
                 start = time.perf_counter()
                 optimize.render_units(net, layer, range(count), recipe, iterations=steps, size=(size, size))
