@@ -61,11 +61,20 @@ heartbeat_timeout_seconds = 10.0
 # Offline: crops and activation maximization
 # ---------------------------------------------------------------------------------------------
 
-# tools.optimize_image: the paper's hyperparameter set (1-4; 3 made most of its figures; 5 adds
-# random jitter, zoom and rotation) and how many units are optimized together in one batch (on a
-# 2-core CPU 8 was fastest per unit, 32 slower than 1: python bench/bench_optimize.py --batch N).
-optimize_preset = 3
+# tools.optimize_image: the preset (the paper's 1-4, 3 made most of its figures; 5 adds random
+# jitter, zoom and rotation; lucid, maco: docs/offline_images.md). lucid is the default: its class
+# images stay in the class's top-5 under unseen perturbations 89 % of the time against 3 % for
+# preset 3 (bench/bench_featurevis.py, 256 steps); maco does better still but costs 4-35 times as
+# much per unit. Then how many units are optimized together in
+# one batch (on a 2-core CPU 8 was fastest per unit for the paper's presets, 32 slower than 1:
+# python bench/bench_optimize.py --batch N).
+optimize_preset = "lucid"
 optimize_batch = 8
+# tools.optimize_image --diversity N: the weight of Lucid's diversity penalty (the Gram matrices'
+# similarity) against the unit's objective. Lucid's examples use 100 on GoogLeNet channels; on the
+# default model's class logits 100 drowned the class (golden retriever, 3 images, 128 steps: logit
+# 17 against 41 alone), 10 kept it (36) with three distinct images.
+optimize_diversity_weight = 10.0
 
 # tools.crop_max_patches: net input rows run together (whole units' top-k entries; entries whose
 # receptive fields do not overlap share a row, up to 8 a row); on 2 CPU cores 8 beat 4 and 16

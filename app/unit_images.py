@@ -5,7 +5,8 @@ Ours (written by tools/crop_max_patches.py and tools/optimize_image.py)::
     OUT/<layer>/unit_0007/maxim_000.png ... maxim_008.png   receptive-field crops of the top-k images
     OUT/<layer>/unit_0007/deconv_000.png ...                 (and guided_, backprop_): backward passes
     OUT/<layer>/unit_0007/montage_maxim.png                  3x3 montage of each kind
-    OUT/<layer>/unit_0007/opt.png, opt.json                  regularized activation maximization
+    OUT/<layer>/unit_0007/opt.png, opt.json                  activation maximization (any preset)
+    OUT/<layer>/unit_0007/opt_transparency.png               lucid, maco: where the gradient went
     OUT/<layer>/unit_0007/info.json                          values and sources of the crops
     OUT/<layer>/sprite_<kind>.png                            every unit's montage (or opt) of the layer
 

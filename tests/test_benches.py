@@ -18,6 +18,8 @@ RUNS = {
     "bench_backward.py": (["--nets", "default", "--repeats", "1"], "numpy"),
     "bench_app.py": (["--model", MNIST, "--seconds", "0.3"], "frames/s"),
     "bench_optimize.py": (["--model", MNIST, "--iters", "1", "--batch", "2", "--cpu"], "s/unit"),
+    "bench_featurevis.py": (["--model", MNIST, "--classes", "0,1", "--steps", "2", "--maco-crops", "2", "--batch",
+                             "2", "--cpu"], "top-5 under perturbations"),
     "bench_find_maxes.py": (["--model", MNIST, "--images", "8", "--batch", "4", "--memory", "4,8"], "peak memory"),
     "bench_crops.py": (["--model", MNIST, "--layers", "Convolution110_Output_0", "--units", "2", "--images", "8",
                         "--repeats", "1", "--reference", "HEAD"], "s/unit"),

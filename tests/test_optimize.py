@@ -126,7 +126,7 @@ def test_parse_units():
 def test_tool_writes_images_records_and_sprite_and_resumes(net, tmp_path, capsys):
     model = str(net.path)
     args = ["--model", model, "--layer", "conv2", "--units", "0-3", "--iters", "15", "--batch", "3", "--cpu",
-            "--seed", "2", "--out", str(tmp_path)]
+            "--seed", "2", "--preset", "3", "--out", str(tmp_path)]
     optimize_image.main(args)
     record = json.loads((unit_dir(tmp_path, "conv2", 2) / "opt.json").read_text())
     assert record["preset"] == 3 and record["iterations"] == 15 and record["position"] == [6, 6]

@@ -6,6 +6,8 @@ model's mean pixel (Caffe's raw mean-subtracted input). A model whose input is s
 learning rates, decays and the N(0, 10) start mean the same thing on every model.
 Many units are optimized together, one image per unit in one batch; each unit's start comes from its
 own random stream (seed, unit), so a unit's result does not depend on which units share its batch.
+The presets lucid and maco optimize a parameterized image instead (app/offline/render.py); this
+module runs either and writes what the app reads.
 """
 from dataclasses import asdict, dataclass
 
@@ -14,10 +16,11 @@ import numpy as np
 from app.errors import DeepVisError
 from app.files import write_image_atomic, write_json_atomic
 from app.net.preprocess import mean_array
-from app.offline import transforms
-from app.offline.montage import write_sprite
+from app.offline import objectives, render, transforms
+from app.offline.montage import grid, write_sprite
 from app.offline.progress import done_units, progress_bar
 from app.offline.regularizers import PRESETS, Preset, learning_rates, regularize
+from app.offline.render import RECIPES, Recipe
 from app.unit_images import montage_path, unit_dir
 
 
@@ -31,6 +34,7 @@ class Optimized:
     activation: float        # the unit's value on ``image``
     step: int                # the step that produced it
     start_activation: float  # the unit's value on the random start
+    transparency: np.ndarray = None  # lucid, maco: accumulated |gradient| wrt the image (H x W)
 
 
 class PixelSpace:
@@ -62,46 +66,36 @@ class PixelSpace:
         return 127.5 * x / np.maximum(peak, 1e-12) + 127.5 - self.mean
 
 
-def target_position(net, layer: str):
-    """Where a unit is pushed: the spatial centre of a map, nothing for a vector."""
-    info = net.layer(layer)
-    if info.kind == "vector":
-        return None
-    if info.kind != "map":
-        raise DeepVisError(f"{net.spec.name}: layer {layer}: shape {info.shape} is neither a map nor a vector")
-    return tuple((size - 1) // 2 for size in info.shape[1:])
-
-
 def start_images(space: PixelSpace, streams: list) -> np.ndarray:
     """N(0, 10) around the mean pixel, one image per random stream."""
     return np.stack([stream.normal(0.0, 10.0, space.mean.shape) for stream in streams]).astype(np.float32)
 
 
-def objective_seed(value: np.ndarray, units, position) -> tuple:
-    """The one-hot diff at (each image's own unit, position) and its index into the layer's value."""
-    diff = np.zeros_like(value)
-    index = (np.arange(len(units)), np.asarray(units)) + (tuple(np.full(len(units), p) for p in position)
-                                                           if position else ())
-    diff[index] = 1.0
-    return diff, index
-
-
-def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: int = 0, iterations=None,
-                   on_step=None) -> list:
-    """Optimize one image per unit of ``layer``, all in one batch; returns an ``Optimized`` per unit.
-
-    iterations: overrides the preset's count. on_step(step, best_images): called after every step
-    (counted from 0); best_images() gives what this function would return if it stopped now; on_step
-    returning False stops it there (anything else goes on), and the best images so far are returned.
-    """
+def check_units(net, layer: str, units) -> list:
     units = [int(unit) for unit in units]
     channels = net.layer(layer).shape[0]
     if not units or not all(0 <= unit < channels for unit in units):
         raise DeepVisError(f"{net.spec.name}: layer {layer}: units {units} out of range 0-{channels - 1}")
+    return units
+
+
+def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: int = 0, iterations=None,
+                   on_step=None, objective: str = "neuron") -> list:
+    """Optimize one image per unit of ``layer``, all in one batch, in the paper's pixel space;
+    returns an ``Optimized`` per unit.
+
+    iterations: overrides the preset's count. objective: "neuron" (the centre, as the paper) or
+    "channel" (app/offline/objectives.py). on_step(step, glimpse): called after every step;
+    glimpse() gives (picture, value) per unit, its best image so far as opt.png shows it (built only
+    when asked: a caller showing progress every few steps does not pay for the others); on_step
+    returning False stops the run there.
+    """
+    units = check_units(net, layer, units)
     steps = preset.iterations if iterations is None else iterations
     if steps < 1:
         raise DeepVisError(f"{net.spec.name}: layer {layer}: {steps} iterations; at least 1 is needed")
-    space, position = PixelSpace(net), target_position(net, layer)
+    space = PixelSpace(net)
+    targets = [objectives.unit_terms(net, layer, unit, objective) for unit in units]
     streams = [np.random.default_rng([seed, unit]) for unit in units]
     x = start_images(space, streams)
     best_value = np.full(len(units), -np.inf)
@@ -111,22 +105,17 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
         x = space.clip(x)
         warp = transforms.random_warps(preset, streams, x.shape[2:])
         run = net.forward(space.to_net(transforms.apply(x, warp)), up_to=layer)
-        value = run[layer]
-        diff, index = objective_seed(value, units, position)
-        scores = value[index].astype(np.float64)
+        scores, seeds = objectives.evaluate(targets, {layer: run[layer]}, 1)
         start_value = scores if start_value is None else start_value
         better = scores > best_value
         best_value[better], best_x[better], best_step[better] = scores[better], x[better], step
-        grad = transforms.apply_adjoint(space.grad_from_net(run.backward(layer, 0, mode="grad", seed=diff).input), warp)
-        del run, value   # ONNX Runtime reuses their memory for the next step's forward
+        grad = space.grad_from_net(run.backward(layer, 0, mode="grad", seed=seeds[layer]).input)
+        grad = transforms.apply_adjoint(grad, warp)
+        del run   # ONNX Runtime reuses its memory for the next step's forward
         x = regularize(x + learning_rates(preset, grad).astype(np.float32) * grad, grad, preset, step)
-        if on_step and on_step(step, lambda: _results(net, space, units, best_x, best_value, best_step,
-                                                       start_value)) is False:
+        if on_step and on_step(step, lambda: list(zip(net.deprocess(space.to_net(space.stretched(best_x))),
+                                                      best_value.tolist()))) is False:
             break
-    return _results(net, space, units, best_x, best_value, best_step, start_value)
-
-
-def _results(net, space: PixelSpace, units: list, best_x, best_value, best_step, start_value) -> list:
     images, shown = net.deprocess(space.to_net(best_x)), net.deprocess(space.to_net(space.stretched(best_x)))
     return [Optimized(*fields) for fields in zip(units, images, shown, best_value.tolist(), best_step.tolist(),
                                                  start_value.tolist())]
@@ -148,35 +137,112 @@ def parse_units(text: str, channels: int, where: str) -> list:
     return sorted(units)
 
 
-def optimize_layer(net, layer: str, units, root, preset: int = 3, seed: int = 0, batch: int = 32,
-                   iterations=None, sprite_tile: int = 96, progress: bool = True) -> list:
+def preset_named(name):
+    """A preset by its name: 1-5 (the paper's pixel space; 5 adds transforms) or lucid, maco."""
+    key = int(name) if str(name).isdigit() else str(name)
+    if key not in PRESETS and key not in RECIPES:
+        raise DeepVisError(f"preset {name}: choose one of {', '.join(PRESET_NAMES)}")
+    return key, PRESETS.get(key) or RECIPES[key]
+
+
+PRESET_NAMES = [str(key) for key in PRESETS] + list(RECIPES)
+
+
+def render_units(net, layer: str, units, recipe: Recipe, seed: int = 0, iterations=None, objective: str = None,
+                 size: tuple = None, copies: int = 1, diversity_weight: float = 10.0, on_step=None) -> list:
+    """Optimize ``copies`` images per unit of ``layer`` with a Lucid or MACO preset (app/offline/render.py),
+    all in one batch; returns an ``Optimized`` per unit (its copies as one montage when several)."""
+    units = check_units(net, layer, units)
+    kind = objective or recipe.objective
+    targets = [objectives.unit_terms(net, layer, unit, kind) for unit in units for _ in range(copies)]
+    streams = [np.random.default_rng([seed, unit] + ([copy] if copies > 1 else []))
+               for unit in units for copy in range(copies)]
+    groups = [list(range(index * copies, (index + 1) * copies)) for index in range(len(units))] if copies > 1 else None
+    results = render.render(net, targets, recipe, streams, iterations, size, groups, diversity_weight, on_step)
+    steps = recipe.iterations if iterations is None else iterations
+    optimized = []
+    for index, unit in enumerate(units):
+        mine = results[index * copies:(index + 1) * copies]
+        image = mine[0].image if copies == 1 else grid([r.image for r in mine], columns=copies)
+        optimized.append(Optimized(unit, image, image, float(np.mean([r.activation for r in mine])), steps - 1,
+                                   float(np.mean([r.start_activation for r in mine])),
+                                   transparency=sum(r.transparency for r in mine)))
+    return optimized
+
+
+def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch: int = 32, iterations=None,
+                   sprite_tile: int = 96, progress: bool = True, objective: str = None, size: tuple = None,
+                   copies: int = 1, diversity_weight: float = 10.0, on_step=None) -> list:
     """Optimize ``units`` of ``layer`` ``batch`` at a time, skipping units already done under ``root``;
-    writes each unit's opt.png and opt.json and the layer's sprite_opt.png. Returns the units run now."""
-    if preset not in PRESETS:
-        raise DeepVisError(f"{net.spec.name}: preset {preset}: choose one of {', '.join(map(str, PRESETS))}")
-    settings = PRESETS[preset]
+    writes each unit's opt.png and opt.json and the layer's sprite_opt.png. Returns the units run now.
+
+    preset: 1-5 or "lucid", "maco". objective: "neuron" or "channel" (default: the paper's neuron for
+    1-5, the channel for lucid and maco). size, copies (diversity): lucid and maco only; for them
+    ``batch`` counts views through the net (a maco unit alone is 32: 8 units at once ran out of memory).
+    on_step(step, glimpse): as optimize_units; returning False stops the run (nothing is written)."""
+    key, settings = preset_named(preset)
     steps = settings.iterations if iterations is None else iterations
+    if not isinstance(settings, Preset):   # batch counts the images through the net: maco's crops too
+        batch = max(1, batch // (settings.crops * copies))
     done = done_units(root, layer, units, "opt.json")
     todo = [unit for unit in units if unit not in done]
+    stopped = False
+
     with progress_bar(len(todo) * steps, f"{layer} opt", unit="step", enabled=progress) as bar:
         for start in range(0, len(todo), batch):
             group = todo[start:start + batch]
-            for result in optimize_units(net, layer, group, settings, seed, steps,
-                                         lambda step, best_images: bar.update(len(group))):
-                write_unit(net, root, layer, result, preset, seed, steps)
+
+            def step_done(step, glimpse):
+                nonlocal stopped
+                bar.update(len(group))
+                stopped = on_step is not None and on_step(step, glimpse) is False
+                return not stopped
+
+            results = optimize_group(net, layer, group, key, seed, steps, objective, size, copies,
+                                     diversity_weight, step_done)
+            if stopped:
+                return todo[:start]
+            write_results(net, root, layer, results, key, seed, steps, objective, size, copies)
     write_sprite(root, layer, "opt", net.layer(layer).shape[0], sprite_tile)
     return todo
 
 
-def write_unit(net, root, layer: str, result: Optimized, preset: int, seed: int, iterations: int) -> None:
-    """Write one unit's opt.png, opt_raw.png and opt.json under ``root``, as optimize_layer does."""
-    _write_result(root, layer, result, dict(preset=preset, iterations=iterations, seed=seed,
-                                            position=target_position(net, layer), model=net.spec.name))
+def optimize_group(net, layer: str, units, preset=3, seed: int = 0, iterations=None, objective: str = None,
+                   size: tuple = None, copies: int = 1, diversity_weight: float = 10.0, on_step=None) -> list:
+    """An ``Optimized`` per unit of ``units``, all in one batch, with ``preset`` (1-5, "lucid", "maco");
+    the arguments as optimize_layer's."""
+    key, settings = preset_named(preset)
+    if isinstance(settings, Preset):
+        if size or copies > 1:
+            raise DeepVisError(f"{net.spec.name}: preset {key}: works in the net's input space; "
+                               "size and diversity need preset lucid or maco")
+        return optimize_units(net, layer, units, settings, seed, iterations, on_step, objective or "neuron")
+    return render_units(net, layer, units, settings, seed, iterations, objective or settings.objective, size,
+                        copies, diversity_weight, on_step)
+
+
+def write_results(net, root, layer: str, results: list, preset=3, seed: int = 0, iterations=None,
+                  objective: str = None, size: tuple = None, copies: int = 1) -> None:
+    """Write each result's opt.png, opt_raw.png (opt_transparency.png) and opt.json under ``root``,
+    recording how it was made (the arguments optimize_group took)."""
+    key, settings = preset_named(preset)
+    kind = objective or ("neuron" if isinstance(settings, Preset) else settings.objective)
+    record = dict(preset=key, objective=kind, iterations=settings.iterations if iterations is None else iterations,
+                  seed=seed, position=objectives.centre(net, layer) if kind == "neuron" else None,
+                  model=net.spec.name, preset_settings=asdict(settings))
+    if not isinstance(settings, Preset):
+        record.update(size=list(size or (settings.size, settings.size)), diversity=copies)
+    for result in results:
+        _write_result(root, layer, result, record)
 
 
 def _write_result(root, layer: str, result: Optimized, run: dict) -> None:
+    folder = unit_dir(root, layer, result.unit)
     write_image_atomic(montage_path(root, layer, result.unit, "opt"), result.shown)
-    write_image_atomic(unit_dir(root, layer, result.unit) / "opt_raw.png", result.image)
-    record = {key: value for key, value in asdict(result).items() if key not in ("image", "shown")}
-    record.update(layer=layer, preset_settings=asdict(PRESETS[run["preset"]]), **run)
-    write_json_atomic(unit_dir(root, layer, result.unit) / "opt.json", record, indent=1)
+    write_image_atomic(folder / "opt_raw.png", result.image)
+    if result.transparency is not None:
+        peak = max(float(result.transparency.max()), 1e-12)
+        write_image_atomic(folder / "opt_transparency.png", np.uint8(np.round(255 * result.transparency / peak)))
+    record = {key: value for key, value in asdict(result).items() if key not in ("image", "shown", "transparency")}
+    record.update(layer=layer, **run)
+    write_json_atomic(folder / "opt.json", record, indent=1)

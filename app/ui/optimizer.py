@@ -16,7 +16,6 @@ import numpy as np
 
 from app.offline import optimize
 from app.offline.montage import write_sprite
-from app.offline.regularizers import PRESETS
 from app.unit_images import find_unit_image, montage_path, sprite_path
 from app.ui.workers import Heartbeat, Worker, guarded_call
 
@@ -31,7 +30,7 @@ class Job:
     root: str
     layer: str
     unit: int
-    preset: int
+    preset: object                         # 1-5, "lucid" or "maco" (optimize.preset_named)
     steps: int
     sprite_tile: int
 
@@ -43,8 +42,9 @@ class Job:
 
 def job_for(root, layer: str, unit: int, settings) -> Job:
     """The job of ``unit`` of ``layer`` with the settings' preset and step count."""
-    steps = settings.optimize_app_steps or PRESETS[settings.optimize_preset].iterations
-    return Job(str(root), layer, unit, settings.optimize_preset, steps, settings.offline_sprite_tile)
+    preset, recipe = optimize.preset_named(settings.optimize_preset)
+    steps = settings.optimize_app_steps or recipe.iterations
+    return Job(str(root), layer, unit, preset, steps, settings.offline_sprite_tile)
 
 
 @dataclass(frozen=True)
@@ -89,21 +89,21 @@ def run_job(net, job: Job, on_progress: Callable[[Progress], None] = lambda prog
     stops without writing anything once ``keep_going()`` is False. Returns the final Progress."""
     progress = Progress(job)
 
-    def on_step(step, best_images) -> bool:
+    def on_step(step, glimpse) -> bool:
         nonlocal progress
         if not keep_going():
             return False
         if (step + 1) % PICTURE_EVERY == 0:
-            best = best_images()[0]
-            progress = replace(progress, step=step + 1, activation=best.activation, picture=best.shown)
+            (picture, value), = glimpse()
+            progress = replace(progress, step=step + 1, activation=value, picture=picture)
             on_progress(progress)
         return True
 
-    result, = optimize.optimize_units(net, job.layer, [job.unit], PRESETS[job.preset], SEED, job.steps, on_step)
+    result, = optimize.optimize_group(net, job.layer, [job.unit], job.preset, SEED, job.steps, on_step=on_step)
     progress = replace(progress, activation=result.activation, picture=result.shown)
     if not keep_going():
         return replace(progress, outcome="cancelled")
-    optimize.write_unit(net, job.root, job.layer, result, job.preset, SEED, job.steps)
+    optimize.write_results(net, job.root, job.layer, [result], job.preset, SEED, job.steps)
     write_sprite(job.root, job.layer, "opt", net.layer(job.layer).shape[0], job.sprite_tile)
     return replace(progress, step=job.steps, outcome="written")
 
