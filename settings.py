@@ -208,8 +208,8 @@ jpgvis_remap = {}
 # Key 2 optimizes the selected unit's image now, in a background thread (the window and the live
 # view go on), with optimize_preset and seed 0, and writes it where tools.optimize_image writes it
 # (unit_jpg_dir: <layer>/unit_NNNN/opt.png, opt.json: the tool's files for the same preset, seed and
-# steps). optimize_app_steps: its steps (None = the preset's own count); 200 took 16-20 s a unit of
-# the default model in the window on two busy CPU cores and reached 85-94 % of the activation of
+# steps). optimize_app_steps: its steps (None = the preset's own count); 200 of lucid took 8 s on fc:0,
+# 200 of preset 3 took 16-20 s a unit of the default model in the window on two busy CPU cores and reached 85-94 % of the activation of
 # 1000 steps on blocks.4.2.add, 56-74 % on fc (docs/app.md). optimize_on_select: also optimize each unit the cursor rests on for
 # optimize_select_seconds that has no optimized image yet (off: it keeps the cores busy). Moving to
 # another unit cancels a run (docs/app.md says why).
