@@ -26,10 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.inputs.samples import default_input_dir  # noqa: E402
+from app.labels import class_name  # noqa: E402
 from app.net import Net, heap  # noqa: E402
 from app.net.preprocess import read_image  # noqa: E402
 from app.offline import optimize  # noqa: E402
-from app.offline.montage import grid  # noqa: E402
+from app.offline.montage import PAD, grid  # noqa: E402
 from app.offline.render import Recipe  # noqa: E402
 
 # goldfish, ostrich, flamingo, golden retriever, tabby, analog clock, orange, banana (the figure's
@@ -89,7 +90,8 @@ def photo_maxima(net, layer: str, folder) -> np.ndarray:
     return np.max([net.forward([read_image(path)])[layer][0] for path in paths], axis=0)
 
 
-def figure(rows: dict, path, tile: int = 128) -> None:
+def figure(rows: dict, path, names: list, tile: int = 128) -> None:
+    """A row per preset of the first 8 classes' images, under a header naming each column's class."""
     label = 150
     strips = []
     for name, images in rows.items():
@@ -98,7 +100,12 @@ def figure(rows: dict, path, tile: int = 128) -> None:
         caption = np.zeros((strip.shape[0], label, 3), np.uint8)
         cv2.putText(caption, name, (8, strip.shape[0] // 2 + 8), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         strips.append(np.hstack([caption, strip]))
-    cv2.imwrite(str(path), np.vstack([np.vstack([s, np.zeros((4, s.shape[1], 3), np.uint8)]) for s in strips]))
+    header = np.zeros((24, strips[0].shape[1], 3), np.uint8)
+    for column, name in enumerate(names[:8]):
+        cv2.putText(header, name.split(",")[0][:17], (label + column * (tile + PAD) + 3, 17),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), np.vstack([header] + [np.vstack([s, np.zeros((4, s.shape[1], 3), np.uint8)])
+                                                  for s in strips]))
 
 
 def speed(net, layer: str, batch: int) -> None:
@@ -146,7 +153,7 @@ def main() -> None:
               f"({min(ratios):.2f}-{max(ratios):.2f}) | {seconds:.1f} |", flush=True)
         rows[preset if not preset.isdigit() else f"paper {preset}"] = shown
     if args.figure:
-        figure(rows, args.figure)
+        figure(rows, args.figure, [class_name(net.labels, unit) for unit in classes])
         print(f"figure: {args.figure}")
     if args.speed:
         speed(net, layer, args.batch)

@@ -37,3 +37,20 @@ def test_bench_runs_to_its_report(script):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert expected in done.stdout, done.stdout[-2000:]
+
+
+def test_featurevis_figure_names_each_column_and_rows_each_preset(tmp_path):
+    bench = ROOT / "bench" / "bench_featurevis.py"
+    script = ("import sys, numpy as np, runpy; sys.argv = ['x']; "
+              f"module = runpy.run_path({str(bench)!r}); "
+              "rows = {name: [np.full((64, 64, 3), 30 * (i + 1), np.uint8) for i in range(8)] for name in ('a', 'b')}; "
+              f"module['figure'](rows, {str(tmp_path / 'figure.png')!r}, ['tench, Tinca tinca'] + ['goldfish'] * 7)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import cv2
+
+    picture = cv2.imread(str(tmp_path / "figure.png"))
+    assert picture.shape == (24 + 2 * (128 + 4), 150 + 8 * 128 + 7 * 2, 3)
+    header = picture[:24, 150:150 + 128]
+    assert (header > 128).sum() > 40   # the first column's class name is written there
+    assert not picture[:24, :150].any()   # above the preset names: nothing
