@@ -34,21 +34,25 @@ def wait_for(condition, seconds: float = 30.0):
         time.sleep(0.01)
 
 
-def test_the_worker_writes_the_files_optimize_image_writes(net, tmp_path):
+@pytest.mark.parametrize("preset", [3, "lucid"])
+def test_the_worker_writes_the_files_optimize_image_writes(net, tmp_path, preset):
     tool_settings = tmp_path / "settings.py"
     tool_settings.write_text(f"model_input = {PLAIN_INPUT!r}\n")   # the net's own preprocessing
     optimize_image.main(["--model", str(net.path), "--settings", str(tool_settings), "--layer", "conv2", "--units",
-                         "4", "--iters", "12", "--preset", "3", "--seed", "0", "--cpu", "--out", str(tmp_path / "tool")])
+                         "4", "--iters", "12", "--preset", str(preset), "--seed", "0", "--cpu", "--out",
+                         str(tmp_path / "tool")])
     worker = OptimizeWorker(net).start()
     try:
-        worker.start_job(job_for(tmp_path / "app", "conv2", 4, settings()))
+        worker.start_job(job_for(tmp_path / "app", "conv2", 4, settings(optimize_preset=preset)))
         wait_for(lambda: worker.progress() is not None and not worker.progress().running)
     finally:
         worker.stop()
     assert worker.progress().outcome == "written"
     tool, app = files_of(tmp_path / "tool"), files_of(tmp_path / "app")
-    assert sorted(map(str, app)) == ["conv2/sprite_opt.png", "conv2/unit_0004/opt.json", "conv2/unit_0004/opt.png",
-                                     "conv2/unit_0004/opt_raw.png"]
+    extra = ["conv2/unit_0004/opt_transparency.png"] if preset == "lucid" else []
+    expected = ["conv2/sprite_opt.png", "conv2/unit_0004/opt.json", "conv2/unit_0004/opt.png",
+                "conv2/unit_0004/opt_raw.png"] + extra
+    assert sorted(map(str, app)) == sorted(expected)
     assert app == tool
 
 

@@ -321,7 +321,8 @@ def probe(display, tmp_path, *options, steps: int) -> tuple:
     units = tmp_path / "units"
     settings = tmp_path / "settings.py"
     settings.write_text(f"model_input = {ui_support.MNIST_INPUT!r}\nkey_wait_ms = 5\n"
-                        f"unit_jpg_dir = {str(units)!r}\noptimize_app_steps = {steps}\n")
+                        f"unit_jpg_dir = {str(units)!r}\noptimize_app_steps = {steps}\n"
+                        "optimize_preset = 3\n")   # the paper's: its best image so far has contrast from the start
     folder = ui_support.write_images(tmp_path / "digits", 3)
     grab = tmp_path / "last.png"
     env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
