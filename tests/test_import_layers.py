@@ -18,7 +18,8 @@ LAYERS = (
     ("importer/runtime", ("app.net.*", "app.models", "app.models.*", "app.inputs", "app.inputs.*")),
     ("autodiff", ("app.net.autodiff", "app.net.autodiff.*")),
     ("net facade", ("app.net", "app.net.net", "app.net.run", "app.net.receptive_field")),
-    ("offline/views", ("app.offline", "app.offline.*", "app.views", "app.views.*", "app.unit_images")),
+    ("offline/views", ("app.offline", "app.offline.*", "app.views", "app.views.*", "app.unit_images",
+                       "app.atlas", "app.atlas.*")),
     ("ui", ("app.ui", "app.ui.*", "app.web", "app.web.*")),
     ("entry points", ("tools", "tools.*", "bench", "bench.*", "run_toolbox")),
 )
