@@ -91,7 +91,7 @@ class Pool:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False   # the job's own bar counts images or units
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)   # not its notes on the bars turned off
         self.resources = actor_resources(ray.available_resources(), provider, actors)
 
     def map(self, make_job, settings: dict, tasks: list, net=None):
