@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from skimage import data as skimage_data
 
+from app.errors import DeepVisError
 from app.net import Net
 from app.offline.maxes import Scorer
 
@@ -74,3 +75,10 @@ class ReportingPool:
     def map(self, make_job, settings, tasks, net=None):
         assert make_job is Scorer
         return self.pool.map(ReportedScorer, {"queue": self.queue, "pause": self.pause, **settings}, tasks, net)
+
+
+def failing_job(message: str):
+    """A job whose every task fails as a worker's own error does (a DeepVisError)."""
+    def run(task):
+        raise DeepVisError(f"{task}: {message}")
+    return run

@@ -19,7 +19,7 @@ from app.errors import DeepVisError
 from app.files import read_npz
 from app.net import Net, providers
 from app.offline import layer_stats, maxes as find
-from tests.ray_support import ReportingPool, random_net_file, sample_images, time_bound
+from tests.ray_support import ReportingPool, failing_job, random_net_file, sample_images, time_bound
 
 ray = pytest.importorskip("ray")
 from app.offline.on_ray import Pool, Resources, actor_resources  # noqa: E402  (needs ray)
@@ -181,6 +181,11 @@ def test_crop_max_patches_and_optimize_image_on_ray_write_the_same_files(setup, 
     assert_same_files(tmp_path / "opt_here", tmp_path / "opt_ray")
 
 
+def test_a_workers_error_reaches_the_driver_as_its_one_line(pool):
+    with time_bound(60), pytest.raises(DeepVisError, match=r"^shard 7: cannot decode$"):
+        list(pool.map(failing_job, {"message": "cannot decode"}, ["shard 7"]))
+
+
 def test_the_tools_do_not_import_ray_without_the_option(setup, tmp_path):
     script = ("import sys\n"
               "from tools import find_maxes, layer_stats, crop_max_patches, optimize_image\n"
@@ -193,15 +198,18 @@ def test_the_tools_do_not_import_ray_without_the_option(setup, tmp_path):
     assert "1 unreadable skipped" in done.stdout
 
 
-def test_the_pool_takes_gpus_when_cuda_works_else_fractional_cpus():
+def test_the_pool_takes_gpus_when_cuda_works_else_a_share_of_each_node():
     gpu_here = dict(available=[providers.CUDA, providers.CPU], device_count=2)
-    assert actor_resources({"CPU": 2.0}) == Resources(2, 0.75, 0.0, "cpu")
-    assert actor_resources({"CPU": 1.0}) == Resources(1, 0.5, 0.0, "cpu")
-    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, "auto", **gpu_here) == Resources(2, 1.0, 1.0, "cuda")
-    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, "auto", actors=4, **gpu_here) == Resources(4, 1.0, 0.5, "cuda")
-    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, "cpu", **gpu_here).provider == "cpu"
+    assert actor_resources({"CPU": 2.0}, [2.0]) == Resources(1, 1.5, 0.0, "cpu")
+    assert actor_resources({"CPU": 2.0}, [2.0], actors=2) == Resources(2, 0.75, 0.0, "cpu")
+    assert actor_resources({"CPU": 2.0}, [1.0, 1.0]) == Resources(2, 0.75, 0.0, "cpu")   # one on each node
+    assert actor_resources({"CPU": 48.0}, [16.0, 32.0]) == Resources(2, 12.0, 0.0, "cpu")
+    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, [16.0], "auto", **gpu_here) == Resources(2, 1.0, 1.0, "cuda")
+    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, [16.0], "auto", actors=4, **gpu_here) == \
+        Resources(4, 1.0, 0.5, "cuda")
+    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, [16.0], "cpu", **gpu_here).provider == "cpu"
     no_driver = dict(available=[providers.CUDA, providers.CPU], device_count=0)
-    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, "auto", **no_driver) == Resources(16, 0.969, 0.0, "cpu")
-    assert actor_resources({"CPU": 4.0, "GPU": 1.0}, "auto", available=[providers.CPU]).provider == "cpu"
+    assert actor_resources({"CPU": 16.0, "GPU": 2.0}, [16.0], "auto", **no_driver) == Resources(1, 12.0, 0.0, "cpu")
+    assert actor_resources({"CPU": 4.0, "GPU": 1.0}, [4.0], "auto", available=[providers.CPU]).provider == "cpu"
     with pytest.raises(DeepVisError, match="--actors -1"):
-        actor_resources({"CPU": 2.0}, actors=-1)
+        actor_resources({"CPU": 2.0}, [2.0], actors=-1)

@@ -60,7 +60,7 @@ def add_ray(parser: argparse.ArgumentParser) -> None:
                         help="run on Ray: alone or 'local' starts Ray on this machine; 'auto', ray://HOST:10001 "
                              "or HOST:6379 joins a running cluster (needs the ray extra)")
     parser.add_argument("--actors", type=int, default=0,
-                        help="with --ray: actors in the pool, each holding the net (0: one per GPU, else per CPU)")
+                        help="with --ray: actors in the pool, each holding the net (0: one per GPU, else one per node)")
 
 
 def ray_pool(args: argparse.Namespace, settings: types.SimpleNamespace):

@@ -30,20 +30,26 @@ class Resources:
     provider: str   # "cuda" or "cpu"
 
 
-def actor_resources(cluster: dict, preference: str = "auto", actors: int = 0, available=None,
+def actor_resources(cluster: dict, node_cpus: list, preference: str = "auto", actors: int = 0, available=None,
                     device_count=None) -> Resources:
-    """The pool for a cluster's resources (ray.available_resources()): one actor per GPU when the
-    cluster has GPUs and CUDA works here (``preference``, ``available`` and ``device_count`` as
-    providers.choose_providers takes them), else one per CPU; ``actors`` > 0 chooses the count."""
+    """The pool for a cluster's resources (ray.available_resources(), and the CPUs of each node).
+
+    GPU actors, one per GPU, when the cluster has GPUs and CUDA works here (``preference``,
+    ``available`` and ``device_count`` as providers.choose_providers takes them). Else CPU actors,
+    one per node: ONNX Runtime runs a session on every core of its machine, so two actors on one
+    machine share its cores and each runs at half speed, or less. Each asks for 3/4 of the smallest
+    node's CPUs, so no two land on one node and Ray Data's own tasks find room. ``actors`` > 0
+    chooses the count; CPU actors then share the CPUs, all but KEPT_FOR_RAY."""
     if actors < 0:
-        raise DeepVisError(f"--actors {actors}: give a count of at least 1 (0: one per CPU or GPU)")
+        raise DeepVisError(f"--actors {actors}: give a count of at least 1 (0: one per GPU, else one per node)")
     cpus, gpus = float(cluster.get("CPU", 0)), float(cluster.get("GPU", 0))
-    cuda = gpus >= 1 and providers.CUDA in providers.choose_providers(preference, available, device_count)
-    count = actors or max(1, int(gpus if cuda else cpus))
-    num_cpus = round(min(1.0, max(cpus - KEPT_FOR_RAY, 0.1) / count), 3)
-    if cuda:
-        return Resources(count, num_cpus, round(min(1.0, gpus / count), 3), "cuda")
-    return Resources(count, num_cpus, 0.0, "cpu")
+    smallest = min((count for count in node_cpus if count > 0), default=cpus)
+    shared = max(cpus - KEPT_FOR_RAY, 0.1)
+    if gpus >= 1 and providers.CUDA in providers.choose_providers(preference, available, device_count):
+        count = actors or int(gpus)
+        return Resources(count, round(min(1.0, shared / count), 3), round(min(1.0, gpus / count), 3), "cuda")
+    count = actors or max(1, len([count for count in node_cpus if count > 0]))
+    return Resources(count, round(min(0.75 * smallest, shared / count), 3), 0.0, "cpu")
 
 
 def connect(address: str = LOCAL) -> None:
@@ -91,8 +97,10 @@ class Pool:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False   # the job's own bar counts images or units
         context.print_on_execution_start = False
+        context.raise_original_map_exception = True   # a worker's DeepVisError, not "UDF failed"
         logging.getLogger("ray.data").setLevel(logging.ERROR)   # not its notes on the bars turned off
-        self.resources = actor_resources(ray.available_resources(), provider, actors)
+        nodes = [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]]
+        self.resources = actor_resources(ray.available_resources(), nodes, provider, actors)
 
     def map(self, make_job, settings: dict, tasks: list, net=None):
         """(task index, result) of every task, in the order they end: ``make_job(net, **settings)``
@@ -114,17 +122,20 @@ class Pool:
         try:
             for row in results.iter_rows():
                 yield int(row["index"]), pickle.loads(row["output"])
-        except DeepVisError:
-            raise
         except Exception as error:  # Ray wraps a worker's error in its own exception types
             raise _one_line(error) from None
 
 
 def _one_line(error: BaseException) -> DeepVisError:
-    """The DeepVisError a worker raised, else the first line of Ray's error."""
-    seen = error
-    while seen is not None:
-        if isinstance(seen, DeepVisError):
-            return seen
-        seen = getattr(seen, "cause", None) or seen.__cause__
-    return DeepVisError(f"Ray: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+    """The DeepVisError a worker raised (Ray wraps it, in a RayTaskError that is also one), else the
+    first line of Ray's error."""
+    from ray.exceptions import RayTaskError
+
+    seen, visited = error, set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        if isinstance(seen, DeepVisError) and not isinstance(seen, RayTaskError):
+            return DeepVisError(str(seen).strip().splitlines()[0])   # Ray appends lines on its retries
+        seen = getattr(seen, "cause", None) or seen.__cause__ or seen.__context__
+    lines = str(error).strip().splitlines()
+    return DeepVisError(f"Ray: {lines[0] if lines else type(error).__name__}")
