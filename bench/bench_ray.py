@@ -1,14 +1,15 @@
 """find_maxes on Ray against one process, on this machine: images/s, the driver's merge cost and memory.
 
     python bench/bench_ray.py [--model M] [--layers units] [--batch 8] [--checkpoint-every 5]
-        [--images 480] [--actors 1,2] [--repeats 2] [--memory 100,2000]
+        [--images 640] [--actors 1,2] [--repeats 2] [--memory 100,2000]
 
 One local Ray instance (every core of this machine) for the whole run. On the same images, net and
 shards, interleaved (one process, then each actor count, ``--repeats`` times; the best of each kept):
 - one process: FindMaxes.run() as tools.find_maxes runs it;
-- Ray with N actors: FindMaxes.run(pool=...) as ``--ray local --actors N`` runs it. Its whole time
-  includes making the actors (each loads the net); the steady rate counts the images of the shards
-  that ended after the first one, over the time from the first to the last: what a long run sees.
+- Ray with N actors: FindMaxes.run(pool=...) as ``--ray local --actors N`` runs it; its whole time
+  includes making the actors (each loads the net).
+The steady rate, for both, counts the images of the shards merged after the first one, over the time
+from the first merge to the last: what a long run sees, without start-up and the end (ties, maxes.json).
 Goal: Ray's steady rate with the cores of one process >= 0.85x of one process.
 Merge: the driver's time in FindMaxes.add (write the shard's chunk, merge its top-k, checkpoint), as a
 share of the run. Memory: the driver's peak resident size (VmHWM) for each count of images, each in a
@@ -31,38 +32,26 @@ from app.settings import load_settings  # noqa: E402
 from bench.bench_find_maxes import peak_resident_mib, write_images  # noqa: E402
 
 
-class TimedPool:
-    """A Pool that notes when each shard's result reaches the driver."""
-
-    def __init__(self, pool):
-        self.pool, self.arrivals = pool, []
-
-    def map(self, make_job, settings, tasks, net=None):
-        for index, result in self.pool.map(make_job, settings, tasks, net):
-            self.arrivals.append((time.perf_counter(), len(tasks[index][0])))
-            yield index, result
-
-
 def timed_run(job, pool=None) -> dict:
-    """Wall seconds of job.run(), the seconds its add() took, and (with a pool) the steady rate."""
-    spent = [0.0]
+    """Wall seconds of job.run(), the seconds its add() took, and its steady rate: the images of the
+    shards merged after the first one, over the time from the first merge to the last (a pool of N
+    actors has up to N - 1 more shards under way at the first merge: many shards keep that small)."""
+    spent, arrivals = [0.0], []
     add = job.add
 
     def timed_add(partial):
         started = time.perf_counter()
+        start, stop = job.shards[partial.shard]
+        arrivals.append((started, stop - start))
         add(partial)
         spent[0] += time.perf_counter() - started
     job.add = timed_add
-    timed = None if pool is None else TimedPool(pool)
     started = time.perf_counter()
-    job.run(progress=False, pool=timed)
+    job.run(progress=False, pool=pool)
     wall = time.perf_counter() - started
-    result = {"wall": wall, "merge": spent[0], "rate": len(job.paths) / wall}
-    if timed is not None and len(timed.arrivals) > 1:
-        (first, _), (last, _) = timed.arrivals[0], timed.arrivals[-1]
-        result["rate"] = sum(count for _, count in timed.arrivals[1:]) / (last - first)
-        result["startup"] = first - started
-    return result
+    (first, _), (last, _) = arrivals[0], arrivals[-1]
+    return {"wall": wall, "merge": spent[0], "startup": first - started,
+            "rate": sum(count for _, count in arrivals[1:]) / (last - first)}
 
 
 def child(args) -> None:
@@ -93,8 +82,8 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--layers", default=settings.find_maxes_layers)
     parser.add_argument("--batch", type=int, default=settings.find_maxes_batch)
-    parser.add_argument("--checkpoint-every", type=int, default=5, help="batches per shard (5)")
-    parser.add_argument("--images", type=int, default=480)
+    parser.add_argument("--checkpoint-every", type=int, default=4, help="batches per shard (4)")
+    parser.add_argument("--images", type=int, default=640)
     parser.add_argument("--actors", default="1,2", help="actor counts compared with one process")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--memory", default="100,2000", help="image counts compared for the driver's peak memory")
@@ -131,7 +120,7 @@ def main() -> None:
           f"shards, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, "
           f"pool CPUs per actor {json.dumps({count: pools[count].resources.num_cpus for count in counts})}")
     for name, result in best.items():
-        startup = f", first shard after {result['startup']:5.1f} s" if "startup" in result else ""
+        startup = f", first shard after {result['startup']:4.1f} s"
         print(f"{name:16s} {result['rate']:7.1f} images/s steady, {args.images / result['wall']:7.1f} images/s whole "
               f"run ({result['wall']:5.1f} s{startup}); ratio {result['rate'] / alone:.2f}x of one process "
               f"(goal >= 0.85x); merge {1000 * result['merge'] / shards:5.1f} ms/shard = "

@@ -5,10 +5,10 @@ position in C order when tied; app.net.spatial_max computes both inside the ONNX
 the column of some ties, which Net.forward settles for the entries kept (see _settle_ties). The top-k
 are kept streaming, ordered by value (descending; ascending for the bottom-k of ``--min``) then by
 image index, so the result does not depend on the batching.
-Alongside, every image's channel maxima are appended, one file per checkpoint, to
+Alongside, every image's channel maxima are written, one file per shard (NNNNNN: its number), to
 ``OUT/channel_maxima/chunk_NNNNNN.npz`` (keys ``image`` and ``l0``, ``l1``, ... in the order of the
 layers) for app.offline.layer_stats: disk grows with the dataset (4 bytes per image and channel),
-memory does not (at most ROWS_BUDGET of them are held).
+memory does not (a shard holds at most ROWS_BUDGET of them).
 
 The image list is cut into shards (contiguous ranges) scored one after the other, or side by side on
 Ray (app.offline.on_ray): every shard's top-k merge exactly into the result. Checkpoints
@@ -36,7 +36,7 @@ from app.offline.progress import progress_bar
 STATE_FILE = "find_maxes.state.npz"
 MAXES_FILE = "maxes.json"
 CHUNK_DIR = "channel_maxima"
-ROWS_BUDGET = 32 * 2 ** 20  # bytes of channel maxima held before a checkpoint writes them out
+ROWS_BUDGET = 32 * 2 ** 20  # bytes of channel maxima a shard holds at most (shards are cut shorter)
 
 
 def list_images(source) -> tuple:
