@@ -192,10 +192,14 @@ def test_the_tools_do_not_import_ray_without_the_option(setup, tmp_path):
               f"find_maxes.main(['--images', {str(Path(setup['paths'][0]).parent)!r}, '--model', "
               f"{str(setup['model'])!r}, '--layers', 'ip1', '--quiet', '--cpu', '--out', {str(tmp_path)!r}])\n"
               f"layer_stats.main(['--maxes', {str(tmp_path / 'maxes.json')!r}, '--quiet'])\n"
+              f"crop_max_patches.main(['--maxes', {str(tmp_path / 'maxes.json')!r}, '--units', '0', '--cpu', "
+              f"'--out', {str(tmp_path / 'units')!r}])\n"
+              f"optimize_image.main(['--layer', 'ip1', '--units', '0', '--preset', '3', '--iters', '1', '--model', "
+              f"{str(setup['model'])!r}, '--cpu', '--out', {str(tmp_path / 'units')!r}])\n"
               "assert 'ray' not in sys.modules, 'ray was imported'\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "1 unreadable skipped" in done.stdout
+    assert "1 unreadable skipped" in done.stdout and "ip1: optimized 1 units" in done.stdout
 
 
 def test_the_pool_takes_gpus_when_cuda_works_else_a_share_of_each_node():
