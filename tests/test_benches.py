@@ -21,6 +21,8 @@ RUNS = {
     "bench_featurevis.py": (["--model", MNIST, "--classes", "0,1", "--steps", "2", "--maco-crops", "2", "--batch",
                              "2", "--cpu"], "top-5 under perturbations"),
     "bench_find_maxes.py": (["--model", MNIST, "--images", "8", "--batch", "4", "--memory", "4,8"], "peak memory"),
+    "bench_ray.py": (["--model", MNIST, "--images", "16", "--batch", "4", "--checkpoint-every", "1", "--actors", "1",
+                      "--repeats", "1", "--memory", "8,16"], "goal: flat"),
     "bench_crops.py": (["--model", MNIST, "--layers", "Convolution110_Output_0", "--units", "2", "--images", "8",
                         "--repeats", "1", "--reference", "HEAD"], "s/unit"),
 }

@@ -203,9 +203,10 @@ def run_tool(model: Path, images: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def checkpointed_images(out: Path) -> int:
+def checkpointed_images(out: Path, shard_images: int = 2) -> int:
+    """Images of the shards a run has finished (a shard: --checkpoint-every batches of --batch)."""
     try:
-        return json.loads(str(read_npz(out / find.STATE_FILE)["state"]))["next"]
+        return shard_images * len(json.loads(str(read_npz(out / find.STATE_FILE)["state"]))["done"])
     except (OSError, ValueError, KeyError):
         return 0
 
@@ -256,7 +257,7 @@ def test_a_changed_image_stops_the_run_instead_of_a_wrong_position(tiny, tmp_pat
         reads[path] = reads.get(path, 0) + 1
         image = cv2.imread(str(path))
         return 255 - image if reads[path] > 1 else image
-    monkeypatch.setattr(find, "read_image", read_image)
+    monkeypatch.setattr(find.image_sources, "read", read_image)
     job = find.FindMaxes(tiny, [str(p) for p in paths], ["relu1"], tmp_path / "out", top=6, batch=3)  # image 3: flat
     with pytest.raises(DeepVisError, match="layer relu1: a max differs from the one scored"):
         job.run(progress=False)

@@ -1,4 +1,5 @@
-"""What every command-line tool shares: --model, --cpu / --gpu, --settings, the net they name, one-line errors.
+"""What every command-line tool shares: --model, --cpu / --gpu, --settings, the net they name, one-line
+errors, and --ray for the offline jobs.
 
 Settings are read as the app reads them: settings.py, then settings_local.py, then --settings FILE;
 --cpu / --gpu set the provider over all three, and --model wins over the settings' model.
@@ -51,6 +52,28 @@ def add_settings_file(parser: argparse.ArgumentParser) -> None:
     """--settings FILE, for a tool that reads settings but loads no net."""
     parser.add_argument("--settings", default=None, metavar="FILE",
                         help="a settings file overriding settings.py and settings_local.py")
+
+
+def add_ray(parser: argparse.ArgumentParser) -> None:
+    """--ray [ADDRESS] and --actors N, for the offline jobs that run on Ray (docs/distributed.md)."""
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run on Ray: alone or 'local' starts Ray on this machine; 'auto', ray://HOST:10001 "
+                             "or HOST:6379 joins a running cluster (needs the ray extra)")
+    parser.add_argument("--actors", type=int, default=0,
+                        help="with --ray: actors in the pool, each holding the net (0: one per GPU, else one per node)")
+
+
+def ray_pool(args: argparse.Namespace, settings: types.SimpleNamespace):
+    """The Ray pool --ray asks for, or None without it; Ray is imported only then."""
+    if args.ray is None:
+        return None
+    try:
+        import ray  # noqa: F401  (only to say what is missing)
+    except ImportError:
+        raise DeepVisError("--ray: Ray is not installed (pip install -e \".[ray]\")") from None
+    from app.offline.on_ray import Pool
+
+    return Pool(args.ray, args.actors, settings.provider)
 
 
 @contextlib.contextmanager

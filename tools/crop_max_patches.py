@@ -1,14 +1,16 @@
 """Receptive-field crops of each unit's top images and backward passes from it, with montages.
 
     python -m tools.crop_max_patches --maxes OUT/maxes.json [--modes maxim,deconv,guided,backprop]
-        [--layers L1,L2] [--units 0-63|all] [--batch N] [--model M] [--cpu|--gpu] [--settings FILE] --out OUT
+        [--layers L1,L2] [--units 0-63|all] [--batch N] [--ray [ADDRESS]] [--actors N] [--model M] [--cpu|--gpu]
+        [--settings FILE] --out OUT
 
 Reads the top-k (image, y, x) of every unit from tools.find_maxes's maxes.json and writes, per unit,
 OUT/<layer>/unit_NNNN/<mode>_KKK.png crops, montage_<mode>.png (3 x 3) and info.json, and per layer
 OUT/<layer>/sprite_<mode>.png. Units with an info.json are skipped, so a killed run resumes.
 Where a unit's receptive field is larger than the image, its crops show the image inside the field
 scaled to fill the tile, with a ring at the unit's position. After a few units it prints an
-estimate of the layer's time (units x seconds per unit).
+estimate of the layer's time (units x seconds per unit). --ray crops the groups of units on a Ray
+actor pool and writes the same files here (docs/distributed.md).
 """
 from app.errors import DeepVisError
 from app.offline import crops
@@ -27,6 +29,7 @@ def parse_args(argv, settings):
     parser.add_argument("--batch", type=int, default=settings.crop_batch,
                         help=f"net input rows run together; entries whose fields do not overlap share one "
                              f"({settings.crop_batch})")
+    cli.add_ray(parser)
     parser.add_argument("--out", required=True, help="output folder (the app's unit image folder)")
     return parser.parse_args(argv)
 
@@ -51,13 +54,14 @@ def main(argv=None) -> None:
         layers = args.layers.split(",") if args.layers else list(maxes["layers"])
         kinds = [kind for kind in args.modes.split(",") if kind]
         fields = fields_for(net, layers)
+        pool = cli.ray_pool(args, settings)
         for layer in layers:
             if layer not in maxes["layers"]:
                 raise DeepVisError(f"{args.maxes}: layer {layer}: not in maxes.json (run find_maxes on it)")
             units = parse_units(args.units, len(maxes["layers"][layer]), f"{args.maxes}: layer {layer}")
             ran = crops.crop_layer(net, maxes, layer, args.out, fields.get(layer), kinds=kinds, units=units,
                                    batch=args.batch, sprite_tile=settings.offline_sprite_tile,
-                                   percentile=settings.picture_percentile)
+                                   percentile=settings.picture_percentile, pool=pool)
             print(f"{args.out}: {layer}: cropped {len(ran)} units, {len(units) - len(ran)} already done")
 
 

@@ -1,12 +1,15 @@
 """Every channel's top-k images (by its spatial max, with the position) over a dataset, in one pass.
 
     python -m tools.find_maxes --images DIR_OR_LIST [--model M] [--layers units|all|L1,L2] [--top 9] [--min]
-        [--batch N] [--checkpoint-every N] [--no-stats] [--cpu|--gpu] [--settings FILE] --out OUT
+        [--batch N] [--checkpoint-every N] [--no-stats] [--ray [ADDRESS]] [--actors N] [--cpu|--gpu]
+        [--settings FILE] --out OUT
 
-DIR: every file of the folder in name order; LIST: a text file of `path [label]` lines. Writes
+DIR: every file of the folder in name order, also as a URI pyarrow reads (s3://bucket/folder, gs://...);
+LIST: a text file of `path [label]` lines. Writes
 OUT/maxes.json and, unless --no-stats, every image's channel maxima under OUT/channel_maxima/ (the
 input of tools.layer_stats). Unreadable images are skipped and counted. A killed run restarted with
-the same arguments goes on from its last checkpoint and ends with the same maxes.json.
+the same arguments goes on from its last checkpoint and ends with the same maxes.json. --ray scores
+shards of the list on a Ray actor pool (docs/distributed.md): the same files, byte for byte.
 """
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from tools import cli
 
 def parse_args(argv, settings):
     parser = cli.parser("python -m tools.find_maxes", __doc__)
-    parser.add_argument("--images", required=True, help="folder of images, or a list file of `path [label]` lines")
+    parser.add_argument("--images", required=True,
+                        help="folder of images (or its URI: s3://, gs://, file://), or a list file of `path [label]` lines")
     parser.add_argument("--layers", default=settings.find_maxes_layers,
                         help="units (every layer but those only an activation reads), all, or a comma list of "
                              f"layers ({settings.find_maxes_layers})")
@@ -29,6 +33,7 @@ def parse_args(argv, settings):
                         help=f"batches between checkpoints ({settings.find_maxes_checkpoint_every})")
     parser.add_argument("--no-stats", action="store_true", help="do not store every image's channel maxima")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    cli.add_ray(parser)
     parser.add_argument("--out", required=True, help="output folder")
     return parser.parse_args(argv)
 
@@ -50,7 +55,7 @@ def main(argv=None) -> None:
         job = find.FindMaxes(net, paths, find.choose_layers(net, args.layers), args.out, labels=labels,
                              model=model_reference(model, net), top=args.top, minima=args.min, batch=args.batch,
                              checkpoint_every=args.checkpoint_every, stats=not args.no_stats)
-        maxes = job.run(progress=not args.quiet)
+        maxes = job.run(progress=not args.quiet, pool=cli.ray_pool(args, settings))
     scored = len(maxes["images"]) - maxes["skipped_count"]
     print(f"{Path(args.out) / find.MAXES_FILE}: {len(maxes['shapes'])} layers, {scored} images scored, "
           f"{maxes['skipped_count']} unreadable skipped")

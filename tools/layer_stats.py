@@ -1,9 +1,11 @@
 """Per-layer histograms of channel maxima, inactivity and channel correlation, from a find_maxes run.
 
     python -m tools.layer_stats --maxes OUT/maxes.json [--layers L1,L2|all] [--bins 50]
-        [--order cluster|pca|none] [--settings FILE]
+        [--order cluster|pca|none] [--ray [ADDRESS]] [--actors N] [--settings FILE]
 
 Writes OUT/stats/<layer>/{stats.npz, histograms.png, inactivity.png, correlation.png} beside maxes.json.
+--ray computes one layer per task on a Ray pool whose workers read the chunks (this machine, or a file
+system every node sees) and writes the same files here (docs/distributed.md).
 """
 import argparse
 from pathlib import Path
@@ -22,14 +24,16 @@ def parse_args(argv, settings):
     parser.add_argument("--order", default=settings.layer_stats_order, choices=stats.ORDERS,
                         help=f"order of the correlation matrix's channels ({settings.layer_stats_order})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    cli.add_ray(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     with cli.one_line_errors():
-        args = parse_args(argv, cli.settings(argv))
+        settings = cli.settings(argv)
+        args = parse_args(argv, settings)
         results = stats.layer_stats(args.maxes, args.layers, bins=args.bins, order=args.order,
-                                    progress=not args.quiet)
+                                    progress=not args.quiet, pool=cli.ray_pool(args, settings))
     root = Path(args.maxes).parent / stats.STATS_DIR
     for layer, result in results.items():
         dead = (result.percent_dead >= 100).sum()

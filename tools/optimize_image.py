@@ -2,7 +2,7 @@
 
     python -m tools.optimize_image --layer L [--units 0-63|all] [--preset 1|2|3|4|5|lucid|maco]
         [--objective neuron|channel|class|TEXT] [--size N|WxH] [--diversity N] [--seed S]
-        [--batch N] [--iters N] [--model M] [--cpu|--gpu] [--settings FILE] --out OUT
+        [--batch N] [--iters N] [--ray [ADDRESS]] [--actors N] [--model M] [--cpu|--gpu] [--settings FILE] --out OUT
 
 Presets 1-4 are the four hyperparameter sets of Yosinski et al. 2015 in pixel space (3 made most of
 the paper's figures); 5 adds Lucid-style random jitter, zoom and rotation to preset 3. lucid (the
@@ -15,6 +15,8 @@ a written objective such as "blocks.3.0.dw:5 + 0.5*blocks.3.0.dw:7" (docs/offlin
 Writes OUT/<layer>/unit_NNNN/opt.png, opt_raw.png, opt.json (activation, preset, objective, seed,
 iterations), opt_transparency.png (lucid, maco) and OUT/<layer>/sprite_opt.png; a written objective
 goes to OUT/objectives/<its text>/. Units already done are skipped, so a killed run resumes.
+--ray optimizes the groups of --batch units on a Ray actor pool and writes the same files here
+(docs/distributed.md); a written objective is one image and runs here.
 """
 import re
 from pathlib import Path
@@ -57,6 +59,7 @@ def parse_args(argv, settings):
                         help=f"images through the net together ({settings.optimize_batch}; "
                              "maco's 32 crops of one unit count 32)")
     parser.add_argument("--iters", type=int, default=None, help="steps per unit (default: the preset's)")
+    cli.add_ray(parser)
     parser.add_argument("--out", required=True, help="output folder (the app's unit image folder)")
     return parser.parse_args(argv)
 
@@ -109,7 +112,8 @@ def main(argv=None) -> None:
         ran = optimize.optimize_layer(net, layer, units, args.out, preset=args.preset, seed=args.seed,
                                       batch=args.batch, iterations=args.iters,
                                       sprite_tile=settings.offline_sprite_tile, objective=objective, size=size,
-                                      copies=args.diversity, diversity_weight=settings.optimize_diversity_weight)
+                                      copies=args.diversity, diversity_weight=settings.optimize_diversity_weight,
+                                      pool=cli.ray_pool(args, settings))
         print(f"{args.out}: {layer}: optimized {len(ran)} units, {len(units) - len(ran)} already done")
 
 

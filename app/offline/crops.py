@@ -12,7 +12,8 @@ inside the field is scaled to fill an image-sized tile and a ring marks the fiel
 same placement for the max crop and the backward crops of an entry.
 
 Speed: entries whose fields do not overlap share a net input row (Packing), since a unit sees only
-its field and the backward pass from it reaches only that field.
+its field and the backward pass from it reaches only that field. With a Ray pool (app.offline.on_ray)
+the groups of units are cropped by its actors and written here, the same files.
 """
 import copy
 import sys
@@ -27,7 +28,8 @@ from app import unit_images
 from app.errors import DeepVisError
 from app.files import write_image_atomic, write_json_atomic
 from app.net import onnx_graph, ops
-from app.net.preprocess import image_layout, read_image
+from app.net.preprocess import image_layout
+from app.offline import image_sources
 from app.offline.montage import unit_montage, write_sprite
 from app.offline.progress import done_units, estimate_line, progress_bar
 from app.unit_images import crop_path, montage_path, unit_dir
@@ -204,7 +206,7 @@ def image_inputs(net, maxes: dict, cached: int = INPUT_CACHE):
     ``cached`` kept."""
     @lru_cache(maxsize=cached)
     def load(index: int) -> np.ndarray:
-        return net.preprocess([read_image(maxes["images"][index])])[0]
+        return net.preprocess([image_sources.read(maxes["images"][index])])[0]
     return load
 
 
@@ -381,11 +383,11 @@ def unit_groups(maxes: dict, layer: str, units, batch: int, packing: Packing = N
 
 
 def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=None, batch: int = 16,
-               sprite_tile: int = 96, progress: bool = True, percentile: float = PERCENTILE) -> list:
+               sprite_tile: int = 96, progress: bool = True, percentile: float = PERCENTILE, pool=None) -> list:
     """Crops, montages and info.json of every unit of ``layer`` in ``maxes`` not yet done under
     ``root``, then the layer's sprites. field: the layer's receptive field (``.box(y, x)``), unused
-    for vector layers; percentile: the scale of the backward crops (app.views.scaling). Returns the
-    units run now."""
+    for vector layers; percentile: the scale of the backward crops (app.views.scaling); pool: an
+    app.offline.on_ray.Pool to crop the groups of units on. Returns the units run now."""
     if layer not in maxes["layers"]:
         raise DeepVisError(f"{maxes.get('model')}: layer {layer}: not in maxes.json (run find_maxes on it)")
     if field is None and net.layer(layer).kind == "map":
@@ -396,26 +398,39 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     units = range(len(maxes["layers"][layer])) if units is None else units
     done = done_units(root, layer, units, "info.json")
     todo = [unit for unit in units if unit not in done]
-    inputs = image_inputs(net, maxes)
+    packing = layer_packing(net, layer, field)
+    groups = list(unit_groups(maxes, layer, todo, batch, packing, field, net.input_shape[1:]))
+    tasks = [[entry for _, listed in group for entry in listed] for group in groups]
+    settings = {"maxes": maxes, "layer": layer, "kinds": kinds, "field": field, "percentile": percentile}
     with progress_bar(len(todo), f"{layer} crops", unit="unit", enabled=progress) as bar:
-        packing = layer_packing(net, layer, field)
-        for index, group in enumerate(unit_groups(maxes, layer, todo, batch, packing, field, net.input_shape[1:])):
-            started = time.perf_counter()  # the second group's time: the first one makes sessions
-            entries = [entry for _, listed in group for entry in listed]
-            crops = crop_entries(net, maxes, layer, entries, kinds, field, inputs, percentile) if entries else {}
+        if pool is None:
+            crop = cropper(net, **settings)
+            results = ((index, crop(entries)) for index, entries in enumerate(tasks))
+        else:
+            results = pool.map(cropper, settings, tasks, net)
+        started = None   # the time from the first group's end: the first one makes sessions
+        for count, (index, crops) in enumerate(results):
             start = 0
-            for unit, listed in group:
+            for unit, listed in groups[index]:
                 end = start + len(listed)
                 _write_unit(net, maxes, layer, root, unit, listed,
                             {kind: images[start:end] for kind, images in crops.items()}, field)
                 start = end
                 bar.update(1)
-            if progress and index == 1:
-                seconds = (time.perf_counter() - started) / len(group)
+            if progress and count == 1:
+                seconds = (time.perf_counter() - started) / len(groups[index])
                 bar.write(f"{layer}: {estimate_line(len(todo), seconds)}", file=sys.stderr)
+            started = time.perf_counter()
     for kind in kinds:
         write_sprite(root, layer, kind, len(maxes["layers"][layer]), sprite_tile)
     return todo
+
+
+def cropper(net, maxes: dict, layer: str, kinds, field, percentile: float = PERCENTILE):
+    """entries -> {kind: [crop per entry]} (crop_entries) for one group of units, the images of
+    ``maxes`` read once and kept (image_inputs): what a process, or a Ray actor, crops with."""
+    inputs = image_inputs(net, maxes)
+    return lambda entries: crop_entries(net, maxes, layer, entries, kinds, field, inputs, percentile) if entries else {}
 
 
 def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:

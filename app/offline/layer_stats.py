@@ -236,9 +236,11 @@ def _done(out: Path, layer: str, source: str):
     return LayerStats(**arrays)
 
 
-def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster", progress: bool = True) -> dict:
+def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster", progress: bool = True,
+                pool=None) -> dict:
     """Statistics of the chosen layers (default: every layer find_maxes stored), written beside
-    maxes.json; returns layer -> LayerStats."""
+    maxes.json; returns layer -> LayerStats. pool: an app.offline.on_ray.Pool computing one layer per
+    task (its workers read the chunks: one machine, or a file system they all see)."""
     if bins < 1:
         raise DeepVisError(f"{maxes_path}: --bins must be at least 1")
     maxes, folder = read_stats(maxes_path)
@@ -252,11 +254,23 @@ def layer_stats(maxes_path, layers=None, bins: int = 50, order: str = "cluster",
     except OSError as error:
         raise DeepVisError(f"{folder}: a chunk of channel maxima is missing ({error})") from None
     with progress_bar(2 * len(chunks) * len(layers), "layer_stats", unit="chunk", enabled=progress) as bar:
-        for layer in layers:
-            results[layer] = _done(out, layer, sources[layer])
-            if results[layer] is None:
-                results[layer] = compute_layer(folder, chunks, keys[layer], layer, bins, order, bar)
-                write_layer(out, results[layer], sources[layer])
-            else:
+        results = {layer: _done(out, layer, sources[layer]) for layer in layers}
+        todo = [layer for layer in layers if results[layer] is None]
+        bar.update(2 * len(chunks) * (len(layers) - len(todo)))
+        settings = {"folder": folder.resolve(), "chunks": chunks, "bins": bins, "order": order}
+        if pool is None:
+            compute = layer_computer(**settings, bar=bar)
+            computed = ((index, compute((keys[layer], layer))) for index, layer in enumerate(todo))
+        else:
+            computed = pool.map(layer_computer, settings, [(keys[layer], layer) for layer in todo])
+        for index, result in computed:
+            results[todo[index]] = result
+            write_layer(out, result, sources[todo[index]])
+            if pool is not None:
                 bar.update(2 * len(chunks))
     return results
+
+
+def layer_computer(folder: Path, chunks: list, bins: int, order: str, bar=None):
+    """(chunk key, layer) -> its LayerStats (compute_layer): what a process, or a Ray actor, runs."""
+    return lambda task: compute_layer(folder, chunks, task[0], task[1], bins, order, bar)

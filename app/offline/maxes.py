@@ -5,18 +5,21 @@ position in C order when tied; app.net.spatial_max computes both inside the ONNX
 the column of some ties, which Net.forward settles for the entries kept (see _settle_ties). The top-k
 are kept streaming, ordered by value (descending; ascending for the bottom-k of ``--min``) then by
 image index, so the result does not depend on the batching.
-Alongside, every image's channel maxima are appended, one file per checkpoint, to
+Alongside, every image's channel maxima are written, one file per shard (NNNNNN: its number), to
 ``OUT/channel_maxima/chunk_NNNNNN.npz`` (keys ``image`` and ``l0``, ``l1``, ... in the order of the
 layers) for app.offline.layer_stats: disk grows with the dataset (4 bytes per image and channel),
-memory does not (at most ROWS_BUDGET of them are held).
+memory does not (a shard holds at most ROWS_BUDGET of them).
 
-Checkpoints (``OUT/find_maxes.state.npz``, written whole) hold the top-k so far and the next image;
-a restarted run goes on from there and ends with the same maxes.json as an uninterrupted one.
+The image list is cut into shards (contiguous ranges) scored one after the other, or side by side on
+Ray (app.offline.on_ray): every shard's top-k merge exactly into the result. Checkpoints
+(``OUT/find_maxes.state.npz``, written whole after each shard) hold the merged top-k and the shards
+done; a restarted run scores the others and ends with the same maxes.json as an uninterrupted one.
 """
 import hashlib
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +29,24 @@ from app.files import read_npz, write_bytes_atomic, write_npz_atomic
 from app.inputs.files import natural_key
 from app.inputs.lists import ImageListSource
 from app.net import onnx_graph
-from app.net.preprocess import read_image
 from app.net.spatial_max import UNKNOWN, SpatialMax, first_positions, positions
+from app.offline import image_sources
 from app.offline.progress import progress_bar
 
 STATE_FILE = "find_maxes.state.npz"
 MAXES_FILE = "maxes.json"
 CHUNK_DIR = "channel_maxima"
-ROWS_BUDGET = 32 * 2 ** 20  # bytes of channel maxima held before a checkpoint writes them out
+ROWS_BUDGET = 32 * 2 ** 20  # bytes of channel maxima a shard holds at most (shards are cut shorter)
 
 
 def list_images(source) -> tuple:
-    """(paths, labels) of a folder (every file, natural name order) or of a list file (``path [label]``)."""
+    """(paths, labels) of a folder (every file, natural name order), a folder URI (image_sources) or a
+    list file (``path [label]``)."""
+    if image_sources.is_uri(source):
+        paths = image_sources.list_folder(str(source))
+        if not paths:
+            raise DeepVisError(f"{source}: no images in it")
+        return paths, [None] * len(paths)
     source = Path(source).expanduser()
     if source.is_dir():
         paths = sorted((p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")),
@@ -91,7 +100,9 @@ def read_maxes(path) -> dict:
     return maxes
 
 
-def _resolve(image: str, folder: Path) -> Path:
+def _resolve(image: str, folder: Path):
+    if image_sources.is_uri(image):
+        return image
     image = Path(image)
     return image if image.is_absolute() or image.exists() else folder / image
 
@@ -116,15 +127,24 @@ class TopK:
         none = np.full(maxima.shape, -1, np.int64)
         offered = {"value": maxima.T[pick], "image": np.broadcast_to(images[None], maxima.T.shape)[pick],
                    "y": (none if y is None else y).T[pick], "x": (none if x is None else x).T[pick]}
-        joined = {f: np.concatenate([getattr(self, f)[pick], offered[f]], axis=1) for f in self.FIELDS}
+        best = self._best({f: np.concatenate([getattr(self, f)[pick], offered[f]], axis=1) for f in self.FIELDS})
+        for field in self.FIELDS:
+            if channels is None:
+                setattr(self, field, best[field])
+            else:
+                getattr(self, field)[channels] = best[field]
+
+    def merge(self, other: "TopK") -> None:
+        """Take in a ranking of the same channels over other images: the k best of both."""
+        best = self._best({f: np.concatenate([getattr(self, f), getattr(other, f)], axis=1) for f in self.FIELDS})
+        for field in self.FIELDS:
+            setattr(self, field, best[field])
+
+    def _best(self, joined: dict) -> dict:
+        """Each channel's k first entries of ``joined`` (field -> channels x n) in ranking order."""
         key = -joined["value"] if self.descending else joined["value"]
         order = np.lexsort((joined["image"], key), axis=1)[:, :self.k]
-        for field in self.FIELDS:
-            best = np.take_along_axis(joined[field], order, axis=1)
-            if channels is None:
-                setattr(self, field, best)
-            else:
-                getattr(self, field)[channels] = best
+        return {field: np.take_along_axis(values, order, axis=1) for field, values in joined.items()}
 
     def _channels_improved(self, maxima: np.ndarray, images: np.ndarray):
         """Channels where some offer ranks before the last kept entry (None: not k kept yet, all)."""
@@ -165,9 +185,127 @@ class TopK:
                                for i in range(0, len(entries), kept)) + "]"
 
 
+@dataclass
+class Partial:
+    """What one shard (a contiguous range of the image list) gives: every ranking's top-k over its
+    images, the channel maxima of those it scored (for the statistics) and the ones it skipped.
+    Shards merge exactly in any order (FindMaxes.add): the top-k of a union is the top-k of the
+    parts' top-k under one total order, value then image index."""
+    shard: int
+    rankings: dict     # key ("layers", "layers_min") -> TopK
+    rows: np.ndarray   # scored images x every layer's channels (none without statistics)
+    images: np.ndarray  # their dataset indices, ascending
+    skipped: list      # indices that could not be read
+
+
+class Scorer:
+    """Scores shards of an image list with one net: what a process (or a Ray actor) holds; its
+    session is made once."""
+
+    def __init__(self, net, layers: list, top: int = 9, minima: bool = False, batch: int = 8, stats: bool = True):
+        self.net, self.layers, self.top, self.minima, self.batch, self.stats = net, list(layers), top, minima, batch, stats
+        channels = {layer: net.layer(layer).shape[0] for layer in self.layers}
+        ends = np.cumsum([channels[layer] for layer in self.layers])
+        self.channels = int(ends[-1])
+        # every layer's channels side by side in one ranking: one top-k update per batch, not per layer
+        self.spans = {layer: (int(end) - channels[layer], int(end)) for layer, end in zip(self.layers, ends)}
+        self.maps = [layer for layer in self.layers if net.layer(layer).kind == "map"]
+        self.map_channels = np.zeros(self.channels, bool)
+        for layer in self.maps:
+            self.map_channels[slice(*self.spans[layer])] = True
+        self.row_bytes = 4 * self.channels if stats else 0
+        self._spatial_max = None   # made on the first shard: a driver that only merges needs none
+
+    def settings(self) -> dict:
+        """The arguments (but the net) that make an equal Scorer elsewhere."""
+        return {"layers": self.layers, "top": self.top, "minima": self.minima, "batch": self.batch,
+                "stats": self.stats}
+
+    def rankings(self) -> dict:
+        """Empty rankings: "layers" (top-k), and "layers_min" (bottom-k) with minima."""
+        rankings = {"layers": TopK(self.channels, self.top)}
+        if self.minima:
+            rankings["layers_min"] = TopK(self.channels, self.top, descending=False)
+        return rankings
+
+    def __call__(self, task: tuple) -> Partial:
+        """A shard's Partial from a task (paths, shard, first): how a Ray actor calls it."""
+        return self.shard(*task)
+
+    def shard(self, paths: list, shard: int, first: int, on_batch=None) -> Partial:
+        """The Partial of a shard: ``paths`` are its images, ``first`` the dataset index of the first;
+        ``batch`` at a time; on_batch(images) after each batch."""
+        if self._spatial_max is None:
+            self._spatial_max = SpatialMax(self.net, self.layers)
+        partial = Partial(shard, self.rankings(), np.zeros((0, self.channels), np.float32), np.zeros(0, np.int64), [])
+        rows, images = [], []
+        starts = list(range(0, len(paths), self.batch))
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(self._read, paths, starts[0], first)
+            for number, start in enumerate(starts):
+                batch, indices, skipped = pending.result()
+                if number + 1 < len(starts):  # decode the next batch while this one runs
+                    pending = reader.submit(self._read, paths, starts[number + 1], first)
+                if batch is not None:
+                    maxima = self._score(partial.rankings, batch, indices)
+                    if self.stats:
+                        rows.append(maxima)
+                        images.extend(indices)
+                partial.skipped.extend(skipped)
+                if on_batch is not None:
+                    on_batch(min(start + self.batch, len(paths)) - start)
+        if rows:
+            partial.rows, partial.images = np.concatenate(rows), np.asarray(images, np.int64)
+        return partial
+
+    def _read(self, paths: list, start: int, first: int) -> tuple:
+        """(preprocessed batch or None, dataset indices read, indices skipped) of the batch at
+        ``start`` in ``paths`` (dataset index ``first + start``)."""
+        images, indices, skipped = [], [], []
+        for index in range(start, min(start + self.batch, len(paths))):
+            try:
+                images.append(image_sources.read(paths[index]))
+                indices.append(first + index)
+            except DeepVisError:
+                skipped.append(first + index)
+        return (self.net.preprocess(images) if images else None), indices, skipped
+
+    def _score(self, rankings: dict, batch: np.ndarray, indices: list) -> np.ndarray:
+        """Offers one batch to the rankings; returns its channel maxima (images x channels)."""
+        scores = self._spatial_max.run(batch)
+        maxima = np.concatenate([scores[layer][0] for layer in self.layers], axis=1)
+        indices = np.asarray(indices)
+        for ranking in rankings.values():
+            ranking.add(maxima, indices)
+            self._place(ranking, scores, indices)
+        return maxima
+
+    def _place(self, ranking: TopK, scores: dict, indices: np.ndarray) -> None:
+        """The positions of the entries this batch brought in (few once every channel holds k)."""
+        # the batch's images span indices[0]..indices[-1]; the others in that span were skipped
+        fresh = (ranking.image >= indices[0]) & (ranking.image <= indices[-1]) & self.map_channels[:, None]
+        if not fresh.any():
+            return
+        for layer in self.maps:
+            start, stop = self.spans[layer]
+            here = fresh[start:stop]
+            if here.any():
+                channel, _ = np.nonzero(here)
+                row = np.searchsorted(indices, ranking.image[start:stop][here])  # indices ascend
+                _, rows, columns = scores[layer]
+                ranking.y[start:stop][here], ranking.x[start:stop][here] = positions(rows[row, channel],
+                                                                                     columns[row, channel])
+
+
 class FindMaxes:
     """The pass itself: ``run()`` goes on from the last checkpoint under ``out``, writes maxes.json and
-    returns its fields but the rankings (read those from the file)."""
+    returns its fields but the rankings (read those from the file).
+
+    The image list is cut into shards of ``checkpoint_every`` batches (fewer when their channel
+    maxima would pass ROWS_BUDGET); each shard gives a Partial (Scorer.shard), here one after the
+    other or on Ray's workers (app.offline.on_ray), and the driver merges each one as it comes
+    (``add``): it writes the shard's chunk of channel maxima, merges its top-k and records the shard
+    as done. The result does not depend on where or in which order shards ran."""
 
     def __init__(self, net, paths: list, layers: list, out, labels=None, model=None, top: int = 9,
                  minima: bool = False, batch: int = 8, checkpoint_every: int = 20, stats: bool = True):
@@ -176,24 +314,17 @@ class FindMaxes:
         self.net, self.paths, self.layers, self.out = net, list(paths), list(layers), Path(out)
         self.labels = labels if labels and any(label is not None for label in labels) else None
         self.model = model or net.spec.name
-        self.top, self.batch, self.checkpoint_every, self.stats = top, batch, checkpoint_every, stats
-        channels = {layer: net.layer(layer).shape[0] for layer in self.layers}
-        ends = np.cumsum([channels[layer] for layer in self.layers])
-        # every layer's channels side by side in one ranking: one top-k update per batch, not per layer
-        self._spans = {layer: (int(end) - channels[layer], int(end)) for layer, end in zip(self.layers, ends)}
-        self.rankings = {"layers": TopK(int(ends[-1]), top)}
-        if minima:
-            self.rankings["layers_min"] = TopK(int(ends[-1]), top, descending=False)
-        settings = [self.model, self.paths, self.layers, top, minima, batch, checkpoint_every, stats]
+        self.scorer = Scorer(net, self.layers, top, minima, batch, stats)
+        self.rankings = self.scorer.rankings()
+        batches = checkpoint_every
+        if stats:  # a shard's maxima, held until its chunk is written, stay within ROWS_BUDGET
+            batches = min(batches, max(1, math.ceil(ROWS_BUDGET / (self.scorer.row_bytes * batch))))
+        self.shard_images = batches * batch
+        self.shards = [(start, min(start + self.shard_images, len(self.paths)))
+                       for start in range(0, len(self.paths), self.shard_images)]
+        settings = [self.model, self.paths, self.layers, top, minima, batch, self.shard_images, stats]
         self.signature = hashlib.sha256(json.dumps(settings).encode()).hexdigest()
-        self.next, self.skipped, self.chunks = 0, [], []
-        self._rows, self._row_images = [], []  # channel maxima (images x every layer's channels) to write
-        self._spatial_max = SpatialMax(net, self.layers)
-        self._maps = [layer for layer in self.layers if net.layer(layer).kind == "map"]
-        self._map_channels = np.zeros(int(ends[-1]), bool)
-        for layer in self._maps:
-            self._map_channels[slice(*self._spans[layer])] = True
-        self._row_bytes = 4 * sum(channels.values()) if stats else 0
+        self.done, self.skipped, self.chunks = set(), [], []
         self._resume()
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -204,82 +335,60 @@ class FindMaxes:
         try:
             arrays = read_npz(path)
             state = json.loads(str(arrays.pop("state")))
+            if state["signature"] == self.signature:
+                self.done, self.skipped, self.chunks = set(state["done"]), state["skipped"], state["chunks"]
+                for key, ranking in self.rankings.items():
+                    ranking.load(arrays, key)
         except (OSError, ValueError, KeyError) as error:
             raise DeepVisError(f"{path}: unreadable checkpoint ({error}); delete it to start over") from None
         if state["signature"] != self.signature:
             raise DeepVisError(f"{path}: made by a run with other images, layers or options; "
                                "delete it (or choose another --out) to start over")
-        self.next, self.skipped, self.chunks = state["next"], state["skipped"], state["chunks"]
-        for key, ranking in self.rankings.items():
-            ranking.load(arrays, key)
 
     def _checkpoint(self) -> None:
-        if self.next == len(self.paths):  # entries evicted before the end need no column
-            self._settle_ties()
-        if self._row_images:
-            name = f"chunk_{len(self.chunks):06d}.npz"
-            rows = np.concatenate(self._rows)
-            rows = {f"l{i}": rows[:, slice(*self._spans[layer])] for i, layer in enumerate(self.layers)}
-            write_npz_atomic(self.out / CHUNK_DIR / name, image=np.asarray(self._row_images, np.int64), **rows)
-            self.chunks.append(name)
-            self._rows, self._row_images = [], []
         arrays = {}
         for key, ranking in self.rankings.items():
             arrays.update(ranking.arrays(key))
-        state = {"signature": self.signature, "next": self.next, "skipped": self.skipped, "chunks": self.chunks}
+        state = {"signature": self.signature, "done": sorted(self.done), "skipped": sorted(self.skipped),
+                 "chunks": sorted(self.chunks)}
         write_npz_atomic(self.out / STATE_FILE, state=np.array(json.dumps(state)), **arrays)
 
-    # -- the pass ---------------------------------------------------------------------------
-    def _read(self, start: int) -> tuple:
-        """(preprocessed batch or None, dataset indices read, indices skipped) of one batch."""
-        images, indices, skipped = [], [], []
-        for index in range(start, min(start + self.batch, len(self.paths))):
-            try:
-                images.append(read_image(self.paths[index]))
-                indices.append(index)
-            except DeepVisError:
-                skipped.append(index)
-        return (self.net.preprocess(images) if images else None), indices, skipped
+    def _paths_of(self, shard: int) -> list:
+        start, stop = self.shards[shard]
+        return self.paths[start:stop]
 
-    def _score(self, batch: np.ndarray, indices: list) -> None:
-        scores = self._spatial_max.run(batch)
-        maxima = np.concatenate([scores[layer][0] for layer in self.layers], axis=1)
-        indices = np.asarray(indices)
-        for ranking in self.rankings.values():
-            ranking.add(maxima, indices)
-            self._place(ranking, scores, indices)
-        if self.stats:
-            self._rows.append(maxima)
-            self._row_images.extend(indices.tolist())
+    def todo(self) -> list:
+        """Shards not done yet, in order."""
+        return [shard for shard in range(len(self.shards)) if shard not in self.done]
 
-    def _place(self, ranking: TopK, scores: dict, indices: np.ndarray) -> None:
-        """The positions of the entries this batch brought in (few once every channel holds k)."""
-        # the batch's images span indices[0]..indices[-1]; the others in that span were skipped
-        fresh = (ranking.image >= indices[0]) & (ranking.image <= indices[-1]) & self._map_channels[:, None]
-        if not fresh.any():
+    def add(self, partial: Partial) -> None:
+        """Merge a shard's Partial: its chunk of channel maxima is written, its rankings merged and
+        the shard recorded as done, in that order (a run killed in between does the shard again)."""
+        if partial.shard in self.done:
             return
-        for layer in self._maps:
-            start, stop = self._spans[layer]
-            here = fresh[start:stop]
-            if here.any():
-                channel, _ = np.nonzero(here)
-                row = np.searchsorted(indices, ranking.image[start:stop][here])  # indices ascend
-                _, rows, columns = scores[layer]
-                ranking.y[start:stop][here], ranking.x[start:stop][here] = positions(rows[row, channel],
-                                                                                     columns[row, channel])
+        if len(partial.images):
+            name = f"chunk_{partial.shard:06d}.npz"
+            rows = {f"l{i}": partial.rows[:, slice(*self.scorer.spans[layer])] for i, layer in enumerate(self.layers)}
+            write_npz_atomic(self.out / CHUNK_DIR / name, image=partial.images, **rows)
+            self.chunks.append(name)
+        for key, ranking in self.rankings.items():
+            ranking.merge(partial.rankings[key])
+        self.skipped.extend(partial.skipped)
+        self.done.add(partial.shard)
+        self._checkpoint()
 
     def _settle_ties(self) -> None:
         """The column of each kept entry whose max several rows and several columns hold (a dead or
         clamped channel), from the layer itself: its image is read again and run through
         Net.forward, the brute force, one at a time (a run holds every tensor of its batch).
         Done once, at the end, for the entries kept."""
-        unsettled = {key: (ranking.x == UNKNOWN) & self._map_channels[:, None]
-                     for key, ranking in self.rankings.items()}
+        spans, map_channels = self.scorer.spans, self.scorer.map_channels
+        unsettled = {key: (ranking.x == UNKNOWN) & map_channels[:, None] for key, ranking in self.rankings.items()}
         images = np.unique(np.concatenate([self.rankings[key].image[open_] for key, open_ in unsettled.items()]))
         for image in images.tolist():
-            values = self.net.forward([read_image(self.paths[image])])
-            for layer in self._maps:
-                start, stop = self._spans[layer]
+            values = self.net.forward([image_sources.read(self.paths[image])])
+            for layer in self.scorer.maps:
+                start, stop = spans[layer]
                 found = None  # this layer's first positions, computed once for both rankings
                 for key, open_ in unsettled.items():
                     ranking = self.rankings[key]
@@ -295,25 +404,26 @@ class FindMaxes:
                     ranking.y[start:stop][here], ranking.x[start:stop][here] = y[channel], x[channel]
             del values   # before the next image's forward, which then reuses its memory
 
-    def run(self, progress: bool = True) -> dict:
-        """Score every image not yet done, checkpointing every ``checkpoint_every`` batches (sooner when
-        the channel maxima held reach ROWS_BUDGET); write maxes.json."""
-        starts = list(range(self.next, len(self.paths), self.batch))
-        with ThreadPoolExecutor(max_workers=1) as reader, \
-                progress_bar(len(self.paths), "find_maxes", enabled=progress, initial=self.next) as bar:
-            pending = reader.submit(self._read, starts[0]) if starts else None
-            for number, start in enumerate(starts):
-                batch, indices, skipped = pending.result()
-                if number + 1 < len(starts):  # decode the next batch while this one runs
-                    pending = reader.submit(self._read, starts[number + 1])
-                if batch is not None:
-                    self._score(batch, indices)
-                self.skipped.extend(skipped)
-                self.next = min(start + self.batch, len(self.paths))
-                bar.update(self.next - start)
-                if (start // self.batch + 1) % self.checkpoint_every == 0 or self.next == len(self.paths) \
-                        or len(self._row_images) * self._row_bytes >= ROWS_BUDGET:
-                    self._checkpoint()
+    def run(self, progress: bool = True, pool=None) -> dict:
+        """Score every shard not yet done, here or, given a ``pool`` (app.offline.on_ray.Pool), on
+        its workers; settle the open positions and write maxes.json."""
+        done_images = sum(stop - start for shard, (start, stop) in enumerate(self.shards) if shard in self.done)
+        todo = self.todo()
+        with progress_bar(len(self.paths), "find_maxes", enabled=progress, initial=done_images) as bar:
+            if pool is None:
+                partials = (self.scorer.shard(self._paths_of(shard), shard, self.shards[shard][0], bar.update)
+                            for shard in todo)
+            else:
+                tasks = [(self._paths_of(shard), shard, self.shards[shard][0]) for shard in todo]
+                partials = (partial for _, partial in pool.map(Scorer, self.scorer.settings(), tasks, self.net))
+            for partial in partials:
+                self.add(partial)
+                if pool is not None:
+                    start, stop = self.shards[partial.shard]
+                    bar.update(stop - start)
+        if todo or not (self.out / MAXES_FILE).is_file():
+            self._settle_ties()
+            self._checkpoint()
         summary = self.summary()
         write_bytes_atomic(self.out / MAXES_FILE, self.result_text(summary).encode("utf-8"))
         return summary
@@ -324,18 +434,19 @@ class FindMaxes:
         if self.labels:
             summary["labels"] = self.labels
         summary["shapes"] = {layer: list(self.net.layer(layer).shape) for layer in self.layers}
-        summary["skipped"] = [self.paths[index] for index in self.skipped]
-        summary["skipped_count"] = len(self.skipped)
-        if self.stats:
-            summary["stats"] = {"folder": CHUNK_DIR, "chunks": self.chunks, "layers": self.layers,
-                                "images": len(self.paths) - len(self.skipped)}
+        skipped = sorted(self.skipped)
+        summary["skipped"] = [self.paths[index] for index in skipped]
+        summary["skipped_count"] = len(skipped)
+        if self.scorer.stats:
+            summary["stats"] = {"folder": CHUNK_DIR, "chunks": sorted(self.chunks), "layers": self.layers,
+                                "images": len(self.paths) - len(skipped)}
         return summary
 
     def result_text(self, summary: dict) -> str:
         """maxes.json's text: the summary, then "layers" (and "layers_min") with every channel's ranking."""
         vector = {layer: self.net.layer(layer).kind == "vector" for layer in self.layers}
         texts = [f'"{key}": {{' + ", ".join(f"{json.dumps(layer)}: "
-                                             f"{ranking.part(*self._spans[layer]).json_text(vector[layer])}"
+                                             f"{ranking.part(*self.scorer.spans[layer]).json_text(vector[layer])}"
                                              for layer in self.layers) + "}"
                  for key, ranking in self.rankings.items()]
         return json.dumps(summary)[:-1] + ", " + ", ".join(texts) + "}"

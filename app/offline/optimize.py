@@ -172,25 +172,34 @@ def render_units(net, layer: str, units, recipe: Recipe, seed: int = 0, iteratio
 
 def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch: int = 32, iterations=None,
                    sprite_tile: int = 96, progress: bool = True, objective: str = None, size: tuple = None,
-                   copies: int = 1, diversity_weight: float = 10.0, on_step=None) -> list:
+                   copies: int = 1, diversity_weight: float = 10.0, on_step=None, pool=None) -> list:
     """Optimize ``units`` of ``layer`` ``batch`` at a time, skipping units already done under ``root``;
     writes each unit's opt.png and opt.json and the layer's sprite_opt.png. Returns the units run now.
 
     preset: 1-5 or "lucid", "maco". objective: "neuron" or "channel" (default: the paper's neuron for
     1-5, the channel for lucid and maco). size, copies (diversity): lucid and maco only; for them
     ``batch`` counts views through the net (a maco unit alone is 32: 8 units at once ran out of memory).
-    on_step(step, glimpse): as optimize_units; returning False stops the run (nothing is written)."""
+    on_step(step, glimpse): as optimize_units; returning False stops the run (nothing is written).
+    pool: an app.offline.on_ray.Pool whose actors optimize the groups (on_step is not called then)."""
     key, settings = preset_named(preset)
     steps = settings.iterations if iterations is None else iterations
     if not isinstance(settings, Preset):   # batch counts the images through the net: maco's crops too
         batch = max(1, batch // (settings.crops * copies))
     done = done_units(root, layer, units, "opt.json")
     todo = [unit for unit in units if unit not in done]
+    groups = [todo[start:start + batch] for start in range(0, len(todo), batch)]
+    options = dict(preset=key, seed=seed, iterations=steps, objective=objective, size=size, copies=copies)
+    if pool is not None:
+        with progress_bar(len(todo), f"{layer} opt", unit="unit", enabled=progress) as bar:
+            job = {"layer": layer, "diversity_weight": diversity_weight, **options}
+            for index, results in pool.map(group_optimizer, job, groups, net):
+                write_results(net, root, layer, results, **options)
+                bar.update(len(groups[index]))
+        write_sprite(root, layer, "opt", net.layer(layer).shape[0], sprite_tile)
+        return todo
     stopped = False
-
     with progress_bar(len(todo) * steps, f"{layer} opt", unit="step", enabled=progress) as bar:
-        for start in range(0, len(todo), batch):
-            group = todo[start:start + batch]
+        for start, group in zip(range(0, len(todo), batch), groups):
 
             def step_done(step, glimpse):
                 nonlocal stopped
@@ -202,9 +211,14 @@ def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch:
                                      diversity_weight, step_done)
             if stopped:
                 return todo[:start]
-            write_results(net, root, layer, results, key, seed, steps, objective, size, copies)
+            write_results(net, root, layer, results, **options)
     write_sprite(root, layer, "opt", net.layer(layer).shape[0], sprite_tile)
     return todo
+
+
+def group_optimizer(net, layer: str, **options):
+    """units -> an ``Optimized`` per unit (optimize_group with ``options``): what a Ray actor runs."""
+    return lambda units: optimize_group(net, layer, units, **options)
 
 
 def optimize_group(net, layer: str, units, preset=3, seed: int = 0, iterations=None, objective: str = None,
