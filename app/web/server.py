@@ -21,6 +21,7 @@ import secrets
 import signal
 import sys
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
@@ -43,6 +44,14 @@ def log(line: str) -> None:
     print(f"web: {line}", file=sys.stderr, flush=True)
 
 
+def wake_up(loop, event: asyncio.Event) -> None:
+    """Set ``event`` from another thread (nothing once the server's loop has ended)."""
+    try:
+        loop.call_soon_threadsafe(event.set)
+    except RuntimeError:   # the loop is closed: the server stopped
+        pass
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -62,6 +71,7 @@ class WebServer:
         self.token = token or secrets.token_urlsafe(24)
         self.tabs = {}                 # tab id -> WebTab
         self.sockets = set()           # open WebSockets (closed when the server stops)
+        self.running = weakref.WeakSet()   # every tab whose threads may still run
         self.files = {path.name: path.read_bytes() for path in STATIC.iterdir() if path.is_file()}
         self.uploads = uploads.UploadFolder()
         self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-uploads")
@@ -125,9 +135,9 @@ class WebServer:
             await self._stopping.wait()
         finally:
             await runner.cleanup()
-            for tab in list(self.tabs.values()):
+            for tab in list(self.running):   # the tabs still open, and those whose loop is still ending
                 tab.close()
-            for tab in list(self.tabs.values()):
+            for tab in list(self.running):
                 tab.join()
             self._decoder.shutdown(wait=True)
             self.uploads.close()
@@ -206,8 +216,9 @@ class WebServer:
             self.sockets.discard(socket)
             return socket
         tab_id = secrets.token_urlsafe(12)
-        tab = WebTab(self.net, self.settings, source, lambda: loop.call_soon_threadsafe(wake.set))
+        tab = WebTab(self.net, self.settings, source, lambda: wake_up(loop, wake))
         self.tabs[tab_id] = tab
+        self.running.add(tab)
         await socket.send_json({"type": "hello", "tab": tab_id, "model": self.net.spec.name})
         tab.start()
         sender = asyncio.create_task(self._send(socket, tab, wake))
