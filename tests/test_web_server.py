@@ -17,6 +17,7 @@ import pytest
 
 from app.errors import DeepVisError
 from app.web.browser_keys import key_code
+from app.web.tab import FRAMES_IN_FLIGHT
 from tests import ui_support, web_support
 from tests.web_support import Client
 
@@ -233,3 +234,24 @@ def test_ctrl_c_stops_the_server_with_exit_0(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_two_frames_in_flight_until_the_browser_acknowledges_them(server):
+    async def scenario():
+        async with Client(server, acknowledge=False) as client:
+            await client.wait(lambda: client.frames == 1)
+            for key in "oooo":   # new pictures: one more is sent, then none while two are unacknowledged
+                await client.key(key)
+                await asyncio.sleep(0.3)
+            held = client.frames
+            tab = next(iter(server.tabs.values()))
+            for _ in range(3):
+                count = client.frames
+                await client.socket.send_json({"type": "shown"})
+                await client.wait(lambda: client.frames == count + 1, 5)
+            await asyncio.sleep(0.3)
+            return held, tab.received_rate(), tab.live.state.layer
+
+    held, rate, layer = asyncio.run(scenario())
+    assert held == FRAMES_IN_FLIGHT == 2 and layer == 4
+    assert rate > 0   # the status line's fps: frames this client acknowledged per second

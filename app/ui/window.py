@@ -101,7 +101,8 @@ def check_display() -> None:
     if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM", "xcb").split(":")[0] not in (
             "xcb", "wayland"):   # another Qt platform (offscreen, vnc) needs no display
         return
-    instead = "render the window to a PNG instead: run_toolbox.py --screenshot OUT.png [--keys KEYS]"
+    instead = ("serve it to a browser instead: run_toolbox.py --web (README: Remote machines), or render it "
+               "to a PNG: run_toolbox.py --screenshot OUT.png [--keys KEYS]")
     display = os.environ.get("DISPLAY")
     qt = "QT" in next((line for line in cv2.getBuildInformation().splitlines() if "GUI:" in line), "")
     if not display and (qt or not os.environ.get("WAYLAND_DISPLAY")):   # OpenCV's Qt speaks X11 only

@@ -3,10 +3,11 @@ sends back.
 
 The tab's loop thread does what the window's loop does (app/ui/session.py), without HighGUI: it
 carries out the keys and clicks that came in, takes one turn, and encodes the picture when it
-changed. Outgoing, a tab holds one frame slot (the newest picture; an older one not yet sent is
-replaced) and a short queue of small messages. A frame is sent only once the browser has
-acknowledged the one before (it says "shown" after drawing it): a slow browser gets fewer frames,
-never a queue. The status line's fps is the rate of frames the browser acknowledged.
+changed. Outgoing, a tab holds one frame slot and a short queue of small messages. A frame is sent
+only while fewer than FRAMES_IN_FLIGHT are unacknowledged (the browser says "shown" after drawing
+each: two let the next frame travel while the last is drawn), and a picture is encoded only when
+it can leave at once: the newest one, as soon as an acknowledgement comes. A slow browser gets fewer frames, never a queue, and no time goes into encoding pictures it
+would never get. The status line's fps is the rate of frames the browser acknowledged.
 """
 import json
 import threading
@@ -26,6 +27,7 @@ from app.web.browser_keys import key_code
 from app.web.camera import BrowserCamera
 
 FRAME, DOWNLOAD = b"\x01", b"\x02"   # first byte of a binary message: a picture to show / a PNG to save
+FRAMES_IN_FLIGHT = 2               # frames sent and not yet acknowledged, at most
 FPS_SECONDS = 2.0                   # the fps shown is the browser's rate over this many seconds
 MAX_MESSAGES = 32                   # small messages waiting to be sent (older errors give way)
 NAME_CHARACTERS = 80                # of an uploaded file's name, as the status line shows it
@@ -48,11 +50,12 @@ class WebTab:
         self._inbox = deque()          # ("key", code) / ("click", y, x) / ("upload", path, name)
         self._messages = deque()       # text or binary messages to send, in order
         self._frame = None             # the newest encoded picture not sent yet
-        self._in_flight = False        # a frame was sent and not yet acknowledged
+        self._in_flight = 0            # frames sent and not yet acknowledged
         self._acknowledged = deque()   # times the browser acknowledged frames
         self._camera_shown = False
         self._ended = False
-        self._encoded = None           # the picture last encoded
+        self._newest = None            # the newest picture drawn
+        self._unsent = False           # ... and it has not been encoded for sending yet
         self._thread = threading.Thread(target=self._run, name="web-tab", daemon=True)
 
     # --- from the socket (the event loop's thread) ---
@@ -99,9 +102,9 @@ class WebTab:
     def acknowledge(self) -> None:
         """The browser drew the last frame sent."""
         with self._lock:
-            self._in_flight = False
+            self._in_flight = max(0, self._in_flight - 1)
             self._acknowledged.append(time.monotonic())
-        self._notify()
+        self._wake.set()   # the loop encodes the newest picture now
 
     def error(self, message: str) -> None:
         """Tell the browser what was wrong with what it sent."""
@@ -112,9 +115,10 @@ class WebTab:
         with self._lock:
             messages = list(self._messages)
             self._messages.clear()
-            if self._frame is not None and not self._in_flight:
+            if self._frame is not None and self._in_flight < FRAMES_IN_FLIGHT:
                 messages.append(self._frame)
-                self._frame, self._in_flight = None, True
+                self._frame = None
+                self._in_flight += 1
         return messages
 
     def received_rate(self) -> float:
@@ -133,8 +137,10 @@ class WebTab:
             while not self._closing.is_set() and not self.live.state.quit:
                 self._carry_out_inbox()
                 picture = self.live.step()
-                if picture is not None and (self._encoded is None or not np.array_equal(picture, self._encoded)):
-                    self._publish(picture)
+                if picture is not None and (self._newest is None or not np.array_equal(picture, self._newest)):
+                    self._newest, self._unsent = picture, True
+                if self._unsent and self._can_send():
+                    self._publish(self._newest)
                 self._follow_camera()
                 self._wake.wait(self.settings.key_wait_ms / 1000)
                 self._wake.clear()
@@ -211,9 +217,14 @@ class WebTab:
         live.other_source.add(path, name)
         live.toggle_source(lambda: None)
 
+    def _can_send(self) -> bool:
+        """Whether a frame could leave now: none in flight, none waiting (only those are encoded)."""
+        with self._lock:
+            return self._in_flight < FRAMES_IN_FLIGHT and self._frame is None
+
     def _publish(self, picture: np.ndarray) -> None:
         ok, jpeg = cv2.imencode(".jpg", picture, (cv2.IMWRITE_JPEG_QUALITY, int(self.settings.web_jpeg_quality)))
-        self._encoded = picture
+        self._unsent = False
         with self._lock:
             self._frame = FRAME + jpeg.tobytes()
         self._notify()
