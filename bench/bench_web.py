@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.inputs import InputSource, default_input_dir, open_source  # noqa: E402
+from bench.bench_app import frames as photos  # noqa: E402
 from app.net import Net, heap  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from app.ui.app import App  # noqa: E402
@@ -51,16 +52,6 @@ class CameraLike(InputSource):
         self.count += 1
         frame = self.frames[self.count % len(self.frames)]
         return dataclasses.replace(frame, images=tuple(image.copy() for image in frame.images), index=self.count)
-
-
-def photos(count: int) -> list:
-    source, found = open_source(str(default_input_dir())), []
-    while len(found) < count:
-        frame = source.read()
-        if frame is not None:
-            found.append(frame)
-            source.next()
-    return found
 
 
 def desktop_rate(net, settings, frames, fps: float, seconds: float) -> tuple:
@@ -142,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(provider="cpu")
     net = Net.load(args.model, provider="cpu")
-    frames = photos(8)
+    frames = photos(open_source(str(default_input_dir())), 8)
     rect = App(net, settings).rects["control"]
     box = (rect.top, rect.left, rect.height, rect.width)
     server = WebServer(net, settings, lambda: CameraLike(frames, args.camera_fps), port=0).start()
