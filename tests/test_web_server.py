@@ -155,17 +155,18 @@ def test_bad_messages_get_an_error_message(server):
             await client.socket.send_str(json.dumps({"type": "click", "x": "1", "y": 2}))
             await client.socket.send_str(json.dumps({"type": "launch"}))
             await client.socket.send_str(json.dumps([1, 2]))
+            await client.socket.send_str("[" * 100_000)   # deeper than Python's stack
             await client.key("C")   # the browser's camera: the next binary messages are its frames
             await client.wait(lambda: {"type": "camera", "on": True} in client.messages)
             await client.socket.send_bytes(b"this is not an image")
-            await client.wait(lambda: len(client.errors()) >= 6)
+            await client.wait(lambda: len(client.errors()) >= 7)
             count = client.frames
             await client.key("o")
             await client.wait(lambda: client.frames > count)
             return client.errors()
 
     errors = asyncio.run(scenario())
-    assert any(error.startswith("not JSON") for error in errors)
+    assert sum(error.startswith("not JSON") for error in errors) == 2
     assert any("'Hyper': unknown key name" in error for error in errors)
     assert any(error.startswith("click: x and y must be whole numbers") for error in errors)
     assert any("unknown message type 'launch'" in error for error in errors)
@@ -255,3 +256,33 @@ def test_two_frames_in_flight_until_the_browser_acknowledges_them(server):
     held, rate, layer = asyncio.run(scenario())
     assert held == FRAMES_IN_FLIGHT == 2 and layer == 4
     assert rate > 0   # the status line's fps: frames this client acknowledged per second
+
+
+def test_the_shared_loop_without_a_display(tmp_path):
+    """The window and every tab drive app/ui/session.py: a picture when something changed, keys through the
+    key table, actions a display carries out its own way; in the window, C says what it is for."""
+    from app.inputs import open_source
+    from app.ui.session import LiveSession
+
+    settings = ui_support.settings(model_input=ui_support.MNIST_INPUT)
+    session = LiveSession(ui_support.mnist_net(), settings,
+                          open_source(str(ui_support.write_images(tmp_path / "digits", 2)), settings)).start()
+    try:
+        deadline = time.monotonic() + 20
+        while session.snapshot is None and time.monotonic() < deadline:
+            session.step()
+            time.sleep(0.01)
+        session.step()   # draws the snapshot, if the loop above has not
+        assert session.shown is not None and web_support.contrast(session.shown) > 100
+        assert session.step() is None   # nothing changed since
+        session.key(ord("o"))
+        assert session.state.layer == 1 and session.step() is not None
+        session.key(ord("C"))
+        assert "run_toolbox.py --web" in session.app.message
+        saved = []
+        session.handlers["save_view"] = lambda: saved.append(session.shown)
+        session.key(ord("W"))
+        assert saved and saved[0] is session.shown
+    finally:
+        session.stop()
+    assert not any(worker.running for worker in session.workers)

@@ -181,7 +181,7 @@ class WebServer:
         if tab is None:
             return web.json_response({"error": "upload: no such tab (reload the page)"}, status=404)
         limit = self.settings.web_upload_max_bytes
-        name = request.query.get("name", "upload")[:200]
+        name = "".join(character for character in request.query.get("name", "upload") if character.isprintable())[:200]
         too_big = (request.content_length or 0) > limit
         data = bytearray()
         while not too_big:   # never more than limit + 1 bytes held
@@ -244,7 +244,7 @@ class WebServer:
     def _on_text(self, tab: WebTab, tab_id: str, text: str) -> None:
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):   # RecursionError: nested deeper than Python's stack
             self._refuse(tab, tab_id, f"not JSON: {text[:60]!r}")
             return
         kind = message.get("type") if isinstance(message, dict) else None

@@ -10,8 +10,10 @@ it can leave at once: the newest one, as soon as an acknowledgement comes. A slo
 would never get. The status line's fps is the rate of frames the browser acknowledged.
 """
 import json
+import sys
 import threading
 import time
+import traceback
 from collections import deque
 from pathlib import Path
 from typing import Callable
@@ -135,6 +137,7 @@ class WebTab:
     def _run(self) -> None:
         try:
             while not self._closing.is_set() and not self.live.state.quit:
+                self._wake.clear()   # before the work: a key that comes meanwhile ends the wait below at once
                 self._carry_out_inbox()
                 picture = self.live.step()
                 if picture is not None and (self._newest is None or not np.array_equal(picture, self._newest)):
@@ -143,7 +146,9 @@ class WebTab:
                     self._publish(self._newest)
                 self._follow_camera()
                 self._wake.wait(self.settings.key_wait_ms / 1000)
-                self._wake.clear()
+        except Exception as error:  # noqa: BLE001 -- a bug ends this tab with a message, never silently
+            traceback.print_exc(file=sys.stderr)
+            self.error(f"the app stopped in this tab: {type(error).__name__}: {error}")
         finally:
             self.live.stop()
             if self.live.state.quit:
