@@ -230,7 +230,21 @@ def test_ctrl_c_stops_the_server_with_exit_0(tmp_path):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("GET", "/?token=secret")
         assert connection.getresponse().status == 200
-        process.send_signal(signal.SIGINT)
+
+        async def interrupt_a_tab():
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session:
+                socket = await session.ws_connect(f"http://127.0.0.1:{port}/ws?token=secret", max_msg_size=0)
+                frame = await socket.receive(20)
+                while frame.type != aiohttp.WSMsgType.BINARY:
+                    frame = await socket.receive(20)
+                process.send_signal(signal.SIGINT)
+                while (await socket.receive(10)).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    pass   # frames sent before the server stopped
+                return socket.close_code
+
+        assert asyncio.run(interrupt_a_tab()) == 1001   # going away: the server closed the tab's socket
         assert process.wait(10) == 0, process.stderr.read()
     finally:
         if process.poll() is None:
