@@ -300,3 +300,17 @@ def test_the_shared_loop_without_a_display(tmp_path):
     finally:
         session.stop()
     assert not any(worker.running for worker in session.workers)
+
+
+def test_q_ends_the_app_in_that_tab_only(server):
+    async def scenario():
+        async with Client(server) as leaving, Client(server) as staying:
+            await leaving.wait(lambda: leaving.frames >= 1 and staying.frames >= 1)
+            await leaving.key("q")
+            await leaving.wait(lambda: leaving.socket.closed)
+            count = staying.frames
+            await staying.key("o")
+            await staying.wait(lambda: staying.frames > count)
+            return leaving.messages[-1]
+
+    assert asyncio.run(scenario())["type"] == "ended"

@@ -14,7 +14,7 @@
   const video = document.getElementById("camera");
   const picker = document.getElementById("picker");
   const grab = document.createElement("canvas");
-  let socket = null, tab = null, downloadName = "view.png";
+  let socket = null, tab = null, downloadName = "view.png", ended = "";
   let camera = null, cameraBusy = false;   // the camera's stream; a frame sent and not yet acknowledged
   let framesShown = 0;
 
@@ -37,7 +37,7 @@
     socket.binaryType = "arraybuffer";
     socket.onclose = (event) => {
       stopCamera();
-      say("disconnected" + (event.reason ? ": " + event.reason : "") + " (reload the page to connect again)", true);
+      say(ended || "disconnected" + (event.reason ? ": " + event.reason : "") + " (reload the page to connect again)", true);
     };
     socket.onmessage = (event) => {
       if (typeof event.data === "string") onText(JSON.parse(event.data)); else onBinary(event.data);
@@ -46,7 +46,8 @@
 
   function onText(message) {
     if (message.type === "hello") { tab = message.tab; say("connected: " + message.model); }
-    else if (message.type === "error" || message.type === "ended") say(message.message, true);
+    else if (message.type === "error") say(message.message, true);
+    else if (message.type === "ended") { ended = message.message; say(ended, true); }
     else if (message.type === "download") downloadName = message.name;
     else if (message.type === "camera") { if (message.on) startCamera(); else stopCamera(); }
     else if (message.type === "camera_ack") cameraBusy = false;
