@@ -314,3 +314,18 @@ def test_q_ends_the_app_in_that_tab_only(server):
             return leaving.messages[-1]
 
     assert asyncio.run(scenario())["type"] == "ended"
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    import socket
+
+    from app.web.server import WebServer
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = WebServer(ui_support.mnist_net(), ui_support.settings(), lambda: None, port=port)
+        with pytest.raises(DeepVisError, match=f"127.0.0.1:{port}: cannot listen .*address already in use"):
+            server.start()
+        server.stop()

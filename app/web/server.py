@@ -94,12 +94,17 @@ class WebServer:
 
     def start(self) -> "WebServer":
         """Serve in a background thread; returns once listening (DeepVisError if it cannot)."""
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve(self._ready.set)),
-                                        name="web-server", daemon=True)
+        self._thread = threading.Thread(target=self._serve_in_thread, name="web-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_SECONDS) or self._failure is not None:
             raise DeepVisError(f"web server on {self.host}:{self.port}: {self._failure or 'did not start'}")
         return self
+
+    def _serve_in_thread(self) -> None:
+        try:
+            asyncio.run(self._serve(self._ready.set))
+        except DeepVisError:   # cannot listen: start() raises it from self._failure
+            pass
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._loop is not None and self._stopping is not None:

@@ -31,6 +31,7 @@ from app.web.camera import BrowserCamera
 FRAME, DOWNLOAD = b"\x01", b"\x02"   # first byte of a binary message: a picture to show / a PNG to save
 FRAMES_IN_FLIGHT = 2               # frames sent and not yet acknowledged, at most
 FPS_SECONDS = 2.0                   # the fps shown is the browser's rate over this many seconds
+ACKNOWLEDGED_KEPT = 512             # acknowledgement times kept (a page that floods them cannot grow this)
 MAX_MESSAGES = 32                   # small messages waiting to be sent (older errors give way)
 NAME_CHARACTERS = 80                # of an uploaded file's name, as the status line shows it
 ENDED = "q: the app ended in this tab (reload the page to start again)"
@@ -53,7 +54,7 @@ class WebTab:
         self._messages = deque()       # text or binary messages to send, in order
         self._frame = None             # the newest encoded picture not sent yet
         self._in_flight = 0            # frames sent and not yet acknowledged
-        self._acknowledged = deque()   # times the browser acknowledged frames
+        self._acknowledged = deque(maxlen=ACKNOWLEDGED_KEPT)   # times the browser acknowledged frames
         self._camera_shown = False
         self._ended = False
         self._newest = None            # the newest picture drawn
@@ -185,7 +186,7 @@ class WebTab:
             app.message = "save view: nothing drawn yet"
             return
         name = save_view.file_name(app.info.model_name, app.info.names[app.state.layer], app.state.unit, time.time())
-        ok, png = cv2.imencode(".png", picture)
+        _, png = cv2.imencode(".png", picture)
         self._post({"type": "download", "name": name})
         self._post(DOWNLOAD + png.tobytes())
         app.message = f"view downloaded as {name}"
@@ -223,12 +224,13 @@ class WebTab:
         live.toggle_source(lambda: None)
 
     def _can_send(self) -> bool:
-        """Whether a frame could leave now: none in flight, none waiting (only those are encoded)."""
+        """Whether a frame could leave now: fewer than FRAMES_IN_FLIGHT unacknowledged and none waiting (only
+        such a picture is encoded)."""
         with self._lock:
             return self._in_flight < FRAMES_IN_FLIGHT and self._frame is None
 
     def _publish(self, picture: np.ndarray) -> None:
-        ok, jpeg = cv2.imencode(".jpg", picture, (cv2.IMWRITE_JPEG_QUALITY, int(self.settings.web_jpeg_quality)))
+        _, jpeg = cv2.imencode(".jpg", picture, (cv2.IMWRITE_JPEG_QUALITY, int(self.settings.web_jpeg_quality)))
         self._unsent = False
         with self._lock:
             self._frame = FRAME + jpeg.tobytes()
