@@ -106,6 +106,27 @@ def test_keys_change_the_canvas(page, server):
     page.keyboard.press("ArrowLeft")
     changes(page, before)
     assert tab.live.state.unit == 0
+    before = canvas(page)
+    page.keyboard.press("PageDown")
+    changes(page, before)
+    wait_for_frame_named(tab, "digit_1.png")
+
+
+def test_two_tabs_one_closed_the_other_goes_on_and_threads_return(chromium, page, server):
+    threads = web_support.web_threads()
+    other = chromium.new_context(viewport=VIEWPORT)
+    second = other.new_page()
+    second.goto(server.url)
+    wait_frames(second, 1, 20)
+    assert len(web_support.web_threads()) > len(threads)
+    other.close()   # closed while frames flow
+    count = frames(page)
+    page.keyboard.press("o")
+    wait_frames(page, count + 1)
+    deadline = time.monotonic() + 10
+    while web_support.web_threads() - threads and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not {thread.name for thread in web_support.web_threads() - threads}
 
 
 def test_a_click_on_a_layer_name_selects_it(page, server):

@@ -85,6 +85,18 @@ def test_the_url_line_and_the_warning_for_every_network(capsys):
     assert capsys.readouterr().out.startswith("open http://127.0.0.1:8600/?token=t0k")
 
 
+def test_every_key_of_the_key_table_has_a_browser_name():
+    from app.ui import keys
+    from app.web.browser_keys import NAMED
+
+    browser_name = {table_name: name for name, table_name in NAMED.items()}
+    for action, bound, _ in keys.KEY_TABLE:
+        for key in bound.split():
+            assert keys.action_for(key_code(browser_name.get(key, key))) == action, key
+    for table_name, action in keys.ENTRY_KEYS.items():   # the go-to-class entry's keys
+        assert keys.action_for(key_code(browser_name[table_name]), typing=True) == action
+
+
 def test_browser_key_names():
     assert key_code("ArrowLeft") == 65361 and key_code("PageDown") == 65366 and key_code("Escape") == 27
     assert key_code("o") == ord("o") and key_code("B") == ord("B") and key_code("Backspace") == 8
