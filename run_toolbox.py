@@ -4,8 +4,9 @@
                           [--cpu|--gpu] [--settings FILE] [--random-weights SEED]
     python run_toolbox.py --screenshot OUT.png [--keys "oo<Right>bn"]   # no window: render, save, exit
     python run_toolbox.py --test-keys                                   # print the codes your keys send
+    python run_toolbox.py --web [--host 127.0.0.1] [--port 8600]        # no window: serve it to a browser
 
-Press h in the window for the key map.
+Press h in the window (or the browser tab) for the key map. docs/web.md: the app in a browser.
 """
 import argparse
 import sys
@@ -25,6 +26,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--keys", default="", help="with --screenshot: keys to press first, e.g. 'oob<Right>n'")
     parser.add_argument("--test-keys", action="store_true",
                         help="open a window and print the code and meaning of every key pressed (q quits)")
+    parser.add_argument("--web", action="store_true",
+                        help="no window: serve the app to a web browser and print the URL to open (Ctrl-C stops)")
+    parser.add_argument("--host", default=None,
+                        help="with --web: address to listen on (default: web_host, 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=None, help="with --web: port (default: web_port, 8600)")
+    parser.add_argument("--token", default=None,
+                        help="with --web: the token every request needs (default: a random one for each run)")
     return parser.parse_args(argv)
 
 
@@ -38,7 +46,7 @@ def main(argv=None) -> None:
 
 
 def _run(args: argparse.Namespace, argv) -> None:
-    if not args.screenshot:
+    if not args.screenshot and not args.web:
         from app.ui.window import check_display
 
         check_display()
@@ -56,6 +64,14 @@ def _run(args: argparse.Namespace, argv) -> None:
         from app.ui.app import screenshot
 
         print(screenshot(net, settings, source, args.screenshot, args.keys))
+        return
+    if args.web:
+        from app.web.server import WebServer
+
+        source.close()   # each browser tab opens its own
+        host = args.host or settings.web_host
+        port = settings.web_port if args.port is None else args.port
+        WebServer(net, settings, lambda: open_source(args.input, settings), host, port, args.token).run()
         return
     from app.ui.window import run_window
 

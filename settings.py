@@ -222,6 +222,25 @@ optimize_select_seconds = 1.0
 key_wait_ms = 10
 
 # ---------------------------------------------------------------------------------------------
+# The app in a browser (run_toolbox.py --web; docs/web.md)
+# ---------------------------------------------------------------------------------------------
+
+# Address and port served (127.0.0.1: this machine only; reach it from elsewhere through an SSH
+# tunnel). --host and --port override them.
+web_host = "127.0.0.1"
+web_port = 8600
+# JPEG quality (1-100) of the pictures sent to the browser (save view downloads a PNG).
+web_jpeg_quality = 90
+# Largest image file a browser may upload (drop or file picker) and largest camera frame it may
+# send, in bytes, and the most pixels (width x height, read from the file's header before decoding)
+# either may have. Uploads are kept in a temporary folder removed when the server stops.
+web_upload_max_bytes = 20_000_000
+web_frame_max_bytes = 2_000_000
+web_max_image_pixels = 40_000_000
+# Keys a tab may have waiting at once (more are refused with an error message to that tab).
+web_max_pending_keys = 64
+
+# ---------------------------------------------------------------------------------------------
 # Offline: find_maxes and layer statistics
 # ---------------------------------------------------------------------------------------------
 

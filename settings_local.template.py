@@ -7,3 +7,5 @@
 # optimize_preset = "lucid"          # tools.optimize_image: 1-5 (the paper), "lucid" or "maco"
 # optimize_on_select = True           # optimize each unit the cursor rests on (no image yet)
 # optimize_app_steps = None          # key 2: the preset's full step count instead of 200
+# web_host = "0.0.0.0"                # run_toolbox.py --web serves every network (prefer an SSH tunnel)
+# web_jpeg_quality = 75              # smaller pictures for a slow link to the browser

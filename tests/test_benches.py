@@ -17,6 +17,7 @@ RUNS = {
     "bench_caffe.py": (["--prototxt", LENET, "--repeats", "1"], "ratio of medians"),
     "bench_backward.py": (["--nets", "default", "--repeats", "1"], "numpy"),
     "bench_app.py": (["--model", MNIST, "--seconds", "0.3"], "frames/s"),
+    "bench_web.py": (["--model", MNIST, "--seconds", "0.5", "--rounds", "1", "--keys", "2"], "frames/s received"),
     "bench_optimize.py": (["--model", MNIST, "--iters", "1", "--batch", "2", "--cpu"], "s/unit"),
     "bench_featurevis.py": (["--model", MNIST, "--classes", "0,1", "--steps", "2", "--maco-crops", "2", "--batch",
                              "2", "--cpu"], "top-5 under perturbations"),

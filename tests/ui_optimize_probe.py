@@ -1,5 +1,5 @@
 """The real window with a probe: run_toolbox's window loop in this process's main thread, while a
-second thread presses keys with xdotool (as a user would) and samples the session every 0.1 s: the
+second thread presses keys with xdotool (as a user would) and samples the live session every 0.1 s: the
 frames drawn, the on-demand optimization's step and outcome, the newest snapshot. Prints one JSON
 object; with --frames DIR also writes the window's picture about every second there.
 
@@ -38,10 +38,10 @@ def press(window: str, *keys: str) -> None:
 
 
 def sample(session: Session, started: float) -> dict:
-    progress = session.on_demand.worker.progress()
-    return dict(t=round(time.monotonic() - started, 3), frames=session.frames_drawn,
+    progress = session.live.on_demand.worker.progress()
+    return dict(t=round(time.monotonic() - started, 3), frames=session.live.frames_drawn,
                 step=progress.step if progress else None, outcome=progress.outcome if progress else None,
-                snapshot=id(session.snapshot), message=session.app.message)
+                snapshot=id(session.live.snapshot), message=session.live.app.message)
 
 
 def drive(session: Session, args, report: dict) -> None:
@@ -59,14 +59,14 @@ def drive(session: Session, args, report: dict) -> None:
         midway_keys = list(args.midway.split())
         while time.monotonic() - started < TIMEOUT - 60:
             samples.append(sample(session, started))
-            progress = session.on_demand.worker.progress()
+            progress = session.live.on_demand.worker.progress()
             if midway_keys and progress is not None and progress.step >= 10:
                 press(window, *midway_keys)   # the live view's keys while it runs
                 report["midway_at"] = round(time.monotonic() - started, 3)
                 midway_keys = []
-            if args.frames and time.monotonic() - shot_at >= 1.0 and session.shown is not None:
+            if args.frames and time.monotonic() - shot_at >= 1.0 and session.live.shown is not None:
                 shot_at = time.monotonic()
-                cv2.imwrite(str(Path(args.frames) / f"frame_{len(samples):04d}.png"), session.shown)
+                cv2.imwrite(str(Path(args.frames) / f"frame_{len(samples):04d}.png"), session.live.shown)
             if args.cancel_after and time.monotonic() - started >= args.cancel_after and "cancel_at" not in report:
                 press(window, "Right")
                 report["cancel_at"] = round(time.monotonic() - started, 3)
@@ -76,12 +76,12 @@ def drive(session: Session, args, report: dict) -> None:
         time.sleep(1.0)   # the written image loaded and drawn
         samples.append(sample(session, started))
         report["samples"] = samples
-        if session.shown is not None:
-            cv2.imwrite(str(Path(args.grab)), session.shown)
+        if session.live.shown is not None:
+            cv2.imwrite(str(Path(args.grab)), session.live.shown)
         press(window, "q")
     except Exception as error:  # noqa: BLE001 -- reported to the test, and the window still closed
         report["error"] = f"{type(error).__name__}: {error}"
-        session.app.state = replace(session.app.state, quit=True)
+        session.live.app.state = replace(session.live.app.state, quit=True)
 
 
 def main() -> None:

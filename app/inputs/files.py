@@ -45,6 +45,11 @@ class FileSequence(InputSource):
     def previous(self) -> None:
         self._move(-1)
 
+    def add(self, path, name: str) -> None:
+        """Append the image file ``path`` (shown as ``name``) to the list and go to it."""
+        self.entries.append(Entry((Path(path),), None, name))
+        self._move(len(self.entries) - 1 - self.index)
+
     def _move(self, step: int) -> None:
         self.index = (self.index + step) % len(self.entries)
         self._step = step

@@ -64,6 +64,12 @@ def read_image_noted(path, name: str = None) -> tuple:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as error:
         raise DeepVisError(f"{name}: cannot read ({error.strerror or error})") from None
+    return decode_image_noted(data, name)
+
+
+def decode_image_noted(data, name: str) -> tuple:
+    """``read_image_noted`` for an image file's bytes held in memory (an upload, a camera frame)."""
+    data = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     try:
         decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error:   # some codecs throw on damaged files instead of returning None

@@ -17,6 +17,7 @@ KEY_TABLE = (
     ("reset", "<Esc>", "reset: first layer, unit 0, backprop off, default boost"),
     ("freeze_camera", "f", "freeze / unfreeze the camera or video"),
     ("toggle_camera", "c", "switch between the camera and the files"),
+    ("browser_camera", "C", "the browser's camera as input / back to the files (the app in a browser, run_toolbox.py --web)"),
     ("next_image", "e <PgDn>", "next image (switches to the files)"),
     ("previous_image", "w <PgUp>", "previous image (switches to the files)"),
     ("toggle_fit", "0", "fit images: crop to the model's aspect ratio / stretch"),

@@ -99,8 +99,8 @@ class Worker:
 class InputWorker(Worker):
     """Polls an input source and keeps only its newest frame.
 
-    next(), previous(), toggle_freeze() and switch() may be called from any thread; the first
-    three are carried out by the worker thread before its next read. On stopping, the worker
+    next(), previous(), toggle_freeze(), call() and switch() may be called from any thread; all but
+    switch() are carried out by the worker thread before its next read. On stopping, the worker
     closes the source it is reading (not the ones switched away from).
     """
 
@@ -142,8 +142,12 @@ class InputWorker(Worker):
         self._wake.set()
         return previous
 
-    def _command(self, name: str) -> None:
-        self._commands.append(name)
+    def call(self, method: str, *args) -> None:
+        """Call the source's ``method(*args)`` in the worker thread before its next read."""
+        self._command(method, *args)
+
+    def _command(self, name: str, *args) -> None:
+        self._commands.append((name, args))
         self._wake.set()
 
     def _step(self) -> bool:
@@ -152,8 +156,8 @@ class InputWorker(Worker):
             commands = [self._commands.popleft() for _ in range(len(self._commands))]
         if reshow:
             source.reshow()
-        for name in commands:
-            getattr(source, name)()
+        for name, args in commands:
+            getattr(source, name)(*args)
         frame = source.read()
         with self._lock:
             if frame is None or source is not self._source:
