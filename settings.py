@@ -49,6 +49,12 @@ input_directory_regex = None
 # the whole image and distorts it.
 input_fit_mode = "crop"
 
+# Image files (every reader: the app's inputs, classify, the offline jobs, per-unit images) larger
+# than this on disk, or whose header claims more pixels than this, are refused with one line before
+# anything is decoded (a small file can claim 40000 x 40000 pixels: 4.8 GB once decoded).
+image_max_file_bytes = 200 * 1024 ** 2
+image_max_pixels = 100_000_000
+
 # Memory for the per-unit images (max images, deconv, optimized) kept decoded, in bytes; the least
 # recently shown are dropped first.
 unit_image_cache_bytes = 200 * 1024 ** 2

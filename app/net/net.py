@@ -14,6 +14,7 @@ from app.net.run import Run
 from app.net.sessions import session_options
 
 NO_CLASS_OUTPUT = "no class output: set prob_layer in the model's yaml"
+MAX_INPUT_SIDE = 16384   # an input dim over this is a damaged or hostile file, never a CNN's image
 
 
 class Net:
@@ -27,7 +28,7 @@ class Net:
         self.model = model
         self.spec = spec
         self.path = Path(path) if path else None
-        self.initializers = {t.name: onnx_graph.onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.initializers = _initializers(model, self.where)
         self.input_name = onnx_graph.graph_input(model).name
         self._fit_input_spec()
         self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
@@ -36,7 +37,11 @@ class Net:
         self._lock = threading.Lock()   # guards the cached plans below: built once, then read by any thread
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
         self._graph_plan = None
-        tensors = self._run(np.zeros((1,) + self.input_shape, np.float32))
+        try:
+            tensors = self._run(np.zeros((1,) + self.input_shape, np.float32))
+        except Exception as error:  # ORT's untyped RuntimeException: a model that loads but cannot run
+            reason = str(error).splitlines()[0].split(" : ")[-1][:300]
+            raise DeepVisError(f"{self.where}: ONNX Runtime cannot run it on a blank image: {reason}") from None
         # every tensor's (dtype, rank), which later runs (up_to a layer, say) may not all hold
         self.tensor_types = {name: (value.dtype, value.ndim) for name, value in tensors.items()}
         self.output_shapes = {o.name: tensors[o.name].shape[1:] for o in model.graph.output}   # per image
@@ -97,6 +102,9 @@ class Net:
             raise DeepVisError(f"{self.spec.name}: input {self.input_name} has rank {len(dims)}; "
                                "an image input N x C x H x W is needed")
         channels, height, width = dims[1:]
+        if max(channels, height, width) > MAX_INPUT_SIDE:
+            raise DeepVisError(f"{self.where}: input {self.input_name} has shape {dims}: over "
+                               f"{MAX_INPUT_SIDE} in one dim, not an image input")
         if channels:
             self.spec.input.channels = channels
         size = list(self.spec.input.size)
@@ -236,6 +244,14 @@ class Net:
             raise DeepVisError(f"{self.spec.name}: {NO_CLASS_OUTPUT}")
         run = self.forward(images)
         return [list(run.top_classes(top, sample)) for sample in range(len(run.input))]
+
+
+def _initializers(model, where: str) -> dict:
+    """The model's weights as arrays; a damaged one (typed data of the wrong length) in one line."""
+    try:
+        return {t.name: onnx_graph.onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    except (ValueError, TypeError) as error:
+        raise DeepVisError(f"{where}: a damaged initializer ({str(error).splitlines()[0][:200]})") from None
 
 
 def _needed_for(model, name: str):

@@ -1,4 +1,6 @@
 """The ONNX graph being built from a Caffe net: nodes, weights, and the shape of every tensor so far."""
+import math
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
@@ -7,6 +9,8 @@ from app.net.onnx_graph import inferred_shapes
 
 OPSET = 13
 IR_VERSION = 8
+# More float32 values than this in one tensor (4 GB, one image) is a typo in the prototxt, not a net
+MAX_TENSOR_VALUES = 2 ** 30
 
 
 class Graph:
@@ -68,7 +72,11 @@ class Graph:
         inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
         for info in inferred.graph.value_info:
             if info.name in produced:
-                self.shapes[info.name] = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+                shape = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+                if math.prod(shape) > MAX_TENSOR_VALUES:
+                    raise ValueError(f"its output {info.name} would have shape {shape}, "
+                                     f"over {MAX_TENSOR_VALUES} values per image")
+                self.shapes[info.name] = shape
 
     def model(self, input_name: str, outputs: list) -> onnx.ModelProto:
         """The finished model: one free-batch input, the given tensors as outputs."""
