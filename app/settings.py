@@ -40,12 +40,13 @@ def _run(path: Path) -> dict:
     try:
         return _public(runpy.run_path(str(path)))
     except SyntaxError as error:   # IndentationError and TabError included
-        raise DeepVisError(f"{path}: line {error.lineno}: {error.msg}") from None
-    except Exception as error:
+        where = f"line {error.lineno}" if error.lineno else "not Python"
+        raise DeepVisError(f"{path}: {where}: {error.msg}") from None
+    except (Exception, SystemExit) as error:   # a settings file has no business ending the program
         line = next((frame.lineno for frame in reversed(traceback.extract_tb(error.__traceback__))
-                     if frame.filename == str(path)), "?")
+                     if frame.filename == str(path)), None)
         what = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-        raise DeepVisError(f"{path}: line {line}: {what}") from None
+        raise DeepVisError(f"{path}: {f'line {line}' if line else 'not Python'}: {what}") from None
 
 
 def _merge(values: dict, new: dict, origin) -> None:

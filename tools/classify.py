@@ -12,7 +12,7 @@ import sys
 
 from app.errors import DeepVisError
 from app.inputs import ImageListSource, fit_to_input
-from app.inputs.fit import MODES
+from app.inputs.fit import MODES, check_mode
 from app.net.image_file import read_image
 from tools import cli
 
@@ -28,6 +28,7 @@ def main(argv=None) -> None:
         parser.add_argument("--fit", default=settings.input_fit_mode, choices=MODES,
                             help=f"fit images to the model's input as the app does ({settings.input_fit_mode})")
         args = parser.parse_args(argv)
+        check_mode(args.fit)
         paths = list(args.images) + _listed(args.list)
         if not paths:
             parser.error("give image files or --list FILE")

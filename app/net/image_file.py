@@ -48,7 +48,11 @@ _limits = None
 def use_settings(settings) -> None:
     """Read images under these settings' limits from now on (entry points call this once)."""
     global _limits
-    _limits = ImageLimits(int(settings.image_max_pixels), int(settings.image_max_file_bytes))
+    for name in ("image_max_pixels", "image_max_file_bytes"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DeepVisError(f"settings: {name} = {value!r} is not a positive whole number")
+    _limits = ImageLimits(settings.image_max_pixels, settings.image_max_file_bytes)
 
 
 def limits() -> ImageLimits:

@@ -15,7 +15,7 @@ from app.net.caffe.graph import Graph
 from app.net.caffe.reader import CaffeLayer
 
 CONVERTERS = {}
-MAX_MADE_BLOB_VALUES = 2 ** 29   # float32 values: a protobuf (an ONNX file) holds at most 2 GB
+MAX_MADE_BLOB_VALUES = 2 ** 28   # 1 GB of float32: far over any real layer (VGG16's fc6: 0.4 GB)
 
 
 def converts(*layer_types: str):
@@ -72,8 +72,9 @@ class LayerContext:
         if self.make_blob is not None:
             shape = tuple(int(d) for d in shape)
             if min(shape, default=1) < 1 or math.prod(shape) > MAX_MADE_BLOB_VALUES:
-                self.fail(f"weight blob {index} would have shape {shape}: empty, or over the 2 GB an "
-                          "ONNX file holds")
+                self.fail(f"weight blob {index} would have shape {shape}: empty, or over "
+                          f"{MAX_MADE_BLOB_VALUES} values")
+            self.graph.check_room(4 * math.prod(shape))   # before the blob is made
             return self.make_blob(self.layer, index, shape)
         if not self.has_blob(index):
             self.fail(f"weight blob {index} is missing (expected shape {tuple(shape)})")
