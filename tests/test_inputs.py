@@ -438,3 +438,11 @@ def test_sample_photos_are_written_once_and_open_as_a_folder(tmp_path):
     frame = cat.read()
     assert frame.image.shape == (300, 451, 3) and frame.message == ""
     assert frame.image[..., 2].mean() > frame.image[..., 0].mean()   # a ginger cat: BGR, not RGB
+
+
+def test_a_file_name_that_is_not_utf8_is_drawn_not_crashed_on(tmp_path):
+    # os.scandir gives such a name with surrogates; OpenCV's putText crashed the process on them
+    (tmp_path / b"caf\xe9.png".decode("utf-8", "surrogateescape")).write_bytes(b"broken")
+    frame = DirectorySource(tmp_path).read()
+    assert "caf" in frame.message and frame.images[0].shape == (480, 640, 3)
+    assert frame.images[0].max() > 40   # the message is written on the placeholder

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from app.inputs.source import drawable
 from app.views.scaling import PERCENTILE, magnitude_unit, signed_gray, signed_unit
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -18,6 +19,7 @@ def text(image, line: str, origin, scale: float = 0.5, color=(230, 230, 230), th
          max_width: int = None):
     """Write one line (origin = left end of the baseline), cut short with ".." where it would pass
     max_width pixels; returns the image."""
+    line = drawable(line)
     if max_width is not None and text_width(line, scale, thickness) > max_width:
         while line and text_width(line + "..", scale, thickness) > max_width:
             line = line[:-1]
@@ -27,7 +29,7 @@ def text(image, line: str, origin, scale: float = 0.5, color=(230, 230, 230), th
 
 
 def text_width(line: str, scale: float = 0.5, thickness: int = 1) -> int:
-    return cv2.getTextSize(line, FONT, scale, thickness)[0][0]
+    return cv2.getTextSize(drawable(line), FONT, scale, thickness)[0][0]
 
 
 def line_height(scale: float) -> int:

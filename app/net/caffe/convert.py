@@ -100,11 +100,15 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=(), make_blob=Non
     graph = Graph()
     blobs = {input_name: graph.add_input(input_name, (1,) + tuple(int(d) for d in shape[1:]))}
     consumed, layer_outputs = set(), []
-    for layer in layers:
+    for number, layer in enumerate(layers, 1):
+        if not layer.name:
+            raise DeepVisError(f"{where}: layer {number} (of type {layer.type or 'none'}) has no name")
         converter = CONVERTERS.get(layer.type)
         if converter is None:
             raise DeepVisError(f"{where}: layer {layer.name}: type {layer.type} cannot be converted"
                                " (post-processing layers can be left out with cut_before)")
+        if not layer.tops or not all(layer.tops + layer.bottoms):
+            raise DeepVisError(f"{where}: layer {layer.name}: it has no top blob, or a blob without a name")
         missing = [b for b in layer.bottoms if b not in blobs]
         if missing:
             raise DeepVisError(f"{where}: layer {layer.name}: bottom blob {missing[0]!r} is not produced "
