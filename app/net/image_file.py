@@ -26,6 +26,8 @@ from PIL import Image, UnidentifiedImageError
 from app.errors import DeepVisError
 
 _EXIF_ORIENTATION = 0x0112
+# signatures of formats OpenCV reads and Pillow does not: OpenEXR, Radiance HDR, JPEG 2000 (raw, boxed)
+_OPENCV_ONLY = (b"v/1\x01", b"#?RADIANCE", b"#?RGBE", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
 # EXIF orientation -> how to stand the stored pixels up (numpy ops on H x W x C)
 _ORIENT = {
     2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
@@ -95,13 +97,15 @@ def read_image_noted(path, name: str = None) -> tuple:
     name = str(path) if name is None else name
     data = _read_bytes(Path(path), name, limits())
     header = _header(data, name, limits())
+    if header is None and not data.startswith(_OPENCV_ONLY):
+        # NOTE: not handed to OpenCV, whose decoders print their own warnings on damaged data
+        raise DeepVisError(f"{name}: cannot decode (not an image file, or a damaged one)")
     try:
         decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:   # some codecs throw on damaged files instead of returning None
         decoded = None
     if decoded is None or decoded.size == 0:
-        what = "damaged or truncated" if header else "not an image file, or a format OpenCV cannot read"
-        raise DeepVisError(f"{name}: cannot decode ({what})")
+        raise DeepVisError(f"{name}: cannot decode (damaged or truncated)")
     _check_pixels(decoded.shape[1], decoded.shape[0], name, limits())
     notes = []
     if decoded.dtype != np.uint8:

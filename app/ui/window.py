@@ -14,7 +14,7 @@ import cv2
 from app.errors import DeepVisError
 from app.inputs import open_source
 from app.ui import keys, volume
-from app.ui.app import REDRAW_SECONDS, App
+from app.ui.app import REDRAW_SECONDS, App, unreadable_picture
 from app.ui.compute import Computer, request_for
 from app.ui.key_decoding import KeyDecoder, modifier_name
 from app.ui.optimizer import OnDemand, OptimizeWorker
@@ -77,7 +77,7 @@ class Session:
             key = (self.app.state, frame, self.snapshot, self.app.message, id(self.volume_image),
                    self.inputs.source.frozen, id(optimizing))
             if key != drawn_key or time.monotonic() - drawn_at > REDRAW_SECONDS:
-                view = self.app.view(frame, self.snapshot, self._fps(), self.images.get, self.volume_image,
+                view = self.app.view(frame, self.snapshot, self._fps(), self._unit_image, self.volume_image,
                                      self.inputs.source.frozen, optimizing)
                 self.shown = self.app.render(view)
                 cv2.imshow(self.title, self.shown)
@@ -89,6 +89,11 @@ class Session:
                 self._act(self.app.click(view, *self.clicks.popleft()))
             if not _window_open(self.title):
                 break
+
+    def _unit_image(self, path):
+        """The loaded per-unit image, a picture of why it cannot be read, or None while it loads."""
+        failure = self.images.failure(path)
+        return self.images.get(path) if failure is None else unreadable_picture(failure)
 
     def _submit(self, frame) -> None:
         if frame is None or frame.waiting:   # a camera without a frame yet: nothing to run the net on
