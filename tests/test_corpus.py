@@ -87,3 +87,13 @@ def test_the_docs_give_the_corpus_counts():
     for category in make_corpus.CATEGORIES:
         count = sum(c.bad for c in make_corpus.CASES if c.category == category)
         assert re.search(rf"\| {re.escape(category)} \| {count} \|", text), category
+
+
+@pytest.mark.parametrize("tool", ["classify", "convert_caffe"])
+def test_help_documents_the_exit_status(tool, capsys):
+    module = __import__(f"tools.{tool}", fromlist=["main"])
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert done.value.code == 0 and "exit status: 0 when" in text and "2 when" in text
+    assert tool == "convert_caffe" or "1 when some input failed" in text

@@ -246,13 +246,8 @@ class Net:
         return [list(run.top_classes(top, sample)) for sample in range(len(run.input))]
 
 
-def _quiet_run() -> ort.RunOptions:
-    options = ort.RunOptions()
-    options.log_severity_level = 4   # a failing node is reported in our one line, not in ORT's log
-    return options
-
-
-_QUIET = _quiet_run()
+_QUIET = ort.RunOptions()
+_QUIET.log_severity_level = 4   # a failing node is reported in our one line, not in ORT's log
 
 
 def _ort_reason(error) -> str:
