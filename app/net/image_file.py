@@ -14,7 +14,9 @@ pixel count its header claims against ``image_max_pixels`` (settings.py), so a s
 Formats whose header Pillow cannot read (OpenEXR, Radiance HDR, ...) are decoded by OpenCV, whose
 own pixel limit applies, and checked against ``image_max_pixels`` after decoding.
 """
+import contextlib
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,7 @@ class ImageLimits:
 
 
 _limits = None
+_OPENCV_LOG_LOCK = threading.Lock()
 
 
 def use_settings(settings) -> None:
@@ -64,6 +67,19 @@ def limits() -> ImageLimits:
 
         use_settings(load_settings())
     return _limits
+
+
+@contextlib.contextmanager
+def quiet_opencv():
+    """OpenCV's log silenced for the block, then restored. One lock for every thread that does this
+    (the camera's opening too), so that no two save and restore the level interleaved."""
+    with _OPENCV_LOG_LOCK:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            yield
+        finally:
+            cv2.utils.logging.setLogLevel(level)
 
 
 def as_bgr_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -101,7 +117,8 @@ def read_image_noted(path, name: str = None) -> tuple:
         # NOTE: not handed to OpenCV, whose decoders print their own warnings on damaged data
         raise DeepVisError(f"{name}: cannot decode (not an image file, or a damaged one)")
     try:
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        with quiet_opencv():   # its codecs' warnings (a TIFF's looping pages...): our line says what matters
+            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:   # some codecs throw on damaged files instead of returning None
         decoded = None
     if decoded is None or decoded.size == 0:

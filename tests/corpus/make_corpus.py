@@ -232,6 +232,17 @@ odd_image("multi-page TIFF")(lambda folder: _pil_file(folder, "pages.tif", _RGB,
                                                      append_images=[_RGB.rotate(90)]))
 
 
+@odd_image("TIFF whose page list loops")
+def _looping_tiff(folder):
+    path = _pil_file(folder, "loop.tif", _RGB)
+    data = bytearray(path.read_bytes())
+    first = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[first:first + 2])[0]
+    after = first + 2 + 12 * entries
+    data[after:after + 4] = struct.pack("<I", first)   # the next page is this one again
+    return file_with(folder, "loop.tif", bytes(data))
+
+
 @odd_image("EXIF-rotated JPEG")
 def _rotated(folder):
     exif = _RGB.getexif()
