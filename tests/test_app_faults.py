@@ -154,3 +154,24 @@ def test_a_missing_camera_waits_and_its_frame_never_reaches_the_net(nan_net, tmp
     image = cv2.imread(str(out))
     pane = cv2.cvtColor(image[rect.top:rect.top + rect.height, rect.left:rect.left + rect.width], cv2.COLOR_BGR2GRAY)
     assert (pane > 120).sum() > 100   # the message is written on the dark pane
+
+
+def test_the_window_shows_why_a_unit_image_failed_once_its_loader_tried(tmp_path):
+    import time
+
+    from app.ui.window import Session
+    from app.ui.workers import UnitImageLoader
+
+    damaged = tmp_path / "montage_maxim.png"
+    damaged.write_bytes(b"\x89PNG\r\n\x1a\ndamaged")
+    session = Session.__new__(Session)   # only its per-unit image lookup is used here
+    session.images = UnitImageLoader(10 ** 6).start()
+    try:
+        assert session._unit_image(damaged) is None   # queued: still loading
+        deadline = time.monotonic() + 5
+        while session.images.failure(damaged) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        picture = session._unit_image(damaged)
+    finally:
+        session.images.stop()
+    assert picture is not None and _spread(picture) > 100
