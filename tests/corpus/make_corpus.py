@@ -700,6 +700,25 @@ def _latin1_name(folder):
     return run_list(folder, name + b"\n")
 
 
+# -- the app's entry point (run_toolbox.py --screenshot) ---------------------------------------------
+def run_app(folder: Path, *arguments) -> list:
+    return ["run_toolbox.py", "--model", str(write_tiny(folder)), "--screenshot", str(folder / "shot.png"),
+            *map(str, arguments)]
+
+
+for _name, _category, _write, _pattern in [
+    ("app: settings with a syntax error", "settings", lambda folder: ["--settings", file_with(folder, "s.py", b"x = (\n")],
+     r"s\.py: line 1: '\(' was never closed"),
+    ("app: a binary file as image list", "lists", lambda folder: ["--input", file_with(folder, "l.txt", b"\0\1\2")],
+     r"l\.txt: a binary file, not a list"),
+    ("app: a list of comments only", "lists", lambda folder: ["--input", file_with(folder, "l.txt", b"# none\n")],
+     r"l\.txt: no images in the list"),
+    ("app: an empty folder", "images", lambda folder: ["--input", (folder / "empty").mkdir() or folder / "empty"],
+     r"empty: no files"),
+]:
+    case(_name, _category, _pattern)(lambda folder, w=_write: run_app(folder, *w(folder)))
+
+
 def write_corpus(root: Path) -> list:
     """Write every case into root/<number>; returns [(case, folder, arguments)]."""
     made = []

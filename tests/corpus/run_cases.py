@@ -1,6 +1,6 @@
 """Run corpus cases as the tools' own processes, quickly: python tests/corpus/run_cases.py CASES.json OUT.json
 
-Each case's command (``-m tools.X ARGS`` or ``-c CODE ARGS``, what ``python`` would be given) runs
+Each case's command (``-m tools.X ARGS``, ``SCRIPT.py ARGS`` or ``-c CODE ARGS``: what ``python`` is given) runs
 in a process of its own, forked from this one once it has imported the toolbox: the tool's
 ``__main__`` runs exactly as under ``python -m``, with its own stdout, stderr, exit status, an
 address-space limit and a time limit, without paying the interpreter and imports each time.
@@ -36,6 +36,9 @@ def _child(command: list, out: int, err: int) -> None:
             sys.argv = [command[1], *command[2:]]
             sys.modules.pop(command[1], None)   # runpy warns about a module run that is already imported
             runpy.run_module(command[1], run_name="__main__", alter_sys=True)
+        elif command[0].endswith(".py"):
+            sys.argv = list(command)
+            runpy.run_path(command[0], run_name="__main__")
         else:
             sys.argv = ["-c", *command[2:]]
             exec(compile(command[1], "<string>", "exec"), {"__name__": "__main__"})
