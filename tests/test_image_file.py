@@ -107,3 +107,23 @@ def test_truncated_files_never_print_decoder_warnings(tmp_path, capfd):
     with pytest.raises(DeepVisError, match=r"half\.jpg: cannot decode"):
         image_file.read_image(path)
     assert capfd.readouterr().err == ""
+
+
+def test_quiet_blocks_nest_and_overlap_and_restore_opencvs_log_level():
+    import threading
+
+    before = cv2.utils.logging.getLogLevel()
+    inside = []
+
+    def decode_quietly():
+        for _ in range(50):
+            with image_file.quiet_opencv():
+                inside.append(cv2.utils.logging.getLogLevel())
+
+    threads = [threading.Thread(target=decode_quietly) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(inside) == {cv2.utils.logging.LOG_LEVEL_SILENT}
+    assert cv2.utils.logging.getLogLevel() == before

@@ -47,7 +47,6 @@ class ImageLimits:
 
 
 _limits = None
-_OPENCV_LOG_LOCK = threading.Lock()
 
 
 def use_settings(settings) -> None:
@@ -69,17 +68,30 @@ def limits() -> ImageLimits:
     return _limits
 
 
-@contextlib.contextmanager
-def quiet_opencv():
-    """OpenCV's log silenced for the block, then restored. One lock for every thread that does this
-    (the camera's opening too), so that no two save and restore the level interleaved."""
-    with _OPENCV_LOG_LOCK:
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+class _QuietOpenCV:
+    """OpenCV's log level is one for the process: the first thread in a quiet block saves it and
+    silences OpenCV, the last one out restores it; the blocks themselves run side by side."""
+
+    def __init__(self):
+        self._lock, self._inside, self._saved = threading.Lock(), 0, None
+
+    @contextlib.contextmanager
+    def __call__(self):
+        with self._lock:
+            if not self._inside:
+                self._saved = cv2.utils.logging.getLogLevel()
+                cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            self._inside += 1
         try:
             yield
         finally:
-            cv2.utils.logging.setLogLevel(level)
+            with self._lock:
+                self._inside -= 1
+                if not self._inside:
+                    cv2.utils.logging.setLogLevel(self._saved)
+
+
+quiet_opencv = _QuietOpenCV()   # ``with quiet_opencv():`` OpenCV's log silenced for the block
 
 
 def as_bgr_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
