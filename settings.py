@@ -49,6 +49,12 @@ input_directory_regex = None
 # the whole image and distorts it.
 input_fit_mode = "crop"
 
+# Image files (every reader: the app's inputs, classify, the offline jobs, per-unit images) larger
+# than this on disk, or whose header claims more pixels than this, are refused with one line before
+# anything is decoded (a small file can claim 40000 x 40000 pixels: 4.8 GB once decoded).
+image_max_file_bytes = 200 * 1024 ** 2
+image_max_pixels = 100_000_000
+
 # Memory for the per-unit images (max images, deconv, optimized) kept decoded, in bytes; the least
 # recently shown are dropped first.
 unit_image_cache_bytes = 200 * 1024 ** 2
@@ -232,11 +238,10 @@ web_port = 8600
 # JPEG quality (1-100) of the pictures sent to the browser (save view downloads a PNG).
 web_jpeg_quality = 90
 # Largest image file a browser may upload (drop or file picker) and largest camera frame it may
-# send, in bytes, and the most pixels (width x height, read from the file's header before decoding)
-# either may have. Uploads are kept in a temporary folder removed when the server stops.
+# send, in bytes. Both are then read as image files are (image_max_pixels, checked from the
+# header before decoding). Uploads are kept in a temporary folder removed when the server stops.
 web_upload_max_bytes = 20_000_000
 web_frame_max_bytes = 2_000_000
-web_max_image_pixels = 40_000_000
 # Keys a tab may have waiting at once (more are refused with an error message to that tab).
 web_max_pending_keys = 64
 

@@ -9,3 +9,4 @@
 # optimize_app_steps = None          # key 2: the preset's full step count instead of 200
 # web_host = "0.0.0.0"                # run_toolbox.py --web serves every network (prefer an SSH tunnel)
 # web_jpeg_quality = 75              # smaller pictures for a slow link to the browser
+# image_max_pixels = 400_000_000     # read bigger images (default 100 MP, checked before decoding)

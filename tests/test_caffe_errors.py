@@ -128,3 +128,15 @@ def test_inner_product_with_axis_2_keeps_leading_axes(tmp_path, transpose):
     expected = x.reshape(2, 3, 64) @ weight.T + bias
     assert output.shape == (2, 3, 5)
     np.testing.assert_allclose(output, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_weights_past_what_an_onnx_file_holds_are_refused_before_they_are_made(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr("app.net.caffe.graph.MAX_MODEL_BYTES", 3000)   # three 4 x 3 x 5 x 5 blobs: 3600 bytes
+    prototxt = tmp_path / "three.prototxt"
+    prototxt.write_text(HEADER + "".join(CONV.replace("conv1", f"conv{i}").replace("kernel_size: 3", "kernel_size: 5")
+                                         .replace("num_output: 4", "num_output: 4 bias_term: false")
+                                         for i in range(3)).replace('bottom: "conv0"', 'bottom: "data"'))
+    message = error_of(convert, prototxt, None, make_blob=lambda *args: made.append(args) or np.zeros(args[2], np.float32))
+    assert "layer conv2 (Convolution): its weights bring the model over 3000 bytes" in message
+    assert len(made) == 2   # the third blob was never made

@@ -62,8 +62,11 @@ def test_crop_and_stretch_differ_and_crop_is_the_default(net, mnist_settings, tm
 def test_unreadable_images_go_to_stderr(net, mnist_settings, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     wide_image(tmp_path / "wide.png")
-    classify.main([str(tmp_path / "broken.png"), str(tmp_path / "wide.png"), "--model", str(ui_support.MNIST)]
-                  + mnist_settings)
+    with pytest.raises(SystemExit) as exit:
+        classify.main([str(tmp_path / "broken.png"), str(tmp_path / "wide.png"), "--model", str(ui_support.MNIST)]
+                      + mnist_settings)
     out, err = capsys.readouterr()
-    assert "broken.png: cannot decode as an image" in err and "broken" not in out
+    assert exit.value.code == 1   # the rest was classified, but not everything asked for
+    assert "broken.png: cannot decode (not an image file" in err and "broken" not in out
+    assert err.splitlines()[-1] == "error: 1 of 2 images failed"
     assert out.splitlines()[0].endswith("wide.png")

@@ -136,12 +136,12 @@ def test_directory_regex_filter(messy_folder):
         DirectorySource(messy_folder, regex="(")
 
 
-def test_a_folder_without_one_readable_image_gives_a_placeholder_frame(tmp_path):
+def test_a_folder_without_one_readable_image_gives_a_frame_without_an_image(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     (tmp_path / "b.jpg").write_bytes(b"")
     frame = DirectorySource(tmp_path).read()
     assert "no readable image" in frame.message
-    assert frame.image.shape[2] == 3 and frame.image.dtype == np.uint8
+    assert frame.waiting and frame.images == ()   # the app shows the message, the net never sees it
 
 
 def test_a_single_image_file(tmp_path):
@@ -438,3 +438,13 @@ def test_sample_photos_are_written_once_and_open_as_a_folder(tmp_path):
     frame = cat.read()
     assert frame.image.shape == (300, 451, 3) and frame.message == ""
     assert frame.image[..., 2].mean() > frame.image[..., 0].mean()   # a ginger cat: BGR, not RGB
+
+
+def test_a_file_name_that_is_not_utf8_is_drawn_not_crashed_on(tmp_path):
+    # os.scandir gives such a name with surrogates; OpenCV's putText crashed the process on them
+    from app.ui import draw
+
+    (tmp_path / b"caf\xe9.png".decode("utf-8", "surrogateescape")).write_bytes(b"broken")
+    frame = DirectorySource(tmp_path).read()
+    pane = draw.message(60, 400, [frame.message])
+    assert "caf" in frame.message and pane.max() > 100   # the message is written

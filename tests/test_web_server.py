@@ -182,7 +182,7 @@ def test_bad_messages_get_an_error_message(server):
     assert any("'Hyper': unknown key name" in error for error in errors)
     assert any(error.startswith("click: x and y must be whole numbers") for error in errors)
     assert any("unknown message type 'launch'" in error for error in errors)
-    assert any("camera frame: cannot decode as an image" in error for error in errors)
+    assert any("camera frame: cannot decode" in error for error in errors)
 
 
 def png_bytes(image) -> bytes:
@@ -220,8 +220,8 @@ def test_uploads_join_the_file_list_within_the_limits(server):
 
     answers, frame = asyncio.run(scenario())
     assert answers[0] == (200, {"ok": True})
-    assert answers[1][0] == 400 and "cannot decode as an image" in answers[1][1]["error"]
-    assert answers[2][0] == 400 and "pixels than the limit" in answers[2][1]["error"]
+    assert answers[1][0] == 400 and ": cannot decode" in answers[1][1]["error"]
+    assert answers[2][0] == 400 and "image_max_pixels" in answers[2][1]["error"]
     assert answers[3][0] == 413 and "web_upload_max_bytes" in answers[3][1]["error"]
     assert frame.name == "red.png (uploaded)" and frame.count == 4 and frame.image[..., 2].min() == 255
     assert sorted(path.name for path in server.uploads.path.iterdir()) == ["upload-1.png"]

@@ -1,5 +1,5 @@
 """What every command-line tool shares: --model, --cpu / --gpu, --settings, the net they name, one-line
-errors, and --ray for the offline jobs.
+errors, the exit status (EXIT_STATUS, shown by --help), and --ray for the offline jobs.
 
 Settings are read as the app reads them: settings.py, then settings_local.py, then --settings FILE;
 --cpu / --gpu set the provider over all three, and --model wins over the settings' model.
@@ -9,17 +9,21 @@ import contextlib
 import types
 
 from app.errors import DeepVisError, exit_with_message
-from app.net import Net, heap
+from app.net import Net, heap, image_file
 from app.settings import load_settings
 
 MODEL_HELP = "model_zoo name, .onnx, model.yaml or Caffe .prototxt"
+EXIT_STATUS = ("exit status: 0 when every input asked for was done; 1 when some input failed (one line "
+               "each on stderr, the others still done); 2 when the tool cannot run at all (model, "
+               "settings or options: one line on stderr)")
+SOME_INPUTS_FAILED = 1
 
 
 def parser(prog: str, doc: str, model_default: str = "settings.py's model",
            random_weights: str = None) -> argparse.ArgumentParser:
     """A tool's parser holding the shared options; ``doc``'s first line describes the tool.
     random_weights: the help of --random-weights SEED, for the tools that take it."""
-    tool = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    tool = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0], epilog=EXIT_STATUS)
     tool.add_argument("--model", default=None, help=f"{MODEL_HELP} (default: {model_default})")
     _add_device(tool)
     add_settings_file(tool)
@@ -35,7 +39,9 @@ def settings(argv=None) -> types.SimpleNamespace:
         early.add_argument(option, action="store_true")
     early.add_argument("--settings", nargs="?", default=None)
     known, _ = early.parse_known_args(argv)
-    return load_settings(known.settings, **_provider(known))
+    loaded = load_settings(known.settings, **_provider(known))
+    image_file.use_settings(loaded)
+    return loaded
 
 
 def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=None,

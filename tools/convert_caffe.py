@@ -6,13 +6,13 @@
 Without weights the graph is written with zero weights (for inspecting layers and receptive fields).
 --random-weights SEED fills a deploy prototxt that has no weights with seeded He-init weights and
 also writes them as OUT.caffemodel, so Caffe or OpenCV can run the same net for a comparison.
+A net that cannot be converted gets one line on stderr, exit status 2, and no file is written.
 """
 import argparse
 from pathlib import Path
 
-import onnx
-
 from app.errors import DeepVisError, exit_with_message
+from app.files import write_bytes_atomic
 from app.net.caffe import convert
 from app.net.caffe.convert import convert_random
 
@@ -28,7 +28,9 @@ def _shape(text: str) -> tuple:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.convert_caffe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.convert_caffe", description=__doc__.splitlines()[0],
+                                     epilog="exit status: 0 when the ONNX file was written; 2 when the net "
+                                            "cannot be converted (one line on stderr, nothing written)")
     parser.add_argument("prototxt", type=Path, help="deploy (or train_val) prototxt")
     parser.add_argument("weights", type=Path, nargs="?", help="caffemodel (leave out for zero weights)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
@@ -49,7 +51,7 @@ def main(argv=None) -> None:
         else:
             model = convert_random(args.prototxt, args.random_weights, random_caffemodel, **options)
         try:
-            onnx.save(model, str(args.output))
+            write_bytes_atomic(args.output, model.SerializeToString())
         except OSError as error:
             raise DeepVisError(f"{args.output}: cannot write ({error.strerror})") from None
     except DeepVisError as error:

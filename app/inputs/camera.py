@@ -14,10 +14,9 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs.source import Frame, InputSource
-from app.net.preprocess import as_bgr_uint8
+from app.net.image_file import as_bgr_uint8, quiet_opencv
 
 _JOIN_SECONDS = 0.5
-_LOG_LEVEL_LOCK = threading.Lock()   # one camera at a time lowers and restores OpenCV's log level
 
 
 def stretch_contrast(image: np.ndarray) -> np.ndarray:
@@ -102,15 +101,11 @@ class CameraSource(InputSource):
         return ""
 
     def _open(self):
-        with _LOG_LEVEL_LOCK:
-            level = cv2.utils.logging.getLogLevel()
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-            try:
+        try:
+            with quiet_opencv():
                 capture = cv2.VideoCapture(self.index)
-            except cv2.error:
-                return None
-            finally:
-                cv2.utils.logging.setLogLevel(level)
+        except cv2.error:
+            return None
         if capture.isOpened():
             return capture
         capture.release()

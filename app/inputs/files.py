@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional, Tuple
 
 from app.errors import DeepVisError
-from app.inputs.source import Frame, InputSource, placeholder_image
+from app.inputs.source import Frame, InputSource
 from app.net.preprocess import read_image_noted
 
 _MAX_SKIPS_SHOWN = 3
@@ -76,9 +76,9 @@ class FileSequence(InputSource):
             notes = _summary(skipped) + [note for _, note in loaded if note]
             return Frame(tuple(image for image, _ in loaded), entry.name, entry.label,
                          position, len(self.entries), "; ".join(notes))
+        # no image: the app shows the message and runs no net (never on a picture of the message)
         message = f"no readable image in {self.description}: {skipped[-1]}"
-        return Frame((placeholder_image(message),), self.entries[start].name, None,
-                     start, len(self.entries), message)
+        return Frame((), self.entries[start].name, None, start, len(self.entries), message)
 
 
 def _summary(skipped: List[str]) -> List[str]:

@@ -7,14 +7,20 @@ from app.errors import DeepVisError
 MODES = ("crop", "stretch")
 
 
+def check_mode(mode: str) -> str:
+    """The mode, or one line saying the input_fit_mode setting is not one of MODES."""
+    if mode not in MODES:
+        raise DeepVisError(f"settings: input_fit_mode: {mode!r} is not one of {', '.join(MODES)}")
+    return mode
+
+
 def fit_to_input(image: np.ndarray, size, mode: str = "crop") -> np.ndarray:
     """The image resized to ``size`` = (height, width), keeping that aspect ratio.
 
     "crop" cuts the largest centred window with the input's aspect ratio (a 320 x 240 model keeps
     4:3, not a square) before resizing; "stretch" resizes the whole image and distorts it.
     """
-    if mode not in MODES:
-        raise DeepVisError(f"settings: input_fit_mode: {mode!r} is not one of {', '.join(MODES)}")
+    check_mode(mode)
     height, width = int(size[0]), int(size[1])
     if mode == "crop":
         image = centre_crop(image, width / height)

@@ -1,8 +1,10 @@
 """Image lists (``path [label]`` a line) and siamese lists (``path path [label]`` a line).
 
 Relative paths are relative to the list file's folder. A path holding spaces can be quoted
-("my photo.jpg"). Blank lines and lines starting with # are ignored. A label made of digits is
-a class index (int); any other label is kept as text, spaces included.
+("my photo.jpg"). Blank lines and lines starting with # are ignored; Windows line ends, a UTF-8
+byte order mark and names in any encoding the file system takes are read as they are. A label
+made of digits is a class index (int); any other label is kept as text, spaces included. Missing
+files are found when read: the app skips them, the tools report each one.
 """
 import re
 from pathlib import Path
@@ -57,9 +59,13 @@ def _names_an_image(list_file: Path, line: str) -> bool:
 
 def _lines(list_file: Path):
     try:
-        text = list_file.read_text(encoding="utf-8", errors="replace")
+        data = list_file.read_bytes()
     except OSError as error:
         raise DeepVisError(f"{list_file}: cannot read ({error.strerror or error})") from None
+    if b"\0" in data:
+        raise DeepVisError(f"{list_file}: a binary file, not a list (it holds NUL bytes)")
+    # names that are not UTF-8 keep their bytes (as the file system gives them), a BOM is dropped
+    text = data.decode("utf-8-sig", errors="surrogateescape")
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if line and not line.startswith("#"):

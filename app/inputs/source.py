@@ -2,7 +2,6 @@
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-import cv2
 import numpy as np
 
 
@@ -73,13 +72,3 @@ class InputSource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"
-
-
-def placeholder_image(text: str, size=(480, 640)) -> np.ndarray:
-    """A dark image with a short message, shown in the input pane when there is no real image."""
-    image = np.full((size[0], size[1], 3), 40, np.uint8)
-    lines = [text[i:i + 40] for i in range(0, len(text), 40)] or [""]
-    for row, line in enumerate(lines[:6]):
-        cv2.putText(image, line, (20, 60 + 36 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
-                    (200, 200, 200), 1, cv2.LINE_AA)
-    return image

@@ -118,7 +118,9 @@ def _read_storages(stream, path: Path, keys: list, refs: dict) -> dict:
         dtype = np.dtype(refs[key].dtype)
         header = stream.read(8)
         count = struct.unpack("<q", header)[0] if len(header) == 8 else -1
-        data = stream.read(count * dtype.itemsize) if count >= 0 else b""
+        left = path.stat().st_size - stream.tell()
+        # a count past the file's end is refused before reading: read(n) would allocate all n bytes
+        data = stream.read(count * dtype.itemsize) if 0 <= count * dtype.itemsize <= left else b""
         if count < 0 or len(data) != count * dtype.itemsize:
             raise DeepVisError(f"{path}: storage {key!r}: file ends before its data")
         if count != refs[key].numel:

@@ -1,4 +1,5 @@
 """Net: load a model, list its layers, run it forward (each run a value: app/net/run.py), predict."""
+import re
 import threading
 from pathlib import Path
 from types import MappingProxyType
@@ -14,6 +15,7 @@ from app.net.run import Run
 from app.net.sessions import session_options
 
 NO_CLASS_OUTPUT = "no class output: set prob_layer in the model's yaml"
+MAX_INPUT_SIDE = 16384   # an input dim over this is a damaged or hostile file, never a CNN's image
 
 
 class Net:
@@ -27,7 +29,7 @@ class Net:
         self.model = model
         self.spec = spec
         self.path = Path(path) if path else None
-        self.initializers = {t.name: onnx_graph.onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.initializers = _initializers(model, self.where)
         self.input_name = onnx_graph.graph_input(model).name
         self._fit_input_spec()
         self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
@@ -36,7 +38,11 @@ class Net:
         self._lock = threading.Lock()   # guards the cached plans below: built once, then read by any thread
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
         self._graph_plan = None
-        tensors = self._run(np.zeros((1,) + self.input_shape, np.float32))
+        try:
+            tensors = self._run(np.zeros((1,) + self.input_shape, np.float32), options=_QUIET)
+        except Exception as error:  # ORT's untyped RuntimeException: a model that loads but cannot run
+            raise DeepVisError(f"{self.where}: ONNX Runtime cannot run it on a blank image: "
+                               f"{_ort_reason(error)}") from None
         # every tensor's (dtype, rank), which later runs (up_to a layer, say) may not all hold
         self.tensor_types = {name: (value.dtype, value.ndim) for name, value in tensors.items()}
         self.output_shapes = {o.name: tensors[o.name].shape[1:] for o in model.graph.output}   # per image
@@ -94,9 +100,12 @@ class Net:
         """The model file's own fixed input dims win over the settings."""
         dims = onnx_graph.static_dims(onnx_graph.graph_input(self.model))
         if len(dims) != 4:
-            raise DeepVisError(f"{self.spec.name}: input {self.input_name} has rank {len(dims)}; "
+            raise DeepVisError(f"{self.where}: input {self.input_name} has rank {len(dims)}; "
                                "an image input N x C x H x W is needed")
         channels, height, width = dims[1:]
+        if max(channels or 0, height or 0, width or 0) > MAX_INPUT_SIDE:
+            raise DeepVisError(f"{self.where}: input {self.input_name} has shape {dims}: over "
+                               f"{MAX_INPUT_SIDE} in one dim, not an image input")
         if channels:
             self.spec.input.channels = channels
         size = list(self.spec.input.size)
@@ -123,8 +132,7 @@ class Net:
             return ort.InferenceSession(model.SerializeToString(), session_options(order=order),
                                         providers=providers.choose_providers(preference))
         except Exception as error:  # ORT raises its own untyped Fail / InvalidGraph errors
-            reason = str(error).splitlines()[0].split(" : ")[-1][:300]
-            raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {reason}") from None
+            raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {_ort_reason(error)}") from None
 
     def make_session(self, model, order=ort.ExecutionOrder.DEFAULT) -> ort.InferenceSession:
         """A session for a variant of this net's model (other outputs, say) on the same provider."""
@@ -149,9 +157,9 @@ class Net:
             images = [images]
         return self.preprocess(list(images))
 
-    def _run(self, batch: np.ndarray, up_to: str = None) -> dict:
+    def _run(self, batch: np.ndarray, up_to: str = None, options: ort.RunOptions = None) -> dict:
         session, names = (self._session, self._output_names) if up_to is None else self._session_up_to(up_to)
-        tensors = dict(zip(names, session.run(None, {self.input_name: batch})))
+        tensors = dict(zip(names, session.run(None, {self.input_name: batch}, options)))
         tensors[self.input_name] = batch
         return tensors
 
@@ -236,6 +244,27 @@ class Net:
             raise DeepVisError(f"{self.spec.name}: {NO_CLASS_OUTPUT}")
         run = self.forward(images)
         return [list(run.top_classes(top, sample)) for sample in range(len(run.input))]
+
+
+_QUIET = ort.RunOptions()
+_QUIET.log_severity_level = 4   # a failing node is reported in our one line, not in ORT's log
+
+
+def _ort_reason(error) -> str:
+    """ORT's message cut to what a user can act on: the node and the check that failed."""
+    text = str(error).splitlines()[0]
+    node = re.search(r"running (\w+) node\. Name:'([^']*)'", text)
+    detail = text.rsplit(" was false. ", 1)[-1] if " was false. " in text else text.split(" : ")[-1]
+    detail = re.sub(r"^/\S+:\d+ [^(]*\(.*?\) (?=[A-Z])", "", detail)   # the C++ source line and function
+    return ((f"node {node.group(2)} ({node.group(1)}): " if node else "") + detail)[:300]
+
+
+def _initializers(model, where: str) -> dict:
+    """The model's weights as arrays; a damaged one (typed data of the wrong length) in one line."""
+    try:
+        return {t.name: onnx_graph.onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    except (ValueError, TypeError) as error:
+        raise DeepVisError(f"{where}: a damaged initializer ({str(error).splitlines()[0][:200]})") from None
 
 
 def _needed_for(model, name: str):

@@ -8,6 +8,7 @@ may also name its layers itself in the metadata entry LAYERS_METADATA_KEY (a JSO
 names): converted Caffe nets list every Caffe layer's output there, Flatten and Dropout included.
 """
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,18 +59,42 @@ def load_model(path) -> onnx.ModelProto:
 
 
 def _check_external_data(model, path: Path) -> None:
+    """Every initializer's bytes: inline ones as many as its dims need, external ones inside the
+    model's folder and within their file; checked before any is read (a header may claim terabytes)."""
     folder = path.parent.resolve()
     for tensor in model.graph.initializer:
+        where = f"{path}: initializer {tensor.name}"
+        needed = _tensor_bytes(tensor, where)
         if not uses_external_data(tensor):
+            if tensor.HasField("raw_data") and len(tensor.raw_data) != needed:
+                raise DeepVisError(f"{where}: holds {len(tensor.raw_data)} bytes, its dims "
+                                   f"{list(tensor.dims)} need {needed}")
             continue
-        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        entries = {e.key: e.value for e in tensor.external_data}
+        location = entries.get("location", "")
         target = (folder / location).resolve()
         if folder not in target.parents:
             raise DeepVisError(
-                f"{path}: initializer {tensor.name}: external data {location!r} lies outside the "
-                "model's folder; refusing to read it")
+                f"{where}: external data {location!r} lies outside the model's folder; refusing to read it")
         if not target.is_file():
-            raise DeepVisError(f"{path}: initializer {tensor.name}: external data file {location!r} is missing")
+            raise DeepVisError(f"{where}: external data file {location!r} is missing")
+        try:
+            offset, length = int(entries.get("offset", 0)), int(entries.get("length", needed))
+        except ValueError:
+            raise DeepVisError(f"{where}: external data offset or length is not a number") from None
+        if length != needed or offset < 0 or offset + length > target.stat().st_size:
+            raise DeepVisError(f"{where}: claims {length} bytes at offset {offset} of {location!r} "
+                               f"({target.stat().st_size} bytes); its dims {list(tensor.dims)} need {needed}")
+
+
+def _tensor_bytes(tensor, where: str) -> int:
+    if min(tensor.dims, default=0) < 0:
+        raise DeepVisError(f"{where}: negative dims {list(tensor.dims)}")
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, ValueError, TypeError):
+        raise DeepVisError(f"{where}: unknown data type {tensor.data_type}") from None
+    return math.prod(tensor.dims) * itemsize
 
 
 def graph_input(model) -> onnx.ValueInfoProto:

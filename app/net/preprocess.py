@@ -2,15 +2,15 @@
 
 Caffe's convention, which every model's settings follow: resize, swap channels, scale pixels to
 ``raw_scale``, subtract the mean, multiply by ``input_scale``. Optional grayscale (1-channel models)
-and transpose (nets trained in MATLAB take W x H).
+and transpose (nets trained in MATLAB take W x H). Image files are read by image_file.py.
 """
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from app.errors import DeepVisError
+# the one image file reader, also reached here by its callers
+from app.net.image_file import as_bgr_uint8, decode_image_noted, read_image, read_image_noted  # noqa: F401
 
 
 @dataclass
@@ -29,55 +29,6 @@ class InputSpec:
         """(width, height) an image is resized to before transposing."""
         height, width = self.size
         return (height, width) if self.transpose else (width, height)
-
-
-def as_bgr_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Any decoded image (gray, BGRA, 16-bit, float in [0,1]) as H x W x 3 uint8 BGR."""
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or image.size == 0:
-        raise DeepVisError(f"{name}: not an image (array of shape {image.shape})")
-    if image.dtype == np.uint16:
-        image = (image // 257).astype(np.uint8)
-    elif image.dtype.kind == "f":
-        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    if image.ndim == 2 or image.shape[2] == 1:
-        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image
-
-
-def read_image(path, name: str = None) -> np.ndarray:
-    """Read an image file as H x W x 3 uint8 BGR; one DeepVisError line naming ``name`` (default:
-    the path) when it is missing, unreadable or cannot be decoded."""
-    return read_image_noted(path, name)[0]
-
-
-def read_image_noted(path, name: str = None) -> tuple:
-    """(``read_image``'s image, a note on any conversion, e.g. from 16 bits, or "")."""
-    name = str(path) if name is None else name
-    if not Path(path).is_file():
-        raise DeepVisError(f"{name}: no such image file")
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as error:
-        raise DeepVisError(f"{name}: cannot read ({error.strerror or error})") from None
-    return decode_image_noted(data, name)
-
-
-def decode_image_noted(data, name: str) -> tuple:
-    """``read_image_noted`` for an image file's bytes held in memory (an upload, a camera frame)."""
-    data = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    try:
-        decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    except cv2.error:   # some codecs throw on damaged files instead of returning None
-        decoded = None
-    if decoded is None:
-        raise DeepVisError(f"{name}: cannot decode as an image")
-    note = "" if decoded.dtype == np.uint8 else f"converted {name} from {decoded.dtype.itemsize * 8}-bit to 8-bit"
-    return as_bgr_uint8(decoded, name), note
 
 
 def _per_channel(value, channels: int) -> np.ndarray:

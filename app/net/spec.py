@@ -111,6 +111,7 @@ def from_yaml(path: Path, onnx_file=None) -> ModelSpec:
         raise DeepVisError(f"{path}: cannot read model settings ({error.__class__.__name__}: {error})".splitlines()[0])
     if not isinstance(data, dict):
         raise DeepVisError(f"{path}: model settings must be a mapping")
+    _check_types(data, path)
     source = dict(data.get("source") or {})
     if onnx_file is not None:
         source = {"onnx": str(onnx_file)}
@@ -125,6 +126,46 @@ def from_yaml(path: Path, onnx_file=None) -> ModelSpec:
                      labels=labels, prob_layer=data.get("prob_layer"),
                      description=data.get("description", ""),
                      size_given="size" in input_fields)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value) -> bool:
+    return _number(value) or (isinstance(value, list) and bool(value) and all(map(_number, value)))
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+# model.yaml's fields: what each must be, as a test and the words that say it
+_FIELDS = {"name": (lambda v: isinstance(v, str), "a text"), "description": (lambda v: isinstance(v, str), "a text"),
+           "labels": (lambda v: isinstance(v, str), "a file name or imagenet"),
+           "prob_layer": (lambda v: isinstance(v, str), "a layer name"),
+           "source": (lambda v: isinstance(v, dict), "a mapping (onnx: FILE, caffe: {prototxt, weights} or builtin: NAME)"),
+           "input": (lambda v: isinstance(v, dict), "a mapping of input settings")}
+_INPUT_FIELDS = {
+    "size": (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_whole, v)), "[height, width]"),
+    "channels": (_whole, "a positive whole number"),
+    "channel_swap": (lambda v: isinstance(v, list) and all(isinstance(i, int) and 0 <= i < 3 for i in v),
+                     "a list of channel indices 0..2"),
+    "raw_scale": (_number, "a number"),
+    "mean": (lambda v: _numbers(v) or isinstance(v, str), "a number, a list of numbers or a mean file"),
+    "input_scale": (_numbers, "a number or a list of numbers"),
+    "transpose": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _check_types(data: dict, path: Path) -> None:
+    """One line naming the first field of model.yaml whose value has the wrong type."""
+    checks = [(key, data[key], _FIELDS[key]) for key in _FIELDS if data.get(key) is not None]
+    fields = data.get("input") if isinstance(data.get("input"), dict) else {}
+    checks += [(f"input: {key}", fields[key], _INPUT_FIELDS[key]) for key in _INPUT_FIELDS if key in fields]
+    for name, value, (valid, what) in checks:
+        if not valid(value):
+            raise DeepVisError(f"{path}: {name}: {value!r} is not {what}")
 
 
 def _locate(folder: Path, name) -> Path:

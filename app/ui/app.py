@@ -14,7 +14,7 @@ import numpy as np
 from app.errors import DeepVisError
 from app.net import onnx_graph
 from app.net.preprocess import read_image
-from app.ui import keys, optimizer, panes, save_view, volume
+from app.ui import draw as paint, keys, optimizer, panes, save_view, volume
 from app.ui.compute import compute, request_for
 from app.ui.panes.jpgvis import source_layer
 from app.ui.panes.layers import layout, map_shape
@@ -150,11 +150,16 @@ class App:
 
 
 def read_unit_image(path):
-    """Synchronous per-unit image reading (headless mode): the image, or None when unreadable."""
+    """Synchronous per-unit image reading (headless mode): the image, or a picture of why it cannot be read."""
     try:
-        return read_image(path)
-    except DeepVisError:
-        return None
+        return read_image(path, Path(path).name)
+    except DeepVisError as error:
+        return unreadable_picture(str(error))
+
+
+def unreadable_picture(reason: str) -> np.ndarray:
+    """What a per-unit image that cannot be read (damaged, truncated, deleted) shows in its place."""
+    return paint.message(160, 240, [reason], 0.45)
 
 
 def screenshot(net, settings, source, out, key_text: str = "") -> Path:

@@ -14,10 +14,17 @@ MAX_CELL_FOR_POINTS = 40   # a 1 x 1 unit (a vector layer's) is drawn at most th
 
 
 # -- text ------------------------------------------------------------------------------------
+def drawable(line: str) -> str:
+    """The text with what OpenCV cannot draw replaced by "?". NOTE: a file name that is not UTF-8
+    reaches Python with surrogates in it, and cv2.putText crashes the process on them."""
+    return line.encode("utf-8", "replace").decode("utf-8")
+
+
 def text(image, line: str, origin, scale: float = 0.5, color=(230, 230, 230), thickness: int = 1,
          max_width: int = None):
     """Write one line (origin = left end of the baseline), cut short with ".." where it would pass
     max_width pixels; returns the image."""
+    line = drawable(line)
     if max_width is not None and text_width(line, scale, thickness) > max_width:
         while line and text_width(line + "..", scale, thickness) > max_width:
             line = line[:-1]
@@ -27,7 +34,7 @@ def text(image, line: str, origin, scale: float = 0.5, color=(230, 230, 230), th
 
 
 def text_width(line: str, scale: float = 0.5, thickness: int = 1) -> int:
-    return cv2.getTextSize(line, FONT, scale, thickness)[0][0]
+    return cv2.getTextSize(drawable(line), FONT, scale, thickness)[0][0]
 
 
 def line_height(scale: float) -> int:
@@ -203,6 +210,9 @@ def histogram(values: np.ndarray, height: int, width: int, bins: int = 64, scale
     """A bar chart of ``values`` (log counts), with the value range written below."""
     image = np.full((height, width, 3), 30, np.uint8)
     values = np.asarray(values, np.float64).ravel()
+    finite = np.isfinite(values)
+    if not finite.all():   # counted in the title; no range fits them
+        values = values[finite] if finite.any() else np.zeros(1)
     low, high = float(values.min()), float(values.max())
     counts, _ = np.histogram(values, bins=bins, range=(low, high if high > low else low + 1))
     heights = np.log1p(counts) / max(np.log1p(counts).max(), 1e-12)
@@ -214,7 +224,8 @@ def histogram(values: np.ndarray, height: int, width: int, bins: int = 64, scale
     text(image, f"{low:.3g}", (4, height - 8), scale)
     right = f"{high:.3g}"
     text(image, right, (width - text_width(right, scale) - 4, height - 8), scale)
-    text(image, "log count", (4, line_height(scale)), scale)
+    title = "log count" + (f" ({finite.size - int(finite.sum())} NaN / Inf left out)" if not finite.all() else "")
+    text(image, title, (4, line_height(scale)), scale)
     return image
 
 

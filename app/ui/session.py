@@ -19,7 +19,7 @@ import numpy as np
 from app.errors import DeepVisError
 from app.inputs import open_source
 from app.ui import keys, volume
-from app.ui.app import REDRAW_SECONDS, App
+from app.ui.app import REDRAW_SECONDS, App, unreadable_picture
 from app.ui.compute import Computer, request_for
 from app.ui.optimizer import OnDemand, OptimizeWorker
 from app.ui.workers import ComputeWorker, Heartbeat, InputWorker, UnitImageLoader
@@ -87,7 +87,7 @@ class LiveSession:
                self.inputs.source.frozen, id(optimizing))
         if key == self._drawn_key and time.monotonic() - self._drawn_at <= REDRAW_SECONDS:
             return None
-        self.view = self.app.view(frame, self.snapshot, self.fps(), self.images.get, self.volume_image,
+        self.view = self.app.view(frame, self.snapshot, self.fps(), self._unit_image, self.volume_image,
                                   self.inputs.source.frozen, optimizing)
         self.shown = self.app.render(self.view)
         self.frames_drawn += 1
@@ -146,6 +146,11 @@ class LiveSession:
 
     def _open_camera_or_files(self):
         return open_source("camera" if not self.inputs.source.is_camera else None, self.app.settings)
+
+    def _unit_image(self, path):
+        """The loaded per-unit image, a picture of why it cannot be read, or None while it loads."""
+        failure = self.images.failure(path)
+        return self.images.get(path) if failure is None else unreadable_picture(failure)
 
     def _submit(self, frame) -> None:
         if frame is None or frame.waiting:   # a camera without a frame yet: nothing to run the net on

@@ -31,8 +31,18 @@ def input_maps(net, input_diff: np.ndarray, origin, diffs=None, how: str = "back
     for sample in range(len(input_diff)):
         values = to_image_layout(net, input_diff[sample])
         layers = {name: value[sample] for name, value in diffs.items()} if diffs is not None else None
-        maps.append(InputMap(values, layers, "" if np.any(values) else zero_note(origin, how)))
+        maps.append(InputMap(values, layers, _non_finite_note(values, origin, how)
+                             or ("" if np.any(values) else zero_note(origin, how))))
     return maps
+
+
+def _non_finite_note(values: np.ndarray, origin, how: str) -> str:
+    """What the back pane says instead of drawing diffs that hold NaN or Inf (no scale fits them)."""
+    bad = int(values.size - np.isfinite(values).sum())
+    if not bad:
+        return ""
+    return (f"{how} from {origin[0]}:{origin[1]}: {bad} of {values.size} values at the input are NaN or "
+            "Inf (activations on the way hold NaN or Inf: see the layers pane)")
 
 
 def _method(mode: str):

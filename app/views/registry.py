@@ -56,7 +56,7 @@ class UnitMaps:
 
     maps: Tuple[np.ndarray, ...]         # per image shown: C x H x W float32 (a vector layer: C x 1 x 1)
     signed: bool = False                 # diffs: red negative, green positive, zero black
-    note: str = ""                       # why every map is all zero (said over the tiles)
+    note: str = ""                       # why every map is all zero, or what NaN / Inf were there (said over the tiles)
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,6 +20,25 @@ def as_maps(value: np.ndarray) -> np.ndarray:
     return value if value.ndim == 3 else value.reshape(-1, 1, 1)
 
 
+def finite(maps: tuple, signed: bool = False) -> tuple:
+    """(the maps with every NaN and Inf replaced, a note counting them, or "").
+
+    Activations: NaN and -Inf become the lowest finite value, +Inf the highest, so the tiles keep
+    their scale and the note says what was there; signed diffs: NaN becomes 0. Nothing divides by
+    a range that a NaN or an Inf made meaningless."""
+    counts = [(int(np.isnan(m).sum()), int(np.isposinf(m).sum()), int(np.isneginf(m).sum())) for m in maps]
+    nan, positive, negative = (sum(column) for column in zip(*counts))
+    if not nan + positive + negative:
+        return maps, ""
+    values = np.concatenate([m[np.isfinite(m)] for m in maps])
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    fixed = tuple(np.nan_to_num(m, nan=0.0 if signed else low, posinf=high, neginf=low) for m in maps)
+    where = "at 0" if signed else "as the lowest finite value"
+    total = sum(m.size for m in maps)
+    return fixed, (f"{nan} NaN, {positive} +Inf, {negative} -Inf of {total} values (NaN drawn {where}, "
+                   "Inf as the highest / lowest)")
+
+
 def _maps(per_image, layer: str) -> Optional[tuple]:
     """The layer's maps of each image shown, up to the first image without them (None: not even the first)."""
     maps = []
@@ -35,7 +54,10 @@ def _maps(per_image, layer: str) -> Optional[tuple]:
 def activations(layer: str, shown_activations):
     """The forward activations of ``layer``, coloured with the pane's boosts and colormap."""
     maps = _maps(shown_activations, layer)
-    return None if maps is None else UnitMaps(maps)
+    if maps is None:
+        return None
+    maps, note = finite(maps)
+    return UnitMaps(maps, note=note)
 
 
 @shows("diffs", "layers", place=1, diffs=True, tag="back")
@@ -50,4 +72,5 @@ def diffs(layer: str, shown_diffs, back_method, back_current):
         if shown_diffs is not None and back_current:
             return Message("no diffs here: this layer is above the backprop origin (nothing flows back into it)")
         return None   # the backward pass asked for is still running
-    return UnitMaps(maps, signed=True, note="" if any(np.any(one) for one in maps) else ZERO_DIFFS)
+    maps, note = finite(maps, signed=True)
+    return UnitMaps(maps, signed=True, note=note or ("" if any(np.any(one) for one in maps) else ZERO_DIFFS))

@@ -23,9 +23,9 @@ class BrowserCamera(InputSource):
     is_camera = True
     is_live = True
 
-    def __init__(self, max_bytes: int, max_pixels: int, mirror: bool = True):
+    def __init__(self, max_bytes: int, mirror: bool = True):
         super().__init__()
-        self.max_bytes, self.max_pixels, self.mirror = max_bytes, max_pixels, mirror
+        self.max_bytes, self.mirror = max_bytes, mirror
         self._lock = threading.Lock()
         self._data: Optional[bytes] = None
         self._error = ""
@@ -48,7 +48,7 @@ class BrowserCamera(InputSource):
             data, self._data = (None, self._data) if self.frozen else (self._data, None)
         if data is not None:
             try:
-                image = decode(data, "camera frame", self.max_bytes, self.max_pixels)
+                image = decode(data, "camera frame", self.max_bytes)
             except DeepVisError as error:
                 with self._lock:
                     self._error = str(error)

@@ -199,7 +199,7 @@ class WebServer:
             if too_big:
                 raise DeepVisError(f"{name}: more than the limit of {limit} bytes (settings: web_upload_max_bytes)")
             image = await asyncio.get_running_loop().run_in_executor(
-                self._decoder, uploads.decode, bytes(data), name, limit, self.settings.web_max_image_pixels)
+                self._decoder, uploads.decode, bytes(data), name, limit)
         except DeepVisError as error:
             log(f"upload refused: {error}")
             tab.error(str(error))

@@ -45,7 +45,7 @@ class WebTab:
         self.live.handlers.update(save_view=self._download, browser_camera=self._toggle_browser_camera)
         s = self.live.app.settings
         self.settings = s
-        self.camera = BrowserCamera(s.web_frame_max_bytes, s.web_max_image_pixels, s.input_camera_mirror)
+        self.camera = BrowserCamera(s.web_frame_max_bytes, s.input_camera_mirror)
         self._notify = notify
         self._lock = threading.Lock()
         self._wake = threading.Event()

@@ -1,6 +1,7 @@
 """Caffe net (prototxt + caffemodel) to an ONNX model, layer by layer through the converter table."""
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import onnx
 from app.errors import DeepVisError
 from app.files import write_bytes_atomic
 from app.net.caffe import layers_activation, layers_conv, layers_norm, layers_pool, layers_shape  # noqa: F401  (register converters)
-from app.net.caffe.graph import Graph
+from app.net.caffe.graph import MAX_TENSOR_VALUES, Graph
 from app.net.caffe.random_weights import RandomBlobs, write_caffemodel
 from app.net.caffe.reader import DATA_TYPES, net_layers, read_caffemodel, read_prototxt
 from app.net.caffe.registry import CONVERTERS, LayerContext
@@ -57,6 +58,27 @@ def _zero_blob(layer, index: int, shape: tuple) -> np.ndarray:
     return np.zeros(shape, np.float32)
 
 
+def _convert_layer(converter, ctx: LayerContext) -> list:
+    """The layer's output names, its nodes added and their shapes inferred; a layer whose
+    parameters make no valid graph (shape inference refuses it) fails naming the layer."""
+    first_node = len(ctx.graph.nodes)
+    try:
+        outputs = converter(ctx)
+        ctx.graph.infer_shapes(first_node)
+    except (ValueError, ZeroDivisionError, OverflowError, IndexError,
+            onnx.shape_inference.InferenceError) as error:
+        ctx.fail(str(error).strip().splitlines()[-1][:300])
+    return outputs
+
+
+def _check_input_shape(shape, input_name: str, where: str) -> None:
+    if not shape or len(shape) != 4:
+        raise DeepVisError(f"{where}: input {input_name} has shape {shape}; N x C x H x W is needed")
+    if min(shape) < 1 or math.prod(shape[1:]) > MAX_TENSOR_VALUES:
+        raise DeepVisError(f"{where}: input {input_name} has shape {tuple(shape)}: each dim must be at "
+                           f"least 1 and an image at most {MAX_TENSOR_VALUES} values")
+
+
 def convert(prototxt, caffemodel, input_shape=None, cut_before=(), make_blob=None) -> onnx.ModelProto:
     """An ONNX model (opset 13) computing the Caffe net; every layer's output named after it.
 
@@ -74,25 +96,26 @@ def convert(prototxt, caffemodel, input_shape=None, cut_before=(), make_blob=Non
         weights, make_blob = {}, make_blob or _zero_blob
     layers = _cut(net_layers(net, weights), set(cut_before))
     input_name, shape, layers = _declared_input(net, layers, input_shape, where)
-    if not shape or len(shape) != 4:
-        raise DeepVisError(f"{where}: input {input_name} has shape {shape}; N x C x H x W is needed")
+    _check_input_shape(shape, input_name, where)
     graph = Graph()
     blobs = {input_name: graph.add_input(input_name, (1,) + tuple(int(d) for d in shape[1:]))}
     consumed, layer_outputs = set(), []
-    for layer in layers:
+    for number, layer in enumerate(layers, 1):
+        if not layer.name:
+            raise DeepVisError(f"{where}: layer {number} (of type {layer.type or 'none'}) has no name")
         converter = CONVERTERS.get(layer.type)
         if converter is None:
             raise DeepVisError(f"{where}: layer {layer.name}: type {layer.type} cannot be converted"
                                " (post-processing layers can be left out with cut_before)")
+        if not layer.tops or not all(layer.tops + layer.bottoms):
+            raise DeepVisError(f"{where}: layer {layer.name}: it has no top blob, or a blob without a name")
         missing = [b for b in layer.bottoms if b not in blobs]
         if missing:
             raise DeepVisError(f"{where}: layer {layer.name}: bottom blob {missing[0]!r} is not produced "
                                "by any earlier layer")
         inputs = [blobs[b] for b in layer.bottoms]
         consumed.update(inputs)
-        first_node = len(graph.nodes)
-        outputs = converter(LayerContext(graph, layer, inputs, where, make_blob))
-        graph.infer_shapes(first_node)
+        outputs = _convert_layer(converter, LayerContext(graph, layer, inputs, where, make_blob))
         blobs.update(zip(layer.tops, outputs))
         layer_outputs.extend(outputs)
     leaves = [name for name in dict.fromkeys(blobs.values()) if name not in consumed and name != input_name]

@@ -1,4 +1,6 @@
 """The ONNX graph being built from a Caffe net: nodes, weights, and the shape of every tensor so far."""
+import math
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
@@ -7,6 +9,9 @@ from app.net.onnx_graph import inferred_shapes
 
 OPSET = 13
 IR_VERSION = 8
+# More float32 values than this in one tensor (4 GB, one image) is a typo in the prototxt, not a net
+MAX_TENSOR_VALUES = 2 ** 30
+MAX_MODEL_BYTES = 2 ** 31 - 2 ** 24   # a protobuf holds 2 GB; some room for the graph itself
 
 
 class Graph:
@@ -19,6 +24,7 @@ class Graph:
         self.inputs = []
         self.shapes = {}
         self._used = set()
+        self._weight_bytes = 0
 
     def _unique(self, name: str) -> str:
         candidate, count = name, 1
@@ -39,10 +45,17 @@ class Graph:
         """An initializer: float32, or int64 for integer values (shapes, split sizes, pads)."""
         array = np.asarray(array)
         dtype = np.int64 if array.dtype.kind in "iub" else np.float32
+        self.check_room(array.size * np.dtype(dtype).itemsize)
+        self._weight_bytes += array.size * np.dtype(dtype).itemsize
         name = self._unique(name)
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=dtype), name))
         self.shapes[name] = array.shape
         return name
+
+    def check_room(self, weight_bytes: int) -> None:
+        """Refuse weights that would bring the model past what one ONNX file holds."""
+        if self._weight_bytes + weight_bytes > MAX_MODEL_BYTES:
+            raise ValueError(f"its weights bring the model over {MAX_MODEL_BYTES} bytes, more than an ONNX file holds")
 
     def node(self, op: str, inputs: list, output: str, **attributes) -> str:
         """Add one node with one output; returns the output's (unique) tensor name."""
@@ -68,7 +81,11 @@ class Graph:
         inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
         for info in inferred.graph.value_info:
             if info.name in produced:
-                self.shapes[info.name] = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+                shape = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+                if min(shape, default=1) < 1 or math.prod(shape) > MAX_TENSOR_VALUES:
+                    raise ValueError(f"its output {info.name} would have shape {shape}: empty, or "
+                                     f"over {MAX_TENSOR_VALUES} values per image")
+                self.shapes[info.name] = shape
 
     def model(self, input_name: str, outputs: list) -> onnx.ModelProto:
         """The finished model: one free-batch input, the given tensors as outputs."""

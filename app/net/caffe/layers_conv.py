@@ -20,6 +20,23 @@ def conv_geometry(p) -> dict:
     )
 
 
+def checked_geometry(ctx: LayerContext, geometry: dict) -> dict:
+    """The geometry, or one line saying which value Caffe itself would refuse."""
+    for key, least in (("kernel", 1), ("stride", 1), ("dilation", 1), ("pad", 0)):
+        if min(geometry[key]) < least:
+            ctx.fail(f"{key} {geometry[key]} must be at least {least}")
+    return geometry
+
+
+def _groups(ctx: LayerContext, p, channels: int) -> int:
+    """The group count, checked: it divides both the input channels and num_output."""
+    if p.num_output < 1:
+        ctx.fail(f"num_output {p.num_output} must be at least 1")
+    if p.group < 1 or channels % p.group or p.num_output % p.group:
+        ctx.fail(f"group {p.group} must divide the {channels} input channels and num_output {p.num_output}")
+    return p.group
+
+
 def _conv_attributes(geometry: dict, group: int) -> dict:
     pad_h, pad_w = geometry["pad"]
     return dict(kernel_shape=list(geometry["kernel"]), strides=list(geometry["stride"]),
@@ -29,7 +46,8 @@ def _conv_attributes(geometry: dict, group: int) -> dict:
 @converts("Convolution")
 def convolution(ctx: LayerContext) -> list:
     p = ctx.param("convolution_param")
-    geometry, group, channels = conv_geometry(p), p.group, ctx.shape()[1]
+    channels = ctx.shape()[1]
+    geometry, group = checked_geometry(ctx, conv_geometry(p)), _groups(ctx, p, channels)
     if p.axis != 1:
         ctx.fail(f"axis {p.axis} is not supported (only 1)")
     weight = ctx.blob(0, (p.num_output, channels // group) + geometry["kernel"])
@@ -42,7 +60,8 @@ def convolution(ctx: LayerContext) -> list:
 @converts("Deconvolution")
 def deconvolution(ctx: LayerContext) -> list:
     p = ctx.param("convolution_param")
-    geometry, group, channels = conv_geometry(p), p.group, ctx.shape()[1]
+    channels = ctx.shape()[1]
+    geometry, group = checked_geometry(ctx, conv_geometry(p)), _groups(ctx, p, channels)
     weight = ctx.blob(0, (channels, p.num_output // group) + geometry["kernel"])
     inputs = [ctx.x, ctx.const("W", weight)]
     if p.bias_term:
@@ -53,6 +72,8 @@ def deconvolution(ctx: LayerContext) -> list:
 @converts("InnerProduct")
 def inner_product(ctx: LayerContext) -> list:
     p = ctx.param("inner_product_param")
+    if p.num_output < 1:
+        ctx.fail(f"num_output {p.num_output} must be at least 1")
     shape = ctx.shape()
     axis = p.axis % len(shape)
     fan_in = 1

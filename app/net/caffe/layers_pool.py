@@ -29,6 +29,9 @@ def pooling(ctx: LayerContext) -> list:
     if p.global_pooling:
         return [ctx.output("GlobalMaxPool" if p.pool == _MAX else "GlobalAveragePool", [ctx.x])]
     kernel, stride, pad = _geometry(p)
+    if min(kernel) < 1 or min(stride) < 1 or min(pad) < 0 or any(pad[i] >= kernel[i] for i in range(2)):
+        ctx.fail(f"kernel {kernel}, stride {stride}, pad {pad}: kernel and stride must be at least 1, "
+                 "pad at least 0 and smaller than the kernel")
     ceil = p.round_mode == _CEIL
     size = ctx.shape()[2:]
     outs = [pooled_size(size[i], kernel[i], stride[i], pad[i], ceil) for i in range(2)]

@@ -1,5 +1,7 @@
 """Layers that combine, split or rearrange blobs: Eltwise, Concat, Slice, Split, Flatten, Reshape,
 Permute, Crop."""
+import math
+
 import numpy as np
 
 from app.net.caffe.registry import LayerContext, converts
@@ -80,6 +82,10 @@ def reshape(ctx: LayerContext) -> list:
     if axis == 0 and middle and middle[0] == shape[0]:
         middle[0] = 0  # a batch size written into the file: copy the batch, so any batch runs
     new_shape = [0] * axis + middle + shape[end:]
+    resolved = [shape[i] if d == 0 else d for i, d in enumerate(new_shape)]
+    known, count = math.prod(d for d in resolved if d != -1), math.prod(shape)
+    if known < 1 or (count % known if -1 in resolved else count != known):
+        ctx.fail(f"reshape of {tuple(shape)} to {tuple(resolved)}: the counts of values differ")
     return [ctx.output("Reshape", [ctx.x, ctx.const("shape", new_shape)])]
 
 

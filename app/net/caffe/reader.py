@@ -5,10 +5,10 @@ bottoms, tops, the parameter message and weight blobs matched by layer name (a c
 format may pair with a prototxt in the other). Weights of layers the prototxt does not declare are
 ignored. Training-only layers (data sources, losses, accuracy, TRAIN-phase rules) are dropped.
 """
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import re
 
 import numpy as np
 from google.protobuf import message as protobuf_message
@@ -116,7 +116,7 @@ def blob_array(blob, where: str) -> tuple:
     legacy = not blob.HasField("shape")
     shape = (tuple(blob.shape.dim) if not legacy
              else (blob.num, blob.channels, blob.height, blob.width))
-    count = int(np.prod(shape))
+    count = math.prod(shape)   # Python ints: absurd dims cannot overflow, nothing is allocated
     if blob.data:
         values = np.frombuffer(blob.data, "<f4")
     elif blob.double_data:

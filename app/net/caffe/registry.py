@@ -4,6 +4,7 @@ A converter reads its layer's parameters (with Caffe's defaults), adds ONNX node
 `LayerContext` and returns one tensor name per top. The last node of a single-top layer is named
 after the layer, so users find the names they know.
 """
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -14,6 +15,7 @@ from app.net.caffe.graph import Graph
 from app.net.caffe.reader import CaffeLayer
 
 CONVERTERS = {}
+MAX_MADE_BLOB_VALUES = 2 ** 28   # 1 GB of float32: far over any real layer (VGG16's fc6: 0.4 GB)
 
 
 def converts(*layer_types: str):
@@ -68,7 +70,12 @@ class LayerContext:
     def blob(self, index: int, shape: tuple) -> np.ndarray:
         """Weight blob `index`, checked against the shape the layer needs (or made in that shape)."""
         if self.make_blob is not None:
-            return self.make_blob(self.layer, index, tuple(int(d) for d in shape))
+            shape = tuple(int(d) for d in shape)
+            if min(shape, default=1) < 1 or math.prod(shape) > MAX_MADE_BLOB_VALUES:
+                self.fail(f"weight blob {index} would have shape {shape}: empty, or over "
+                          f"{MAX_MADE_BLOB_VALUES} values")
+            self.graph.check_room(4 * math.prod(shape))   # before the blob is made
+            return self.make_blob(self.layer, index, shape)
         if not self.has_blob(index):
             self.fail(f"weight blob {index} is missing (expected shape {tuple(shape)})")
         array, legacy = self.layer.blobs[index]
