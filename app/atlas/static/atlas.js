@@ -27,7 +27,7 @@ function formatBytes(bytes) {
 
 function number(value) {
   // a number as text, its exact value kept in data-value (what the tests compare with the files)
-  const span = make("span", {class: "num"}, value === null || value === undefined ? "–" : Number(value).toPrecision(5));
+  const span = make("span", {class: "num"}, value === null || value === undefined ? "–" : String(Number(Number(value).toPrecision(5))));
   if (value !== null && value !== undefined) span.dataset.value = String(value);
   return span;
 }
