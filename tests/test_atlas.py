@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -304,3 +305,40 @@ def test_the_unit_page_is_a_picture_with_contrast(atlas_run, page, tmp_path):
     path = tmp_path / "atlas_unit_crops.png"
     crops.screenshot(path=str(path))
     assert contrast(path) > 100
+
+
+def test_the_app_key_gives_the_selected_units_page(atlas_run, page, monkeypatch, tmp_path):
+    from app.net import Net
+    from app.ui.app import App
+    from tests import ui_support
+
+    _, site, _ = atlas_run
+    opened = []
+
+    class Browser:
+        @staticmethod
+        def open(url):
+            opened.append(url)
+            return True
+
+    app = App(Net.load(provider="cpu"), ui_support.settings(atlas_dir=str(site)))
+    layer = app.info.names.index("blocks.2.1.add")
+    app.state = replace(app.state, layer=layer, unit=3)
+    monkeypatch.setenv("DISPLAY", ":99")
+    app.open_atlas(Browser)
+    assert app.message.startswith("atlas: opened file://") and len(opened) == 1
+    page.goto(opened[0])
+    wait_drawn(page)
+    assert page.text_content("#unit-title") == "blocks.2.1.add : unit 3"
+    app.state = replace(app.state, layer=app.info.names.index("stem.conv"), unit=5)
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    app.open_atlas(Browser)   # a conv shows its ReLU's page; no display: the URL only
+    assert app.message.startswith("atlas: file://") and app.message.endswith("#layer=stem&unit=5")
+    assert len(opened) == 1
+    app.state = replace(app.state, layer=app.info.names.index("head"), unit=0)
+    app.open_atlas(Browser)
+    assert app.message == f"atlas: the atlas in {site} has no page of head"
+    away = App(Net.load(provider="cpu"), ui_support.settings(atlas_dir=str(tmp_path / "none")))
+    away.open_atlas(Browser)
+    assert away.message.startswith(f"atlas: no atlas in {tmp_path / 'none'} (python -m tools.atlas")

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlencode
 
 import jinja2
 
@@ -48,6 +49,22 @@ def site_folder(atlas_dir, model: str) -> Path:
     from app.paths import cache_dir
 
     return cache_dir() / "atlas" / folder_name(model)
+
+
+def unit_url(folder, layers, unit: int) -> tuple:
+    """(the file:// URL of ``unit``'s page for the first of ``layers`` the site at ``folder`` holds, "")
+    or (None, why there is none: one line)."""
+    folder = Path(folder).expanduser()
+    try:
+        held = json.loads((folder / SITE_FILE).read_text(encoding="utf-8"))["layers"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, f"no atlas in {folder} (python -m tools.atlas --units-dir DIR --out {folder})"
+    layer = next((name for name in layers if name in held), None)
+    if layer is None:
+        return None, f"the atlas in {folder} has no page of {layers[0]}"
+    if not 0 <= unit < held[layer]:
+        return None, f"the atlas in {folder} has {held[layer]} units of {layer}, not unit {unit}"
+    return (folder.resolve() / "unit.html").as_uri() + "#" + urlencode({"layer": layer, "unit": unit}), ""
 
 
 def data_file(layer_facts) -> str:

@@ -150,6 +150,8 @@ class Session:
             self.app.save_view(self.shown)
         elif action == "optimize_unit":
             self.app.message = self.on_demand.start(*self.app.optimize_job())
+        elif action == "open_atlas":
+            self.app.open_atlas()
         elif action == "freeze_camera":
             if self.inputs.source.is_live:
                 self.inputs.toggle_freeze()
