@@ -7,3 +7,4 @@
 # optimize_preset = "lucid"          # tools.optimize_image: 1-5 (the paper), "lucid" or "maco"
 # optimize_on_select = True           # optimize each unit the cursor rests on (no image yet)
 # optimize_app_steps = None          # key 2: the preset's full step count instead of 200
+# atlas_dir = "~/public_html/atlas"   # tools.atlas --out default, where key A looks

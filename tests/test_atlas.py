@@ -3,8 +3,6 @@
 in Debian's Chromium (every image loads, keys and the jump box move, sorting orders, no script error)."""
 import json
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,9 +14,8 @@ from app.files import read_npz
 from app.inputs.samples import default_input_dir
 from app.views.dataset_order import dataset_order
 from tests.atlas_support import build, html_links, layer_file, link_target, offline_run, script_data
-from tools import optimize_image
+from tools import atlas, optimize_image
 
-ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["stem", "blocks.2.1.add", "fc"]
 
 
@@ -179,11 +176,15 @@ def test_a_rerun_writes_nothing_and_one_more_optimized_unit_only_its_layer(atlas
     assert 1 <= len(images) <= 3   # opt.png, opt_raw.png, opt_transparency.png
 
 
-def test_tool_errors_are_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tools.atlas", "--units-dir", str(tmp_path / "none"),
-                           "--out", str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0
-    assert done.stderr.strip().count("\n") == 0 and "no such folder" in done.stderr
+def test_tool_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for folder, says in (("none", "no such folder"), ("empty", "nothing of efficientnet-lite0's layers here")):
+        with pytest.raises(SystemExit) as exited:
+            atlas.main(["--units-dir", str(tmp_path / folder), "--out", str(tmp_path / "site"), "--cpu"])
+        assert exited.value.code != 0
+        error = capsys.readouterr().err
+        assert error.strip().count("\n") == 0 and says in error, error
+    assert not (tmp_path / "site").exists()
 
 
 # -- in the browser -----------------------------------------------------------------------------
@@ -204,7 +205,8 @@ def test_unit_page_shows_the_files_numbers(atlas_run, page):
     units, site, _ = atlas_run
     open_page(page, site, "unit.html#layer=blocks.2.1.add&unit=2")
     entries = json.loads((units / "blocks.2.1.add" / "unit_0002" / "info.json").read_text())["entries"]
-    shown = page.eval_on_selector_all("#crop-table .values .num", "(spans) => spans.map((s) => [s.dataset.value, s.textContent])")
+    shown = page.eval_on_selector_all("#crop-table .values .num",
+                                      "(spans) => spans.map((s) => [s.dataset.value, s.textContent])")
     assert [float(value) for value, _ in shown] == [entry["value"] for entry in entries]
     assert [float(text) for _, text in shown] == pytest.approx([entry["value"] for entry in entries], rel=1e-4)
     stats = read_npz(units / "stats" / "blocks.2.1.add" / "stats.npz")

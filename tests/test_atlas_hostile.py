@@ -64,8 +64,8 @@ def test_names_are_data_in_the_files(hostile):
     index = (site / "index.html").read_text()
     assert MARKUP not in index and "<script>alert" not in index
     assert "&lt;img src=x onerror=alert(1)&gt;" in index
-    for page in site.glob("*.html"):
-        assert all(link_target(site, page, link) for link in html_links(page))
+    for html in site.glob("*.html"):
+        assert all(link_target(site, html, link) for link in html_links(html))
 
 
 def test_no_script_runs_and_names_show_as_text(hostile, page):  # noqa: F811
@@ -89,7 +89,8 @@ def test_no_script_runs_and_names_show_as_text(hostile, page):  # noqa: F811
     named = next(unit["unit"] for unit in units
                  if any(top["source"] == IMAGE_NAME for top in unit["crops"] + unit.get("maxes", [])))
     open_page(page, site, f"unit.html#layer=..%2F..%2Fx&unit={named}")
-    sources = page.eval_on_selector_all("#crop-table .sources td, #max-list a", "(cells) => cells.map((c) => c.textContent)")
+    sources = page.eval_on_selector_all("#crop-table .sources td, #max-list a",
+                                        "(cells) => cells.map((c) => c.textContent)")
     assert IMAGE_NAME in sources
     all_images_load(page)
     page.fill("#jump-box", f"{OUT_OF_SITE}:0")

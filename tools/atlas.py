@@ -29,6 +29,8 @@ def build(argv=None) -> tuple:
     """Build the site these arguments ask for: (its folder, site.Built, the units_dir.UnitsDir read)."""
     settings = cli.settings(argv)
     args = parse_args(argv, settings)
+    if not Path(args.units_dir).expanduser().is_dir():
+        raise DeepVisError(f"{args.units_dir}: no such folder (the --out of the offline tools)")
     net = cli.load_net(args, settings, model=units_dir.recorded_model(args.units_dir))
     names = [layer.name for layer in net.layers]
     if args.layers != "all":

@@ -17,11 +17,15 @@ CORRELATED = 5          # most and least correlated units listed on a unit page
 DATASET_ORDERS = ("kmeans", "pca")   # the app's dataset channel orders (layers pane, p / P)
 
 
-def layer_data(units_root: Path, maxes: dict, layer: Layer, facts, model: str, site, filters=None) -> dict:
+def layer_data(units_root: Path, maxes: dict, layer: Layer, facts, model: str, site, filters=None,
+               previous: dict = None) -> dict:
     """The data of ``layer`` (a units_dir.Layer); ``facts`` its model_facts.LayerFacts; ``site`` the
-    published.SiteFiles the images go to; ``filters``: PNG bytes of each unit's filter, or None."""
+    published.SiteFiles the images go to; ``filters``: PNG bytes of each unit's filter, or None;
+    ``previous``: the data an earlier run wrote, whose dataset orders are kept while maxes.json
+    (and so the channel maxima) is the same file."""
     count = layer.unit_count
     stats = layer.stats
+    related = correlated(stats.correlation) if stats is not None else []
     units = []
     for unit in range(count):
         files = layer.units.get(unit, Unit(unit))
@@ -34,7 +38,7 @@ def layer_data(units_root: Path, maxes: dict, layer: Layer, facts, model: str, s
         if stats is not None and unit < len(stats.percent_dead):
             record.update(dead=float(stats.percent_dead[unit]),
                           hist={"edges": stats.edges[unit].tolist(), "counts": stats.counts[unit].tolist()},
-                          **_correlated(stats.correlation, unit))
+                          **related[unit])
         if filters is not None and unit < len(filters):
             record["filter"] = site.image_bytes(filters[unit])
         units.append(record)
@@ -42,7 +46,7 @@ def layer_data(units_root: Path, maxes: dict, layer: Layer, facts, model: str, s
             "op": facts.op_type, "field": list(facts.field) if facts.field else None,
             "stride": list(facts.stride) if facts.stride else None,
             "images": len(maxes["images"]) if maxes else None,
-            "stats": _stats_pictures(stats, site), "orders": _orders(units_root, maxes, layer.name, count),
+            "stats": _stats_pictures(stats, site), **_orders(units_root, maxes, layer.name, count, previous),
             "units": units}
 
 
@@ -83,16 +87,16 @@ def _thumb(record: dict):
     return None
 
 
-def _correlated(correlation: np.ndarray, unit: int) -> dict:
-    """The units whose maxima correlate most and least with ``unit``'s (stats.npz's correlation)."""
-    row = np.asarray(correlation[unit], dtype=np.float64)
-    others = np.array([u for u in range(len(row)) if u != unit], dtype=np.int64)
-    if not len(others):
-        return {"most": [], "least": []}
-    ranked = others[np.argsort(-row[others], kind="stable")]
-    pick = min(CORRELATED, len(ranked))
-    return {"most": [[int(u), float(row[u])] for u in ranked[:pick]],
-            "least": [[int(u), float(row[u])] for u in ranked[::-1][:pick]]}
+def correlated(correlation: np.ndarray) -> list:
+    """Per unit, the units whose maxima correlate most and least with its own (stats.npz's
+    correlation, the unit itself left out): {"most": [[unit, r], ...], "least": [...]}."""
+    matrix = np.array(correlation, dtype=np.float64)
+    np.fill_diagonal(matrix, np.nan)   # sorts last either way
+    pick = min(CORRELATED, len(matrix) - 1)
+    most = np.argsort(-matrix, axis=1, kind="stable")[:, :pick]
+    least = np.argsort(matrix, axis=1, kind="stable")[:, :pick]
+    return [{"most": [[int(u), float(matrix[unit, u])] for u in most[unit]],
+             "least": [[int(u), float(matrix[unit, u])] for u in least[unit]]} for unit in range(len(matrix))]
 
 
 def _stats_pictures(stats, site):
@@ -102,17 +106,22 @@ def _stats_pictures(stats, site):
     return {**pictures, "images": stats.images}
 
 
-def _orders(units_root: Path, maxes, layer: str, count: int) -> dict:
-    """The app's dataset orders of the layer's units (from find_maxes's channel maxima), by name."""
+def _orders(units_root: Path, maxes, layer: str, count: int, previous: dict = None) -> dict:
+    """The app's dataset orders of the layer's units (from find_maxes's channel maxima), by name,
+    and the maxes.json they came from (size and time: unchanged, the previous run's orders hold)."""
     if not maxes or layer not in maxes.get("stats", {}).get("layers", ()):
-        return {}
+        return {"orders": {}, "orders_of": None}
+    stat = (Path(units_root) / "maxes.json").stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    if previous and previous.get("orders_of") == stamp and len(previous.get("units", ())) == count:
+        return {"orders": previous["orders"], "orders_of": stamp}
     orders = {}
     for mode in DATASET_ORDERS:
         try:
             orders[mode] = list(dataset_order(units_root, layer, mode, count).units)
         except DeepVisError:
-            return {}
-    return orders
+            return {"orders": {}, "orders_of": None}
+    return {"orders": orders, "orders_of": stamp}
 
 
 def _commands(root: Path, layer: str, files: Unit, model: str) -> list:

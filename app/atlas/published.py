@@ -8,6 +8,7 @@ changed sources.
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from app.files import write_bytes_atomic
 MANIFEST = "atlas-files.json"
 IMAGE_FOLDER = "img"
 BROWSER_IMAGES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
+# what _content_name makes: safe to join to the site's folder without resolving the path
+CONTENT_NAME = re.compile(r"img/[0-9a-f]{2}/[0-9a-f]{20}\.[a-z]+")
 
 
 class SiteFiles:
@@ -60,7 +63,7 @@ class SiteFiles:
     def image_bytes(self, data: bytes, suffix: str = ".png") -> str:
         """An image held in memory, under its content's name; returns the site-relative URL."""
         relative = _content_name(hashlib.sha256(data).hexdigest(), suffix)
-        if not self.path(relative).is_file():
+        if not (self.root / relative).is_file():
             self.write_bytes(relative, data)
         return relative
 
@@ -77,7 +80,8 @@ class SiteFiles:
         except OSError:
             return None
         known = self._manifest.get(key)
-        if known and known[:2] == [stat.st_size, stat.st_mtime_ns] and self.path(known[2]).is_file():
+        if (isinstance(known, list) and known[:2] == [stat.st_size, stat.st_mtime_ns]
+                and CONTENT_NAME.fullmatch(str(known[2])) and (self.root / known[2]).is_file()):
             self._seen[key] = known[2]
             return known[2]
         suffix = source.suffix.lower()
@@ -85,7 +89,7 @@ class SiteFiles:
             relative = self._converted(source)
         else:
             relative = _content_name(_file_digest(source), suffix)
-            if not self.path(relative).is_file():
+            if not (self.root / relative).is_file():
                 self._place(source, relative)
         if relative is not None:
             self._manifest[key] = [stat.st_size, stat.st_mtime_ns, relative]

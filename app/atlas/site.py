@@ -24,7 +24,7 @@ import jinja2
 
 from app.atlas.layer_data import layer_data
 from app.atlas.model_facts import ModelFacts
-from app.atlas.published import MANIFEST, SiteFiles
+from app.atlas.published import SiteFiles
 from app.atlas.units_dir import UnitsDir
 from app.unit_images import folder_name
 
@@ -51,14 +51,17 @@ def site_folder(atlas_dir, model: str) -> Path:
     return cache_dir() / "atlas" / folder_name(model)
 
 
-def unit_url(folder, layers, unit: int) -> tuple:
-    """(the file:// URL of ``unit``'s page for the first of ``layers`` the site at ``folder`` holds, "")
-    or (None, why there is none: one line)."""
+def unit_url(folder, model: str, layers, unit: int) -> tuple:
+    """(the file:// URL of ``unit``'s page for the first of ``layers`` the site of ``model`` at
+    ``folder`` holds, "") or (None, why there is none: one line)."""
     folder = Path(folder).expanduser()
     try:
-        held = json.loads((folder / SITE_FILE).read_text(encoding="utf-8"))["layers"]
+        site = json.loads((folder / SITE_FILE).read_text(encoding="utf-8"))
+        held = site["layers"]
     except (OSError, ValueError, KeyError, TypeError):
         return None, f"no atlas in {folder} (python -m tools.atlas --units-dir DIR --out {folder})"
+    if site.get("model") != model:
+        return None, f"the atlas in {folder} is of {site.get('model')}, not {model} (settings: atlas_dir)"
     layer = next((name for name in layers if name in held), None)
     if layer is None:
         return None, f"the atlas in {folder} has no page of {layers[0]}"
@@ -81,12 +84,14 @@ def build_site(units: UnitsDir, facts: ModelFacts, out, title: str = None, link:
     layers = []
     for name, layer in units.layers.items():
         layer_facts = facts.layer(name)
-        data = layer_data(units.root, units.maxes, layer, layer_facts, facts.name, site, filters.get(name))
+        data = layer_data(units.root, units.maxes, layer, layer_facts, facts.name, site, filters.get(name),
+                          _previous(site, data_file(layer_facts)))
         site.write_text(data_file(layer_facts), _script("atlasLayer", data))
         layers.append(_summary(layer, layer_facts, data))
     title = title or f"{facts.name} atlas"
-    site.write_text("data/site.js", _script("atlasSite", {"title": title, "model": facts.name, "input": list(facts.input_size), "layers": [
-        {key: entry[key] for key in ("name", "file", "units")} for entry in layers]}))
+    listed = [{key: entry[key] for key in ("name", "file", "units")} for entry in layers]
+    site.write_text("data/site.js", _script("atlasSite", {"title": title, "model": facts.name,
+                                                          "input": list(facts.input_size), "layers": listed}))
     site.write_text(SITE_FILE, json.dumps({"model": facts.name, "layers": {
         entry["name"]: entry["units"] for entry in layers}}, indent=1))
     environment = jinja2.Environment(loader=jinja2.PackageLoader("app.atlas", "templates"),
@@ -105,6 +110,15 @@ def build_site(units: UnitsDir, facts: ModelFacts, out, title: str = None, link:
 def _script(function: str, value) -> str:
     """A script that hands ``value`` to the page (ASCII JSON: nothing in it can end the script)."""
     return f"{function}({json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(',', ':'))});\n"
+
+
+def _previous(site: SiteFiles, relative: str):
+    """What a data script of an earlier run held, or None."""
+    try:
+        text = site.path(relative).read_text(encoding="ascii")
+        return json.loads(text[text.index("(") + 1:text.rindex(")")])
+    except (OSError, ValueError):
+        return None
 
 
 def _summary(layer, facts, data: dict) -> dict:

@@ -151,8 +151,8 @@ class App:
         jpgvis pane shows for it): its file:// URL in the status line, opened by ``browser`` where a
         display and a browser exist."""
         name = self.info.names[self.state.layer]
-        url, why = unit_url(self.settings.atlas_dir, [name, source_layer(self.view(None, None)) or name],
-                            self.state.unit)
+        layers = [name, source_layer(self.view(None, None)) or name]
+        url, why = unit_url(self.settings.atlas_dir, self.info.model_name, layers, self.state.unit)
         self.message = f"atlas: {url}" if url else f"atlas: {why}"
         if url and _display() and browser.open(url):
             self.message = f"atlas: opened {url}"
