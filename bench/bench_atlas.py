@@ -13,6 +13,7 @@ of every unit is drawn and painted, and until the first contentful paint, median
 """
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -74,7 +75,8 @@ def write_units(root: Path, layers: list, top: int, crop_units: int, images: int
     for index, (name, channels, side) in enumerate(layers):
         values = np.sort(rng.gamma(2.0, 2.0, (channels, top)), axis=1)[:, ::-1]
         picks = rng.integers(0, images, (channels, top))
-        maxes["layers"][name] = [[{"value": float(v), "image": int(i), "y": 0 if side else None, "x": 0 if side else None}
+        position = 0 if side else None
+        maxes["layers"][name] = [[{"value": float(v), "image": int(i), "y": position, "x": position}
                                   for v, i in zip(values[u], picks[u])] for u in range(channels)]
         maxes["shapes"][name] = [channels, side, side] if side else [channels]
         maxes["stats"]["layers"].append(name)
@@ -83,16 +85,16 @@ def write_units(root: Path, layers: list, top: int, crop_units: int, images: int
             folder = unit_dir(root, name, unit)
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "opt.png").write_bytes(png(rng, 32))
-            (folder / "opt.json").write_text(json.dumps({"unit": unit, "layer": name, "activation": float(values[unit, 0]),
-                                                         "start_activation": 0.1, "step": 10, "preset": "lucid",
-                                                         "objective": "channel", "iterations": 512, "seed": 0}))
+            (folder / "opt.json").write_text(json.dumps({
+                "unit": unit, "layer": name, "activation": float(values[unit, 0]), "start_activation": 0.1,
+                "step": 10, "preset": "lucid", "objective": "channel", "iterations": 512, "seed": 0}))
             if unit < crop_units:
                 entries = []
                 for rank in range(top):
                     crop_path(root, name, unit, "maxim", rank).write_bytes(png(rng, 24))
-                    entries.append({"rank": rank, "value": float(values[unit, rank]), "image": sources[picks[unit, rank]],
-                                    "image_index": int(picks[unit, rank]), "y": 0, "x": 0, "box": [0, 24, 0, 24],
-                                    "shown": [0, 24, 0, 24]})
+                    entries.append({"rank": rank, "value": float(values[unit, rank]),
+                                    "image": sources[picks[unit, rank]], "image_index": int(picks[unit, rank]),
+                                    "y": 0, "x": 0, "box": [0, 24, 0, 24], "shown": [0, 24, 0, 24]})
                 (folder / "info.json").write_text(json.dumps({"layer": name, "unit": unit, "kinds": ["maxim"],
                                                               "all_zero": {}, "entries": entries}))
         edges = np.linspace(0, values[:, :1], 51, axis=1)[..., 0]
@@ -149,14 +151,17 @@ def main(argv=None) -> None:
     parser.add_argument("--images", type=int, default=64, help="source photos (64)")
     parser.add_argument("--paints", type=int, default=3, help="page loads timed (3)")
     parser.add_argument("--link", action="store_true", help="hard-link the images into the site")
-    parser.add_argument("--keep", default=None, help="write the units folder and the site here (default: a temp folder)")
+    parser.add_argument("--keep", default=None,
+                        help="write the units folder and the site here, the units only once (default: a temporary folder)")
     args = parser.parse_args(argv)
     layers = scaled(resnet50_layers(), args.scale)
     with tempfile.TemporaryDirectory(prefix="bench_atlas_") as temporary:
         folder = Path(args.keep or temporary)
         units_root, site_root = folder / "units", folder / "site"
         started = time.perf_counter()
-        write_units(units_root, layers, args.top, args.crop_units, args.images, np.random.default_rng(0))
+        if not (units_root / "maxes.json").is_file():   # a --keep folder's units are used again
+            write_units(units_root, layers, args.top, args.crop_units, args.images, np.random.default_rng(0))
+        shutil.rmtree(site_root, ignore_errors=True)
         print(f"synthetic units folder: {len(layers)} layers, {sum(c for _, c, _ in layers)} units, "
               f"{time.perf_counter() - started:.1f} s to write")
         facts = facts_of(layers)
@@ -167,8 +172,8 @@ def main(argv=None) -> None:
             built = site.build_site(units, facts, site_root, link=args.link)
             runs.append((time.perf_counter() - started, built))
         (first, built), (second, again) = runs
-        print(f"site: {built.files} files, {built.bytes / 2 ** 20:.1f} MiB "
-              f"({len(list(site_root.glob('*.html')))} pages, {len(list((site_root / 'data').glob('*.js')))} data scripts)")
+        pages, scripts = len(list(site_root.glob("*.html"))), len(list((site_root / "data").glob("*.js")))
+        print(f"site: {built.files} files, {built.bytes / 2 ** 20:.1f} MiB ({pages} pages, {scripts} data scripts)")
         print(f"build: {first:.1f} s; rerun with nothing changed: {second:.1f} s, {len(again.written)} files written")
         widest = max(layers, key=lambda layer: layer[1])[0]
         grid, contentful = first_paint(site_root, widest, args.paints)

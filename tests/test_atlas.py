@@ -344,3 +344,32 @@ def test_the_app_key_gives_the_selected_units_page(atlas_run, page, monkeypatch,
     away = App(Net.load(provider="cpu"), ui_support.settings(atlas_dir=str(tmp_path / "none")))
     away.open_atlas(Browser)
     assert away.message.startswith(f"atlas: no atlas in {tmp_path / 'none'} (python -m tools.atlas")
+
+
+def test_the_site_works_from_a_static_http_server(atlas_run, page):
+    import functools
+    import http.server
+    import threading
+
+    _, site, _ = atlas_run
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        page.goto(f"{base}/unit.html#layer=fc&unit=1")
+        wait_drawn(page)
+        assert page.text_content("#unit-title") == "fc : unit 1"
+        assert len(all_images_load(page)) >= 4 * 4 + 3
+        page.keyboard.press("u")
+        wait_drawn(page)
+        assert page.text_content("#unit-title") == "blocks.2.1.add : unit 1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

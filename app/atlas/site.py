@@ -134,4 +134,5 @@ def _summary(layer, facts, data: dict) -> dict:
     kinds += ["top-k values"] if layer.top is not None else []
     kinds += ["stats"] if layer.stats is not None else []
     return {"name": layer.name, "file": data_file(facts), "units": len(units), "facts": facts,
-            "dead": sum(dead) / len(dead) if dead else None, "strip": strip[:STRIP], "kinds": kinds}
+            "dead": sum(dead) / len(dead) if dead else None, "never": sum(value >= 100 for value in dead),
+            "strip": strip[:STRIP], "kinds": kinds}

@@ -276,7 +276,7 @@ function setLink(link, href) {
 
 function drawSource(data, unit, rank) {
   const crop = rank === null ? null : unit.crops.find((c) => String(c.rank) === rank);
-  const view = section("source-view", Boolean(crop && crop.image));
+  section("source-view", Boolean(crop && crop.image));
   if (!crop || !crop.image) return;
   document.getElementById("source-title").textContent = `top image ${crop.rank + 1}: ${crop.source}`;
   document.getElementById("source-image").src = crop.image;
@@ -289,7 +289,6 @@ function drawSource(data, unit, rank) {
   box.style.width = `${clip(x1, width) - clip(x0, width)}%`;
   box.style.top = `${clip(y0, height)}%`;
   box.style.height = `${clip(y1, height) - clip(y0, height)}%`;
-  view.scrollIntoView();
 }
 
 function drawOptimized(unit) {
