@@ -159,11 +159,12 @@ def main(argv=None) -> None:
         folder = Path(args.keep or temporary)
         units_root, site_root = folder / "units", folder / "site"
         started = time.perf_counter()
-        if not (units_root / "maxes.json").is_file():   # a --keep folder's units are used again
+        reused = (units_root / "maxes.json").is_file()   # a --keep folder's units are used again
+        if not reused:
             write_units(units_root, layers, args.top, args.crop_units, args.images, np.random.default_rng(0))
         shutil.rmtree(site_root, ignore_errors=True)
-        print(f"synthetic units folder: {len(layers)} layers, {sum(c for _, c, _ in layers)} units, "
-              f"{time.perf_counter() - started:.1f} s to write")
+        print(f"synthetic units folder: {len(layers)} layers, {sum(c for _, c, _ in layers)} units"
+              + (" (reused)" if reused else f", {time.perf_counter() - started:.1f} s to write"))
         facts = facts_of(layers)
         runs = []
         for _ in range(2):

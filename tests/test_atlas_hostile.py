@@ -98,3 +98,14 @@ def test_no_script_runs_and_names_show_as_text(hostile, page):  # noqa: F811
     page.wait_for_function("document.body.dataset.drawn === location.hash")
     assert page.text_content("#unit-title") == f"{OUT_OF_SITE} : unit 0"
     all_images_load(page)
+
+
+def test_link_hard_links_the_images_instead_of_copying(hostile, tmp_path):
+    _, model, units, _, _ = hostile
+    linked = tmp_path / "linked"
+    build(units, linked, model, "--link")
+    sources = {path.stat().st_ino for path in units.rglob("*.png")}
+    crop = next(units.rglob("maxim_000.png"))
+    stored = [path for path in (linked / "img").rglob("*.png") if path.read_bytes() == crop.read_bytes()]
+    assert len(stored) == 1   # one file per content: a crop equal to another is stored once
+    assert stored[0].stat().st_ino in sources and stored[0].stat().st_nlink >= 2
