@@ -258,6 +258,17 @@ def test_keys_move_between_units_and_layers(atlas_run, page):
     page.keyboard.press("o")
     wait_drawn(page)
     assert page.text_content("#layer-name") == "blocks.2.1.add"
+    page.select_option("#sort", "activation")
+    wait_drawn(page)
+    page.locator("body").focus()
+    for key in "llljl":   # the layer page's cursor over the tiles, in the order shown
+        page.keyboard.press(key)
+    third = page.eval_on_selector_all("#grid .tile", "(tiles) => tiles[2].dataset.unit")
+    assert page.eval_on_selector("#grid .selected", "(tile) => tile.dataset.unit") == third
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#unit-title")
+    wait_drawn(page)
+    assert page.text_content("#unit-title") == f"blocks.2.1.add : unit {third}"
 
 
 def test_jump_box(atlas_run, page):

@@ -140,6 +140,7 @@ function layerPage() {
     const params = hashParams();
     const name = params.get("layer") || atlas.site.layers[0].name;
     loadLayer(name, (data) => {
+      if (hashParams().toString() !== params.toString()) return;   // the address moved on meanwhile
       if (shown !== data) { tiles = buildGrid(data); shown = data; }
       const key = SORTS[params.get("sort")] ? params.get("sort") : "unit";
       for (const option of sort.options) option.disabled = option.value !== "unit" && !SORTS[option.value](data);
@@ -157,8 +158,19 @@ function layerPage() {
     location.hash = params.toString();
   });
   window.addEventListener("hashchange", draw);
+  let cursor = -1;   // the selected tile's position in the grid: j / l move it, Enter opens its unit
+  function select(position) {
+    const grid = document.getElementById("grid");
+    if (!grid.children.length) return;
+    cursor = Math.max(0, Math.min(grid.children.length - 1, position));
+    const selected = grid.querySelector(".selected");
+    if (selected) selected.classList.remove("selected");
+    grid.children[cursor].classList.add("selected");
+    grid.children[cursor].focus({preventScroll: true});
+    grid.children[cursor].scrollIntoView({block: "nearest"});
+  }
   setUpChrome({
-    u: () => layerStep(-1), o: () => layerStep(1),
+    j: () => select(cursor - 1), l: () => select(cursor + 1), u: () => layerStep(-1), o: () => layerStep(1),
   });
   function layerStep(step) {
     const next = neighbourLayer(shown ? shown.name : "", step);
@@ -207,26 +219,30 @@ function buildGrid(data) {
 const CROP_ROWS = ["maxim", "deconv", "guided", "backprop"];
 
 function unitPage() {
-  let current = null;
   function draw() {
     const params = hashParams();
     const name = params.get("layer") || atlas.site.layers[0].name;
     loadLayer(name, (data) => {
+      if (hashParams().toString() !== params.toString()) return;   // the address moved on meanwhile
       const unit = Math.max(0, Math.min(data.units.length - 1, Number(params.get("unit")) || 0));
-      current = {data, unit};
       drawUnit(data, data.units[unit], params.get("source"));
       drawn();
     });
   }
+  // from the address, not from what is drawn: keys pressed before a layer's data arrives add up
+  function requested() {
+    const params = hashParams();
+    const index = Math.max(0, siteLayer(params.get("layer") || atlas.site.layers[0].name));
+    return {layer: atlas.site.layers[index], unit: Number(params.get("unit")) || 0};
+  }
   function unitStep(step) {
-    if (!current) return;
-    const unit = current.unit + step;
-    if (unit >= 0 && unit < current.data.units.length) go(pageUrl("unit.html", {layer: current.data.name, unit}));
+    const {layer, unit} = requested();
+    if (unit + step >= 0 && unit + step < layer.units) go(pageUrl("unit.html", {layer: layer.name, unit: unit + step}));
   }
   function layerStep(step) {
-    if (!current) return;
-    const next = neighbourLayer(current.data.name, step);
-    if (next) go(pageUrl("unit.html", {layer: next.name, unit: Math.min(current.unit, next.units - 1)}));
+    const {layer, unit} = requested();
+    const next = neighbourLayer(layer.name, step);
+    if (next) go(pageUrl("unit.html", {layer: next.name, unit: Math.min(unit, next.units - 1)}));
   }
   window.addEventListener("hashchange", draw);
   setUpChrome({j: () => unitStep(-1), l: () => unitStep(1), u: () => layerStep(-1), o: () => layerStep(1)});
