@@ -109,3 +109,24 @@ def test_link_hard_links_the_images_instead_of_copying(hostile, tmp_path):
     stored = [path for path in (linked / "img").rglob("*.png") if path.read_bytes() == crop.read_bytes()]
     assert len(stored) == 1   # one file per content: a crop equal to another is stored once
     assert stored[0].stat().st_ino in sources and stored[0].stat().st_nlink >= 2
+
+
+def test_a_broken_json_is_one_line_naming_the_file(hostile, tmp_path, capsys):
+    import shutil
+
+    from tools import atlas
+
+    _, model, units, _, _ = hostile
+    copied = tmp_path / "units"
+    shutil.copytree(units, copied)
+    broken = next(copied.rglob("info.json"))
+    broken.write_text('{"entries": [{"rank": 0}]')
+    with pytest.raises(SystemExit) as exited:
+        atlas.main(["--units-dir", str(copied), "--model", str(model), "--out", str(tmp_path / "site"), "--cpu"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exited.value.code != 0 and error.startswith(f"error: {broken}: unreadable")
+    broken.write_text('{"entries": [{"rank": 0}]}')
+    with pytest.raises(SystemExit):
+        atlas.main(["--units-dir", str(copied), "--model", str(model), "--out", str(tmp_path / "site"), "--cpu"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"error: {broken}: not an info.json of crop_max_patches")

@@ -131,39 +131,44 @@ def _units(root: Path, layer: str) -> dict:
     return units
 
 
-def _json(path: Path, layer: str) -> dict:
+def _json(path: Path, layer: str):
+    """The json file's record, or None when it is another layer's (two layers share a folder name)."""
+    if not path.is_file():
+        return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DeepVisError(f"{path}: unreadable ({error})") from None
-    if record.get("layer", layer) != layer:
-        raise DeepVisError(f"{path}: written for layer {record.get('layer')!r}, not {layer!r} "
-                           "(two layers with the same folder name?)")
-    return record
+    if not isinstance(record, dict):
+        raise DeepVisError(f"{path}: not a record of the offline tools")
+    return record if record.get("layer", layer) == layer else None
 
 
 def _unit(root: Path, layer: str, unit: int) -> Unit:
     folder = unit_dir(root, layer, unit)
     crops, kinds = (), ()
-    if (folder / "info.json").is_file():
-        info = _json(folder / "info.json", layer)
+    info = _json(folder / "info.json", layer)
+    if info is not None:
         kinds = tuple(kind for kind in info.get("kinds", CROP_KINDS) if kind in CROP_KINDS)
         zero = info.get("all_zero", {})
         try:
-            crops = tuple(Crop(int(e["rank"]), float(e["value"]), str(e["image"]), e.get("y"), e.get("x"),
-                               tuple(e["box"]), tuple(e["shown"]),
-                               {kind: crop_path(root, layer, unit, kind, int(e["rank"])) for kind in kinds
-                                if crop_path(root, layer, unit, kind, int(e["rank"])).is_file()},
-                               tuple(kind for kind in kinds if int(e["rank"]) in zero.get(kind, ())))
-                          for e in info["entries"])
+            crops = tuple(_crop(root, layer, unit, entry, kinds, zero) for entry in info["entries"])
         except (KeyError, TypeError, ValueError) as error:
             raise DeepVisError(f"{folder / 'info.json'}: not an info.json of crop_max_patches ({error})") from None
-    optimized = None
-    if (folder / "opt.json").is_file():
-        files = {key: folder / name for key, name in OPT_FILES.items() if (folder / name).is_file()}
-        if montage_path(root, layer, unit, "opt").is_file():
-            optimized = Optimized(files, _json(folder / "opt.json", layer))
+    optimized, record = None, _json(folder / "opt.json", layer)
+    if record is not None and montage_path(root, layer, unit, "opt").is_file():
+        optimized = Optimized({key: folder / name for key, name in OPT_FILES.items() if (folder / name).is_file()},
+                              record)
     return Unit(unit, crops, kinds, optimized)
+
+
+def _crop(root: Path, layer: str, unit: int, entry: dict, kinds: tuple, zero: dict) -> Crop:
+    rank = int(entry["rank"])
+    paths = {kind: crop_path(root, layer, unit, kind, rank) for kind in kinds}
+    return Crop(rank, float(entry["value"]), str(entry["image"]), entry.get("y"), entry.get("x"),
+                tuple(entry["box"]), tuple(entry["shown"]),
+                {kind: path for kind, path in paths.items() if path.is_file()},
+                tuple(kind for kind in kinds if rank in zero.get(kind, ())))
 
 
 def _stats(root: Path, layer: str) -> Optional[LayerStats]:
