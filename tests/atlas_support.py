@@ -38,9 +38,10 @@ def script_data(path: Path):
     return json.loads(match.group(1))
 
 
-def layer_file(site: Path, name: str) -> Path:
+def layer_file(site: Path, name: str, part: str = "file") -> Path:
+    """A layer's data script: "file" (every unit's data) or "grid" (what the layer page draws)."""
     entry = next(layer for layer in script_data(site / "data" / "site.js")["layers"] if layer["name"] == name)
-    return site / entry["file"]
+    return site / entry[part]
 
 
 class _Links(HTMLParser):

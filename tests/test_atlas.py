@@ -80,7 +80,11 @@ def test_a_few_files_per_layer_not_one_per_unit(atlas_run):
     pages = sorted(path.name for path in site.glob("*.html"))
     assert pages == ["index.html", "layer.html", "unit.html"]
     data = sorted(path.name for path in (site / "data").iterdir())
-    assert data == sorted(["site.js", "size.js"] + [layer_file(site, name).name for name in LAYERS])
+    grids = [layer_file(site, name, "grid").name for name in LAYERS]
+    assert data == sorted(["site.js", "size.js"] + [layer_file(site, name).name for name in LAYERS] + grids)
+    grid = script_data(layer_file(site, "fc", "grid"))["units"]
+    assert grid == [{key: unit[key] for key in ("unit", "top", "dead", "thumb")}
+                    for unit in script_data(layer_file(site, "fc"))["units"]]
     assert len(list((units / "fc").glob("unit_*"))) == 4   # the data still covers fc's 1000 units
     assert len(script_data(layer_file(site, "fc"))["units"]) == 1000
 
@@ -152,9 +156,10 @@ def test_every_link_in_every_file_leads_to_a_file_of_the_site(atlas_run):
     assert [(page.name, link) for page, link in links if link_target(site, page, link) is None] == []
     for path in (site / "data").glob("layer-*.js"):
         for unit in script_data(path)["units"]:
-            urls = [unit["thumb"], unit.get("filter")] + [crop["image"] for crop in unit["crops"]]
-            urls += [url for crop in unit["crops"] for url in crop["files"].values()]
-            urls += [value for key, value in (unit["opt"] or {}).items() if key in ("opt", "raw", "transparency")]
+            crops = unit.get("crops", [])   # the layer pages' grid scripts hold thumbnails only
+            urls = [unit["thumb"], unit.get("filter")] + [crop["image"] for crop in crops]
+            urls += [url for crop in crops for url in crop["files"].values()]
+            urls += [value for key, value in (unit.get("opt") or {}).items() if key in ("opt", "raw", "transparency")]
             assert all(link_target(site, site / "index.html", url) for url in urls if url is not None)
 
 
@@ -172,7 +177,8 @@ def test_a_rerun_writes_nothing_and_one_more_optimized_unit_only_its_layer(atlas
     written = build(copied, second)
     images = [path for path in written if path.startswith("img/")]
     assert sorted(set(written) - set(images)) == sorted(
-        ["atlas-files.json", "data/size.js", str(layer_file(second, "stem").relative_to(second))])
+        ["atlas-files.json", "data/size.js", str(layer_file(second, "stem").relative_to(second)),
+         str(layer_file(second, "stem", "grid").relative_to(second))])
     assert 1 <= len(images) <= 3   # opt.png, opt_raw.png, opt_transparency.png
 
 

@@ -70,9 +70,10 @@ def unit_url(folder, model: str, layers, unit: int) -> tuple:
     return (folder.resolve() / "unit.html").as_uri() + "#" + urlencode({"layer": layer, "unit": unit}), ""
 
 
-def data_file(layer_facts) -> str:
-    """The layer's data file: its index in the model, then a sanitized, shortened form of its name."""
-    return f"data/layer-{layer_facts.index:03d}-{folder_name(layer_facts.name)[:40]}.js"
+def data_file(layer_facts, part: str = "") -> str:
+    """The layer's data file (``part`` "grid": what its layer page draws): its index in the model,
+    then a sanitized, shortened form of its name."""
+    return f"data/layer-{layer_facts.index:03d}-{folder_name(layer_facts.name)[:40]}{part and '-' + part}.js"
 
 
 def build_site(units: UnitsDir, facts: ModelFacts, out, title: str = None, link: bool = False,
@@ -87,9 +88,10 @@ def build_site(units: UnitsDir, facts: ModelFacts, out, title: str = None, link:
         data = layer_data(units.root, units.maxes, layer, layer_facts, facts.name, site, filters.get(name),
                           _previous(site, data_file(layer_facts)))
         site.write_text(data_file(layer_facts), _script("atlasLayer", data))
+        site.write_text(data_file(layer_facts, "grid"), _script("atlasGrid", _grid(data)))
         layers.append(_summary(layer, layer_facts, data))
     title = title or f"{facts.name} atlas"
-    listed = [{key: entry[key] for key in ("name", "file", "units")} for entry in layers]
+    listed = [{key: entry[key] for key in ("name", "file", "grid", "units")} for entry in layers]
     site.write_text("data/site.js", _script("atlasSite", {"title": title, "model": facts.name,
                                                           "input": list(facts.input_size), "layers": listed}))
     site.write_text(SITE_FILE, json.dumps({"model": facts.name, "layers": {
@@ -110,6 +112,13 @@ def build_site(units: UnitsDir, facts: ModelFacts, out, title: str = None, link:
 def _script(function: str, value) -> str:
     """A script that hands ``value`` to the page (ASCII JSON: nothing in it can end the script)."""
     return f"{function}({json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(',', ':'))});\n"
+
+
+def _grid(data: dict) -> dict:
+    """What the layer page draws: the layer's facts and each unit's number, top value, percent dead
+    and thumbnail (a 2048-unit layer's page then reads a tenth of its data)."""
+    return {**{key: value for key, value in data.items() if key not in ("units", "orders_of")},
+            "units": [{key: unit[key] for key in ("unit", "top", "dead", "thumb")} for unit in data["units"]]}
 
 
 def _previous(site: SiteFiles, relative: str):
@@ -133,6 +142,7 @@ def _summary(layer, facts, data: dict) -> dict:
     kinds += ["opt"] if any(unit["opt"] for unit in units) else []
     kinds += ["top-k values"] if layer.top is not None else []
     kinds += ["stats"] if layer.stats is not None else []
-    return {"name": layer.name, "file": data_file(facts), "units": len(units), "facts": facts,
+    return {"name": layer.name, "file": data_file(facts), "grid": data_file(facts, "grid"), "units": len(units),
+            "facts": facts,
             "dead": sum(dead) / len(dead) if dead else None, "never": sum(value >= 100 for value in dead),
             "strip": strip[:STRIP], "kinds": kinds}

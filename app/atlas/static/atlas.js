@@ -2,7 +2,8 @@
 // fetch()), and every name or number from the model is set as text, never as markup.
 "use strict";
 
-const atlas = {site: null, size: null, layers: {}, waiting: {}};
+// layers: a layer's data by name (unit pages); grids: what its layer page draws (layer pages)
+const atlas = {site: null, size: null, layers: {}, grids: {}, waiting: {}};
 
 function atlasSite(site) { atlas.site = site; }
 
@@ -12,10 +13,15 @@ function atlasSize(size) {
   if (where) where.textContent = `this site: ${size.files} files, ${formatBytes(size.bytes)}`;
 }
 
-function atlasLayer(data) {
-  atlas.layers[data.name] = data;
-  (atlas.waiting[data.name] || []).forEach((done) => done(data));
-  delete atlas.waiting[data.name];
+function atlasLayer(data) { arrived("file", data); }
+
+function atlasGrid(data) { arrived("grid", data); }
+
+function arrived(part, data) {
+  (part === "grid" ? atlas.grids : atlas.layers)[data.name] = data;
+  const key = `${part} ${data.name}`;
+  (atlas.waiting[key] || []).forEach((done) => done(data));
+  delete atlas.waiting[key];
 }
 
 function formatBytes(bytes) {
@@ -47,17 +53,20 @@ function pageUrl(page, params) { return `${page}#${new URLSearchParams(params).t
 
 function siteLayer(name) { return atlas.site.layers.findIndex((layer) => layer.name === name); }
 
-function loadLayer(name, done) {
-  if (atlas.layers[name]) { done(atlas.layers[name]); return; }
+function loadLayer(name, done, part = "file") {
+  // part "file": the layer's whole data (a unit page), "grid": what its layer page draws
+  const loaded = (part === "grid" ? atlas.grids : atlas.layers)[name];
+  if (loaded) { done(loaded); return; }
   const index = siteLayer(name);
   if (index < 0) { showMessage(`no layer ${JSON.stringify(name)} in this site`); return; }
-  if (!atlas.waiting[name]) {
-    atlas.waiting[name] = [];
-    const script = make("script", {src: atlas.site.layers[index].file});
-    script.onerror = () => showMessage(`cannot load ${atlas.site.layers[index].file}`);
+  const key = `${part} ${name}`, file = atlas.site.layers[index][part];
+  if (!atlas.waiting[key]) {
+    atlas.waiting[key] = [];
+    const script = make("script", {src: file});
+    script.onerror = () => showMessage(`cannot load ${file}`);
     document.head.appendChild(script);
   }
-  atlas.waiting[name].push(done);
+  atlas.waiting[key].push(done);
 }
 
 function drawn() { document.body.dataset.drawn = location.hash; }   // what the page shows now
@@ -150,7 +159,7 @@ function layerPage() {
       grid.replaceChildren(...order.map((unit) => tiles[unit]));
       grid.dataset.order = order.join(",");
       drawn();
-    });
+    }, "grid");
   }
   sort.addEventListener("change", () => {
     const params = hashParams();
