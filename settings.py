@@ -198,6 +198,11 @@ def layer_pretty_name(name):
 # regularized_opt/). None = <cache dir>/unit_images/<model name>.
 unit_jpg_dir = None
 
+# Folder of the per-unit atlas (tools.atlas --out, a static web site of the units): the app's
+# "open atlas page" key shows the selected unit's page there. None = <cache dir>/atlas/<model name>,
+# beside the default unit_jpg_dir.
+atlas_dir = None
+
 # Folder of a tools.find_maxes run (its --out, holding maxes.json and channel_maxima/) whose
 # channel maxima order the layers pane's tiles over the dataset: p picks k-means or PCA, P switches
 # between this input's activations and the dataset. None = unit_jpg_dir (the workflow of

@@ -10,3 +10,4 @@
 # web_host = "0.0.0.0"                # run_toolbox.py --web serves every network (prefer an SSH tunnel)
 # web_jpeg_quality = 75              # smaller pictures for a slow link to the browser
 # image_max_pixels = 400_000_000     # read bigger images (default 100 MP, checked before decoding)
+# atlas_dir = "~/public_html/atlas"   # tools.atlas --out default, where key A looks

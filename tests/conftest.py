@@ -17,10 +17,12 @@ def testdata() -> Path:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium driven by Playwright, one per test session (Playwright's own browser
-    download is never used). Tests open their own contexts and pages on it and close them."""
+    """Debian's Chromium driven by Playwright, one per test module (Playwright's own browser
+    download is never used). Tests open their own contexts and pages on it and close them.
+    Module scope: Playwright's sync API keeps an event loop running in the main thread while it is
+    open, and later modules' asyncio.run() must not find one."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the browser tests drive it)")
     from playwright.sync_api import sync_playwright

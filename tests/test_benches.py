@@ -13,6 +13,8 @@ MNIST = str(ui_support.MNIST)
 LENET = str(ui_support.TESTDATA / "lenet_mnist" / "lenet.prototxt")
 
 RUNS = {
+    "bench_atlas.py": (["--scale", "0.02", "--top", "3", "--crop-units", "1", "--images", "8", "--paints", "1"],
+                       "grid painted"),
     "bench_forward.py": (["--model", MNIST, "--repeats", "1"], "ratio"),
     "bench_caffe.py": (["--prototxt", LENET, "--repeats", "1"], "ratio of medians"),
     "bench_backward.py": (["--nets", "default", "--repeats", "1"], "numpy"),

@@ -4,13 +4,17 @@ The main thread owns the window, the keys and all drawing; the input, compute an
 threads (app/ui/workers.py) feed it and never wait on it. ``screenshot`` renders the same window
 synchronously, without opening one (servers, documentation, tests).
 """
+import os
+import sys
 import time
 import types
+import webbrowser
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from app.atlas.site import site_folder, unit_url
 from app.errors import DeepVisError
 from app.net import onnx_graph
 from app.net.preprocess import read_image
@@ -65,6 +69,7 @@ def resolved_settings(settings, net) -> types.SimpleNamespace:
         values["unit_jpg_dir"] = str(cache_dir() / "unit_images" / net.spec.name)
     if values.get("dataset_stats_dir") is None:
         values["dataset_stats_dir"] = values["unit_jpg_dir"]
+    values["atlas_dir"] = str(site_folder(values.get("atlas_dir"), net.spec.name))
     return types.SimpleNamespace(**values)
 
 
@@ -141,12 +146,28 @@ class App:
         self.message = save_view.save(image, self.settings.save_view_dir, self.info.model_name,
                                       self.info.names[self.state.layer], self.state.unit)
 
+    def open_atlas(self, browser=webbrowser) -> None:
+        """Key A: the selected unit's atlas page (of its layer, else of the layer whose images the
+        jpgvis pane shows for it): its file:// URL in the status line, opened by ``browser`` where a
+        display and a browser exist."""
+        name = self.info.names[self.state.layer]
+        layers = [name, source_layer(self.view(None, None)) or name]
+        url, why = unit_url(self.settings.atlas_dir, self.info.model_name, layers, self.state.unit)
+        self.message = f"atlas: {url}" if url else f"atlas: {why}"
+        if url and _display() and browser.open(url):
+            self.message = f"atlas: opened {url}"
+
     def render(self, view: panes.View) -> np.ndarray:
         return panes.compose(view, self.rects)
 
     def click(self, view: panes.View, y: int, x: int):
         """The action of a click at window pixel (y, x), or None."""
         return panes.hit(view, self.rects, y, x)
+
+
+def _display() -> bool:
+    """Whether a browser could show a page here: a desktop session (macOS, Windows) or an X / Wayland display."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def read_unit_image(path):
@@ -173,6 +194,8 @@ def screenshot(net, settings, source, out, key_text: str = "") -> Path:
             frame = _input_action(source, action) or frame
         elif action == "optimize_unit":   # no window to go on drawing: run it to the end here
             app.message = optimize_now(net, *app.optimize_job())
+        elif action == "open_atlas":
+            app.open_atlas()
         else:
             app.act(action, None)   # the keys come before the first computation
     frozen = source.frozen

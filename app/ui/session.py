@@ -118,6 +118,8 @@ class LiveSession:
             self.app.save_view(self.shown)
         elif action == "optimize_unit":
             self.app.message = self.on_demand.start(*self.app.optimize_job())
+        elif action == "open_atlas":
+            self.app.open_atlas()
         elif action == "freeze_camera":
             if self.inputs.source.is_live:
                 self.inputs.toggle_freeze()

@@ -268,9 +268,10 @@ TRANSITIONS = {
 }
 # Actions carried out on the input source by the app; they leave the state as it is.
 INPUT_ACTIONS = ("freeze_camera", "toggle_camera", "browser_camera", "next_image", "previous_image")
-# Actions that write files (the app carries them out): from the newest snapshot, or (optimize_unit) the
-# selected unit's optimized image, made in the background (app/ui/optimizer.py).
-EXPORT_ACTIONS = ("export_volume", "save_view", "optimize_unit")
+# Actions that write or open files (the app carries them out): from the newest snapshot, or (optimize_unit)
+# the selected unit's optimized image, made in the background (app/ui/optimizer.py), or (open_atlas) the
+# selected unit's atlas page.
+EXPORT_ACTIONS = ("export_volume", "save_view", "optimize_unit", "open_atlas")
 
 
 def next_state(state: AppState, action, tiling: Optional[Tiling] = None) -> AppState:

@@ -1,0 +1,62 @@
+"""A static web site of every unit: index, layer and unit pages over what the offline jobs wrote.
+
+    python -m tools.atlas --units-dir DIR [--model M] [--layers L1,L2|all] [--out SITE] [--title T] [--link]
+
+Reads what tools.find_maxes, crop_max_patches, optimize_image and layer_stats wrote under DIR
+(whatever subset exists) and writes plain HTML, CSS, JavaScript and the images to SITE; it opens
+from file:// and from any static host. A rerun writes only what changed.
+"""
+from pathlib import Path
+
+from app.atlas import model_facts, site, units_dir
+from app.errors import DeepVisError
+from tools import cli
+
+
+def parse_args(argv, settings):
+    parser = cli.parser("python -m tools.atlas", __doc__, model_default="maxes.json's model, else settings.py's")
+    parser.add_argument("--units-dir", required=True, metavar="DIR",
+                        help="the --out folder of the offline tools (maxes.json, <layer>/unit_NNNN/, stats/)")
+    parser.add_argument("--layers", default="all", help="comma list of layers, or all (every layer with files)")
+    parser.add_argument("--out", default=None, metavar="SITE",
+                        help="the site's folder (default: settings.py's atlas_dir, where the app looks)")
+    parser.add_argument("--title", default=None, help="the site's title (default: '<model> atlas')")
+    parser.add_argument("--link", action="store_true", help="hard-link the images instead of copying them")
+    return parser.parse_args(argv)
+
+
+def build(argv=None) -> tuple:
+    """Build the site these arguments ask for: (its folder, site.Built, the units_dir.UnitsDir read)."""
+    settings = cli.settings(argv)
+    args = parse_args(argv, settings)
+    if not Path(args.units_dir).expanduser().is_dir():
+        raise DeepVisError(f"{args.units_dir}: no such folder (the --out of the offline tools)")
+    net = cli.load_net(args, settings, model=units_dir.recorded_model(args.units_dir))
+    names = [layer.name for layer in net.layers]
+    if args.layers != "all":
+        wanted = args.layers.split(",")
+        unknown = [name for name in wanted if name not in names]
+        if unknown:
+            raise DeepVisError(f"{net.spec.name}: no layer {unknown[0]!r} (python -m tools.layers lists them)")
+        names = [name for name in names if name in wanted]
+    units = units_dir.read_units_dir(args.units_dir, names)
+    if not units.layers:
+        raise DeepVisError(f"{args.units_dir}: nothing of {net.spec.name}'s layers here (run the offline tools "
+                           "with --out pointing here first)")
+    filters = {name: model_facts.first_layer_filters(net, name) for name in units.layers}
+    out = Path(args.out).expanduser() if args.out else site.site_folder(settings.atlas_dir, net.spec.name)
+    built = site.build_site(units, model_facts.model_facts(net), out, args.title, args.link,
+                            {name: tiles for name, tiles in filters.items() if tiles})
+    return out, built, units
+
+
+def main(argv=None) -> None:
+    with cli.one_line_errors():
+        out, built, units = build(argv)
+    print(f"{out}: {len(units.layers)} layers, {built.files} files, {built.bytes / 2 ** 20:.1f} MiB; "
+          f"{len(built.written)} files written now")
+    print(f"open {(out.resolve() / 'index.html').as_uri()}")
+
+
+if __name__ == "__main__":
+    main()
