@@ -43,8 +43,10 @@ def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=No
 
     Every tool runs batches of big arrays through it, so glibc keeps their freed memory (heap.py)."""
     heap.keep_freed_memory()
-    return Net.load(args.model or model or settings.model, provider=settings.provider,
-                    input=settings.model_input or None, random_weights=random_weights)
+    net = Net.load(args.model or model or settings.model, provider=settings.provider,
+                   input=settings.model_input or None, random_weights=random_weights)
+    net.backward_engine = settings.backward_engine
+    return net
 
 
 def add_settings_file(parser: argparse.ArgumentParser) -> None:

@@ -80,7 +80,7 @@ def backward(run, layer: str, unit, mode: str = "grad", seed="activation", at=No
         if isinstance(graph, str):
             fallback = graph
         else:
-            input_diff, diffs = run_graph(*graph, run.tensors[run.input_name], run.input_name, seed_diff)
+            input_diff, diffs = run_graph(*graph, run, seed_diff)
             return _result(run, layer, seed_diff, input_diff, diffs, keep, layer_diffs)
     diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, lrn_passthrough), keep,
                  run.helper_session_options)
