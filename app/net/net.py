@@ -15,9 +15,9 @@ from app.net.run import Run
 from app.net.sessions import session_options
 
 NO_CLASS_OUTPUT = "no class output: set prob_layer in the model's yaml"
-# backward graphs kept per net, least recently used dropped (one per layer and mode); each holds
-# about one more copy of the weights (CaffeNet: 230 MB), however they are handed to ONNX Runtime
-GRAPH_SESSIONS = 4
+# backward graphs kept per net, least recently used dropped (one per layer, mode and options); they
+# read the net's weights (a session with its own copy held 440 MB of CaffeNet's, packed copies included)
+GRAPH_SESSIONS = 8
 
 
 class Net:
