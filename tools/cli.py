@@ -5,6 +5,7 @@ Settings are read as the app reads them: settings.py, then settings_local.py, th
 """
 import argparse
 import contextlib
+import sys
 import types
 
 from app.errors import DeepVisError, exit_with_message
@@ -46,6 +47,8 @@ def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=No
     net = Net.load(args.model or model or settings.model, provider=settings.provider,
                    input=settings.model_input or None, random_weights=random_weights)
     net.backward_engine = settings.backward_engine
+    if net.provider_note:
+        print(f"{net.where}: {net.provider_note}", file=sys.stderr)
     return net
 
 

@@ -36,6 +36,8 @@ class Net:
         self._fit_input_spec()
         self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
         self.provider = self._session.get_providers()[0]
+        # why not CUDA, when a GPU is present: what the status line and the tools say
+        self.provider_note = providers.cuda_fallback(providers.choose_providers(provider), self.provider)
         self._output_names = [o.name for o in self._session.get_outputs()]
         self._lock = threading.Lock()   # guards the cached plans below: built once, then read by any thread
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
@@ -129,14 +131,16 @@ class Net:
                       shared: dict = None) -> ort.InferenceSession:
         """shared: initializers (name -> OrtValue) the session reads from the caller's memory instead
         of a copy of its own; the caller keeps them alive as long as the session."""
+        requested = providers.choose_providers(preference)
+        if providers.CUDA in requested:
+            providers.preload_cuda()
         options = session_options(order=order)
         for name, value in (shared or {}).items():
             options.add_initializer(name, value)
         if shared:   # packed copies of the weights would be the session's own again
             options.add_session_config_entry("session.disable_prepacking", "1")
         try:
-            return ort.InferenceSession(model.SerializeToString(), options,
-                                        providers=providers.choose_providers(preference))
+            return ort.InferenceSession(model.SerializeToString(), options, providers=requested)
         except Exception as error:  # ORT raises its own untyped Fail / InvalidGraph errors
             reason = str(error).splitlines()[0].split(" : ")[-1][:300]
             raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {reason}") from None
