@@ -128,6 +128,16 @@ def test_seeds_batches_and_layer_diffs(graph_nets):
     assert relative_error(graph.input[1:], alone) < TOLERANCE
 
 
+@pytest.mark.parametrize("name, layer, unit", [("default", "blocks.1.1.dw.conv", 17),   # depthwise, stride 1
+                                               ("default", "blocks.2.0.dw.conv", 40),   # depthwise, stride 2
+                                               ("caffenet_mini", "conv2", 9)])          # second of two groups
+def test_a_seed_at_one_unit_of_a_conv_enters_its_filter_alone(graph_nets, name, layer, unit):
+    net = graph_nets[name]
+    run = net.forward(batch_for(net, count=2))
+    for seed in ("activation", "onehot"):
+        assert_same(run, layer, unit, mode="grad", seed=seed)
+
+
 def test_an_op_without_graph_rule_falls_back_to_numpy_and_says_which(graph_nets):
     """The encoder-decoder's Resize has no graph rule: the pass walks in NumPy, and says so."""
     net = graph_nets["upsampling"]

@@ -75,12 +75,14 @@ def backward(run, layer: str, unit, mode: str = "grad", seed="activation", at=No
     lrn_passthrough = bool(options.get("lrn_passthrough"))
     fallback = ""
     if engine == "graph":
-        key = ("backward", layer, mode, lrn_passthrough, start, layer_diffs)
-        graph = run.graph_session(key, lambda: backward_model(run, steps, start, mode, lrn_passthrough, keep))
+        one_unit = isinstance(seed, str) and seed_diff.ndim > 1   # "activation" and "onehot": channel ``unit``
+        key = ("backward", layer, mode, lrn_passthrough, start, layer_diffs, one_unit)
+        graph = run.graph_session(key, lambda: backward_model(run, steps, start, mode, lrn_passthrough, keep,
+                                                              one_unit))
         if isinstance(graph, str):
             fallback = graph
         else:
-            input_diff, diffs = run_graph(*graph, run, seed_diff)
+            input_diff, diffs = run_graph(*graph, run, seed_diff, unit)
             return _result(run, layer, seed_diff, input_diff, diffs, keep, layer_diffs)
     diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, lrn_passthrough), keep,
                  run.helper_session_options)

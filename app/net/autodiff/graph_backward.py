@@ -26,11 +26,10 @@ from onnx import TensorProto, helper, numpy_helper
 from app.net.autodiff import onnx_rules
 from app.net.autodiff.graph import arrived, send_back
 from app.net.autodiff.op import Op
-from app.net.autodiff.recorder import CannotRecord, Recorder
+from app.net.autodiff.recorder import SEED, UNIT, CannotRecord, Recorder
 
 OPSET = 16          # ScatterElements adds (max pooling's overlapping switches) from opset 16
 IR_VERSION = 8      # what opset 16 needs
-SEED = "backward/seed"
 INPUT_DIFF = "backward/input_diff"
 
 
@@ -43,11 +42,14 @@ class BackwardGraph:
     outputs: tuple
     layers: tuple
     fed: tuple   # the forward tensors (the batch among them) its rules read, fed from the run
+    unit: bool = False   # whether UNIT is an input
 
 
-def backward_model(run, steps: list, start: str, mode: str, lrn_passthrough: bool, keep: frozenset) -> BackwardGraph:
+def backward_model(run, steps: list, start: str, mode: str, lrn_passthrough: bool, keep: frozenset,
+                   one_unit: bool = False) -> BackwardGraph:
     """The model of the pass that walks ``steps`` (backward.py's path, reverse topological) from a
-    seed at tensor ``start``. keep: the layers whose diffs it also gives."""
+    seed at tensor ``start``. keep: the layers whose diffs it also gives; one_unit: the seed's only
+    non-zero channel is fed as UNIT (a seed at one unit), which the seed's convolution uses alone."""
     if run.tensors[run.input_name].dtype != np.float32:
         raise CannotRecord("the graph runs float32 batches only")
     values = ChainMap(run.tensors, run.initializers)
@@ -63,8 +65,9 @@ def backward_model(run, steps: list, start: str, mode: str, lrn_passthrough: boo
         rule = rules.get(node.op_type)
         if rule is None:
             raise CannotRecord(f"{label}: no graph rule for {node.op_type}")
+        seeded = one_unit and SEED in dys
         op = Op(node, step.attrs, step.opset, [values.get(name) if name else None for name in node.input],
-                [values.get(name) for name in node.output], dys, step.wants)
+                [values.get(name) for name in node.output], dys, step.wants, seeded)
         try:
             input_diffs = rule(recorder, op)
         except CannotRecord as error:
@@ -78,10 +81,12 @@ def backward_model(run, steps: list, start: str, mode: str, lrn_passthrough: boo
         recorder.nodes.append(helper.make_node("Identity", [source], [output], name=output))
     read = {name for node in recorder.nodes for name in node.input if name}
     made = {name for node in recorder.nodes for name in node.output} | {c.name for c in recorder.constants}
-    outside = sorted(read - made - {SEED})
+    outside = sorted(read - made - {SEED, UNIT})
     weights = [name for name in outside if name in run.initializers]
     fed = tuple(name for name in outside if name not in run.initializers)
     inputs = [helper.make_tensor_value_info(SEED, TensorProto.FLOAT, None)]
+    if UNIT in read:
+        inputs.append(helper.make_tensor_value_info(UNIT, TensorProto.INT64, [1]))
     inputs += [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(run.tensors[name].dtype), None)
                for name in fed]
     graph = helper.make_graph(
@@ -89,13 +94,15 @@ def backward_model(run, steps: list, start: str, mode: str, lrn_passthrough: boo
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
         recorder.constants + [numpy_helper.from_array(run.initializers[name], name) for name in weights])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
-    return BackwardGraph(model, outputs, layers, fed)
+    return BackwardGraph(model, outputs, layers, fed, UNIT in read)
 
 
-def run_graph(session, graph: BackwardGraph, run, seed: np.ndarray) -> tuple:
+def run_graph(session, graph: BackwardGraph, run, seed: np.ndarray, unit: int) -> tuple:
     """(input diff, {layer: diff}) of one pass of the session of ``graph`` on the tensors of ``run``."""
     feeds = {name: run.tensors[name] for name in graph.fed}
     feeds[SEED] = np.ascontiguousarray(seed, np.float32)
+    if graph.unit:
+        feeds[UNIT] = np.array([unit], np.int64)
     results = run_bound(session, feeds, graph.outputs)
     return results[0], dict(zip(graph.layers, results[1:]))
 

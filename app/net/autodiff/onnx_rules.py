@@ -21,7 +21,7 @@ from app.net.autodiff.geometry import Windows
 from app.net.autodiff.modes import rectifies, with_mode
 from app.net.autodiff.op import Op
 from app.net.autodiff.pooling import divisors
-from app.net.autodiff.recorder import CannotRecord, Recorder
+from app.net.autodiff.recorder import UNIT, CannotRecord, Recorder
 
 
 def _transposed(windows: Windows) -> dict:
@@ -53,11 +53,29 @@ def conv(b: Recorder, op: Op):
     x, w = op.inputs[:2]
     group = op.attrs.get("group", 1)
     windows = Windows.of(op.attrs, x.shape[2:], w.shape[2:], op.y.shape[2:])
+    if op.seeded:
+        return [_one_unit_input_diff(b, op, windows, group)]
     if w.shape[1] == 1 and group == x.shape[1] == w.shape[0]:
         depthwise = _depthwise_input_diff(b, _dy(b, op), op.node.input[1], windows, group)
         if depthwise is not None:
             return [depthwise]
     return [b.node("ConvTranspose", [_dy(b, op), op.node.input[1]], group=group, **_transposed(windows))]
+
+
+def _one_unit_input_diff(b: Recorder, op: Op, windows: Windows, group: int) -> str:
+    """The transposed convolution of a seed whose one non-zero channel is UNIT: that channel and its
+    filter alone (1 / C_out of the product, as the NumPy rule's live channels), the result padded
+    into its group's input channels."""
+    channels, group_channels = op.x.shape[1], op.inputs[1].shape[1]
+    dy = b.node("Gather", [op.dys[0], UNIT], axis=1)
+    part = b.node("ConvTranspose", [dy, b.node("Gather", [op.node.input[1], UNIT], axis=0)], **_transposed(windows))
+    if group_channels == channels:
+        return part
+    before = b.node("Mul", [b.node("Div", [UNIT, b.ints([op.y.shape[1] // group])]), b.ints([group_channels])])
+    after = b.node("Sub", [b.ints([channels - group_channels]), before])
+    spatial = b.ints([0] * len(windows.kernel))
+    pads = b.node("Concat", [b.ints([0]), before, spatial, b.ints([0]), after, spatial], axis=0)
+    return b.node("Pad", [part, pads])
 
 
 def _depthwise_input_diff(b: Recorder, dy: str, w: str, windows: Windows, channels: int):

@@ -7,6 +7,10 @@ from onnx import helper, numpy_helper
 from app.errors import DeepVisError
 
 
+SEED = "backward/seed"   # the pass's seed, an input of the graph
+UNIT = "backward/unit"   # the seed's one non-zero channel (int64 [1]), an input when the seed is one unit's
+
+
 class CannotRecord(DeepVisError):
     """The graph cannot express this node's backward rule: the pass falls back to NumPy."""
 
