@@ -8,8 +8,8 @@ onnx_rules.py recorded along the same path, in the same order, as the NumPy walk
 Runtime runs it as one session, on the CPU or CUDA, reused for every frame, crop and optimization
 step.
 
-The forward is the run's, not computed again inside the graph: on the CPU that doubled the cost of
-a pass (CaffeNet conv5: forward 55 ms + backward 50 ms), and a forward computed again rounds
+The forward is the run's, not computed again inside the graph: on the CPU that doubled the work of
+a pass (CaffeNet conv5, profiled: the forward's convolutions 40 ms, the backward's 39 ms), and a forward computed again rounds
 differently where ONNX Runtime fuses it, enough to flip a rectifier's gate whose input is near 0
 (a random-weight MobileNet's gradient moved by 2e-2 of its largest value).
 

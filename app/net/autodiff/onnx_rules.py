@@ -314,6 +314,7 @@ _RECTIFIER_RULE = {"deconv": _deconv, "guided": _guided, "desalinet": _desalinet
 
 
 @lru_cache(maxsize=None)
-def rules_for(mode: str, lrn_passthrough_: bool = False) -> dict:
-    """The graph rule table of a mode: the vanilla table with the mode's rows replaced (modes.py)."""
-    return with_mode(RULES, _RECTIFIER_RULE, mode, lrn_passthrough if lrn_passthrough_ else None)
+def rules_for(mode: str, passthrough: bool = False) -> dict:
+    """The graph rule table of a mode: the vanilla table with the mode's rows replaced (modes.py);
+    passthrough: LRN passes its diff unchanged (the lrn_passthrough option)."""
+    return with_mode(RULES, _RECTIFIER_RULE, mode, lrn_passthrough if passthrough else None)
