@@ -9,9 +9,9 @@ Runtime runs it as one session, on the CPU or CUDA, reused for every frame, crop
 step.
 
 The forward is the run's, not computed again inside the graph: on the CPU that doubled the work of
-a pass (CaffeNet conv5, profiled: the forward's convolutions 40 ms, the backward's 39 ms), and a forward computed again rounds
-differently where ONNX Runtime fuses it, enough to flip a rectifier's gate whose input is near 0
-(a random-weight MobileNet's gradient moved by 2e-2 of its largest value).
+a pass (CaffeNet conv5, profiled: the forward's convolutions 40 ms, the backward's 39 ms), and a
+forward computed again rounds differently where ONNX Runtime fuses it, enough to flip a rectifier's
+gate whose input is near 0 (a random-weight MobileNet's gradient moved by 2e-2 of its largest value).
 
 A node whose rule the graph cannot express raises CannotRecord, whose one line says which node and
 why: the caller then walks in NumPy.
