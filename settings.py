@@ -22,6 +22,11 @@ model_input = {}
 # when it cannot run) or "cpu". The --cpu / --gpu flags of run_toolbox.py and the tools set it.
 provider = "auto"
 
+# Backward passes (the back pane, crops, activation maximization): "graph" runs each (layer, mode)
+# as one ONNX Runtime session (on the GPU too), falling back to NumPy for an op it cannot express
+# (the status line says which); "numpy" always walks in NumPy, the reference (docs/autodiff.md).
+backward_engine = "graph"
+
 # ---------------------------------------------------------------------------------------------
 # Input
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Frames per second of the app's whole loop: forward of every layer + guided backprop + drawing.
 
-    python bench/bench_app.py [--model M] [--seconds 5] [--layer NAME]
+    python bench/bench_app.py [--model M] [--seconds 5] [--layer NAME] [--engine graph|numpy]
+        [--random-weights SEED]
 
 Two figures on the sample photos, a new image every frame (as from a camera):
 - live: the app's own threads. The compute thread (forward, then backward) runs on the newest
@@ -104,9 +105,12 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs")
     parser.add_argument("--layer", default=None, help="layer the backprop starts from (default: a middle one)")
+    parser.add_argument("--engine", default="graph", help="backward engine: graph or numpy")
+    parser.add_argument("--random-weights", type=int, default=None, help="a Caffe model with seeded random weights")
     args = parser.parse_args()
     settings = load_settings(provider="cpu")
-    net = Net.load(args.model, provider="cpu")
+    net = Net.load(args.model, provider="cpu", random_weights=args.random_weights)
+    net.backward_engine = args.engine
     app = App(net, settings)
     layer = net.layers.index(net.layer(args.layer)) if args.layer else len(net.layers) // 2
     state = app.state
@@ -120,7 +124,8 @@ def main() -> None:
     median = serial(app, net, inputs, max(10, int(args.seconds * 10)))
     reference = median.pop("reference")
     frame_seconds = sum(median.values())
-    print(f"model {net.spec.name} ({len(net.layers)} layers), guided backprop from {net.layers[layer].name}, "
+    print(f"model {net.spec.name} ({len(net.layers)} layers), guided backprop ({args.engine}) from "
+          f"{net.layers[layer].name}, "
           f"{net.provider}, {os.cpu_count()} cores, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"live (compute thread + drawing): {computed:.1f} frames/s computed, {drawn:.1f} drawn")
     print(f"one after the other: {1 / frame_seconds:.1f} frames/s ({frame_seconds * 1000:.1f} ms a frame, "

@@ -1,11 +1,11 @@
-"""Guided backprop from the last conv layer to the pixels: our NumPy pass against PyTorch autograd.
+"""Guided backprop from the last conv layer to the pixels: our NumPy walk and graph against PyTorch autograd.
 
     python bench/bench_backward.py [--repeats 20] [--threads 2] [--nets caffenet,default]
 
 CaffeNet (random weights, batch 1, built here with onnx.helper) and the default model. PyTorch runs
 the same ONNX graph with the same weights (guided backprop by backward hooks on its ReLU modules,
-the usual way); both sides time only the backward pass, after one forward, interleaved in rounds so
-that a busy machine slows both alike. PyTorch is needed only here: without it the script says so and
+the usual way); every side (the NumPy walk, the graph: one ONNX Runtime session, PyTorch) times only
+the backward pass, after one forward, interleaved in rounds so that a busy machine slows them alike. PyTorch is needed only here: without it the script says so and
 times our side alone.
 """
 import argparse
@@ -141,9 +141,11 @@ def bench(name: str, net: Net, repeats: int) -> None:
     run = net.forward(batch)
     acts = run[seed_layer]
     unit = int(acts[0].reshape(acts.shape[1], -1).sum(axis=1).argmax())
-    ours = lambda: run.backward(seed_layer, unit, mode="guided").input  # noqa: E731
+    ours = lambda: run.backward(seed_layer, unit, mode="guided", engine="numpy").input  # noqa: E731
+    graph = lambda: run.backward(seed_layer, unit, mode="guided", engine="graph").input  # noqa: E731
     ours()
-    times = {"numpy": []}
+    graph_difference = np.abs(graph() - ours()).max() / np.abs(ours()).max()
+    times = {"numpy": [], "graph": []}
     if torch is not None:
         model = TorchGuided(net, seed_layer)
         x = torch.from_numpy(batch.copy()).requires_grad_(True)
@@ -153,15 +155,17 @@ def bench(name: str, net: Net, repeats: int) -> None:
         theirs = lambda: torch.autograd.grad(out, x, seed, retain_graph=True)[0]  # noqa: E731
         difference = np.abs(theirs().numpy() - ours()).max() / np.abs(ours()).max()
         times["torch"] = []
-    for _ in range(repeats):  # interleaved: a busy machine slows both sides alike
+    for _ in range(repeats):  # interleaved: a busy machine slows every side alike
         times["numpy"].append(seconds(ours))
+        times["graph"].append(seconds(graph))
         if torch is not None:
             times["torch"].append(seconds(theirs))
     ms = {side: 1000 * float(np.median(t)) for side, t in times.items()}
-    line = f"{name:<22} from {seed_layer} unit {unit}: numpy {ms['numpy']:7.1f} ms"
+    line = (f"{name:<22} from {seed_layer} unit {unit}: numpy {ms['numpy']:7.1f} ms | graph {ms['graph']:7.1f} ms"
+            f" ({graph_difference:.1e} of max from numpy) | ratio graph/numpy {ms['graph'] / ms['numpy']:.2f}")
     if torch is not None:
-        line += (f" | torch {ms['torch']:7.1f} ms | ratio numpy/torch {ms['numpy'] / ms['torch']:.2f}"
-                 f" | max difference {difference:.1e} of max")
+        line += (f" | torch {ms['torch']:7.1f} ms | ratios numpy/torch {ms['numpy'] / ms['torch']:.2f}, graph/torch "
+                 f"{ms['graph'] / ms['torch']:.2f} | max difference {difference:.1e} of max")
     print(line)
 
 

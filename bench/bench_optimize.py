@@ -1,10 +1,12 @@
 """Activation maximization speed: seconds per unit optimized one at a time vs many units in one batch.
 
     python bench/bench_optimize.py [--model M] [--layer L] [--iters 10] [--batch 8,32] [--cpu]
+                                   [--size 128] [--engines graph,numpy]
 
 Every run uses the same net, layer, preset and step count in this process, each batch size after
 one warm-up step at that size (optimize_layer runs batch after batch of one size); a unit's full run
 costs about (preset iterations / --iters) times the figure shown. The ratios are what matter.
+--engines times each backward engine (run.backward's graph or NumPy walk) in turn, batch by batch.
 """
 import argparse
 import sys
@@ -33,17 +35,31 @@ def main() -> None:
     parser.add_argument("--batch", default="8,32", help="batch sizes to compare with batch 1 (8,32)")
     parser.add_argument("--preset", type=int, default=3)
     parser.add_argument("--cpu", action="store_true")
+    parser.add_argument("--size", type=int, default=None, help="input size in pixels (default: the model's)")
+    parser.add_argument("--engines", default="graph", help="backward engines to compare: graph,numpy")
     args = parser.parse_args()
-    net = Net.load(args.model, provider="cpu" if args.cpu else "auto")
+    net = Net.load(args.model, provider="cpu" if args.cpu else "auto",
+                   input=dict(size=[args.size, args.size]) if args.size else None)
+    engines = args.engines.split(",")
     layer = args.layer or [item.name for item in net.layers if item.kind == "map" and item.shape[1] <= 14][0]
     channels = net.layer(layer).shape[0]
     print(f"model {net.spec.name}, layer {layer} {net.layer(layer).shape}, preset {args.preset}, "
           f"{args.iters} steps, {net.provider}")
-    single = seconds_per_unit(net, layer, 1, args.iters, args.preset)
-    print(f"batch  1: {single:7.3f} s/unit")
-    for batch in sorted({min(int(size), channels) for size in args.batch.split(",")}):
-        many = seconds_per_unit(net, layer, batch, args.iters, args.preset)
-        print(f"batch {batch:2d}: {many:7.3f} s/unit | batching {single / many:.2f}x as fast per unit (below 1: slower)")
+    single = {}
+    for batch in [1] + sorted({min(int(size), channels) for size in args.batch.split(",")}):
+        first = None
+        for engine in engines:   # in turn at each size: a busy machine slows them alike
+            net.backward_engine = engine
+            seconds = seconds_per_unit(net, layer, batch, args.iters, args.preset)
+            single.setdefault(engine, seconds)
+            line = f"batch {batch:2d}, {engine:5}: {seconds:7.3f} s/unit"
+            if batch > 1:
+                line += f" | batching {single[engine] / seconds:.2f}x as fast per unit (below 1: slower)"
+            if first is None:
+                first = seconds
+            else:
+                line += f" | {engines[0]} {seconds / first:.2f}x as fast as {engine}"
+            print(line)
 
 
 if __name__ == "__main__":

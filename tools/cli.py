@@ -6,6 +6,7 @@ Settings are read as the app reads them: settings.py, then settings_local.py, th
 """
 import argparse
 import contextlib
+import sys
 import types
 
 from app.errors import DeepVisError, exit_with_message
@@ -50,8 +51,12 @@ def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=No
 
     Every tool runs batches of big arrays through it, so glibc keeps their freed memory (heap.py)."""
     heap.keep_freed_memory()
-    return Net.load(args.model or model or settings.model, provider=settings.provider,
-                    input=settings.model_input or None, random_weights=random_weights)
+    net = Net.load(args.model or model or settings.model, provider=settings.provider,
+                   input=settings.model_input or None, random_weights=random_weights)
+    net.backward_engine = settings.backward_engine
+    if net.provider_note:
+        print(f"{net.where}: {net.provider_note}", file=sys.stderr)
+    return net
 
 
 def add_settings_file(parser: argparse.ArgumentParser) -> None:

@@ -1,12 +1,13 @@
 """Net: load a model, list its layers, run it forward (each run a value: app/net/run.py), predict."""
 import re
 import threading
+from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Optional
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from app.errors import DeepVisError
@@ -16,6 +17,9 @@ from app.net.sessions import session_options
 
 NO_CLASS_OUTPUT = "no class output: set prob_layer in the model's yaml"
 MAX_INPUT_SIDE = 16384   # an input dim over this is a damaged or hostile file, never a CNN's image
+# backward graphs kept per net, least recently used dropped (one per layer, mode and options); they
+# read the net's weights (a session with its own copy held 440 MB of CaffeNet's, packed copies included)
+GRAPH_SESSIONS = 8
 
 
 class Net:
@@ -34,10 +38,16 @@ class Net:
         self._fit_input_spec()
         self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
         self.provider = self._session.get_providers()[0]
+        # why not CUDA, when a GPU is present: what the status line and the tools say
+        self.provider_note = providers.cuda_fallback(providers.choose_providers(provider), self.provider)
         self._output_names = [o.name for o in self._session.get_outputs()]
         self._lock = threading.Lock()   # guards the cached plans below: built once, then read by any thread
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
         self._graph_plan = None
+        self._graph_lock = threading.Lock()   # guards the backward graphs' sessions
+        self._graph_sessions = OrderedDict()
+        self._ort_weights = {}   # the net's weights as OrtValues, shared by the backward graphs' sessions
+        self.backward_engine = "graph"   # what run.backward uses unless told: "graph" or "numpy"
         try:
             tensors = self._run(np.zeros((1,) + self.input_shape, np.float32), options=_QUIET)
         except Exception as error:  # ORT's untyped RuntimeException: a model that loads but cannot run
@@ -126,11 +136,20 @@ class Net:
 
     # -- running ----------------------------------------------------------------------------
     @staticmethod
-    def _make_session(model, preference: str, path,
-                      order: ort.ExecutionOrder = ort.ExecutionOrder.DEFAULT) -> ort.InferenceSession:
+    def _make_session(model, preference: str, path, order: ort.ExecutionOrder = ort.ExecutionOrder.DEFAULT,
+                      shared: dict = None) -> ort.InferenceSession:
+        """shared: initializers (name -> OrtValue) the session reads from the caller's memory instead
+        of a copy of its own; the caller keeps them alive as long as the session."""
+        requested = providers.choose_providers(preference)
+        if providers.CUDA in requested:
+            providers.preload_cuda()
+        options = session_options(order=order)
+        for name, value in (shared or {}).items():
+            options.add_initializer(name, value)
+        if shared:   # packed copies of the weights would be the session's own again
+            options.add_session_config_entry("session.disable_prepacking", "1")
         try:
-            return ort.InferenceSession(model.SerializeToString(), session_options(order=order),
-                                        providers=providers.choose_providers(preference))
+            return ort.InferenceSession(model.SerializeToString(), options, providers=requested)
         except Exception as error:  # ORT raises its own untyped Fail / InvalidGraph errors
             raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {_ort_reason(error)}") from None
 
@@ -186,7 +205,7 @@ class Net:
                 partial = self._partial
                 if partial is None or partial[0] != layer:
                     # pruned first: shape inference then reads only the kept nodes
-                    needed = _needed_for(onnx_graph.runnable(self.model), layer)
+                    needed = onnx_graph.needed_for(onnx_graph.runnable(self.model), layer)
                     session = self.make_session(onnx_graph.with_all_outputs(needed))
                     partial = self._partial = (layer, session, [o.name for o in session.get_outputs()])
         return partial[1:]
@@ -202,6 +221,37 @@ class Net:
                               **{name: value.dtype for name, value in self.initializers.items()}}
                     self._graph_plan = GraphPlan(self.model, dtypes, self.where)
         return self._graph_plan
+
+    def graph_session(self, key, make_graph):
+        """(session, graph) for ``make_graph()`` (an autodiff BackwardGraph), made once per key and
+        kept, least recently used dropped; or the one line saying why it cannot be made (also kept)."""
+        with self._graph_lock:
+            entry = self._graph_sessions.get(key)
+            if entry is None:
+                try:
+                    graph = make_graph()
+                    # the session keeps what it needs: the model (weights included) is dropped
+                    entry = (self._shared_weights_session(graph.model), replace(graph, model=None))
+                except DeepVisError as error:
+                    entry = str(error)
+                self._graph_sessions[key] = entry
+                while len(self._graph_sessions) > GRAPH_SESSIONS:
+                    self._graph_sessions.popitem(last=False)
+            self._graph_sessions.move_to_end(key)
+            return entry
+
+    def _shared_weights_session(self, model) -> ort.InferenceSession:
+        """A session of a variant of the model that reads the net's weights from the net's memory (the
+        backward graphs of VGG16 would otherwise hold 550 MB each)."""
+        shared = {}
+        for weight in model.graph.initializer:
+            value = self.initializers.get(weight.name)
+            if value is not None and value.size >= onnx_graph.SMALL_CONSTANT:   # shapes and indices stay put
+                if weight.name not in self._ort_weights:
+                    self._ort_weights[weight.name] = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value))
+                shared[weight.name] = self._ort_weights[weight.name]
+        preference = "cuda" if self.provider == providers.CUDA else "cpu"
+        return self._make_session(model, preference, self.path, shared=shared)
 
     # -- classification ---------------------------------------------------------------------
     @property
@@ -266,22 +316,3 @@ def _initializers(model, where: str) -> dict:
     except (ValueError, TypeError) as error:
         raise DeepVisError(f"{where}: a damaged initializer ({str(error).splitlines()[0][:200]})") from None
 
-
-def _needed_for(model, name: str):
-    """A copy of the model with only the nodes that tensor ``name`` depends on, and those of its
-    outputs they make. A model with subgraphs (If, Loop, Scan: their outer-scope inputs go unlisted) stays whole."""
-    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-    if any(attribute.type in graph_types for node in model.graph.node for attribute in node.attribute):
-        return model
-    needed = onnx_graph.ancestors(model.graph, [name])
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    nodes = [node for node in copy.graph.node if needed.intersection(node.output)]
-    read, made = {name for node in nodes for name in node.input}, {name for node in nodes for name in node.output}
-    outputs = [output for output in copy.graph.output if output.name in made]
-    weights = [weight for weight in copy.graph.initializer if weight.name in read]  # ORT refuses orphans
-    del copy.graph.node[:], copy.graph.output[:], copy.graph.initializer[:]
-    copy.graph.node.extend(nodes)
-    copy.graph.output.extend(outputs)
-    copy.graph.initializer.extend(weights)
-    return copy

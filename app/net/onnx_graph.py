@@ -235,3 +235,23 @@ def find_layers(model: onnx.ModelProto, values: dict) -> list:
                 shape = tuple(int(d) for d in value.shape[1:])
                 layers.append(Layer(name, shape, kind_of(shape), node.op_type))
     return layers
+
+
+def needed_for(model, name: str):
+    """A copy of the model with only the nodes that tensor ``name`` depends on, and those of its
+    outputs they make. A model with subgraphs (If, Loop, Scan: their outer-scope inputs go unlisted) stays whole."""
+    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    if any(attribute.type in graph_types for node in model.graph.node for attribute in node.attribute):
+        return model
+    needed = ancestors(model.graph, [name])
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    nodes = [node for node in copy.graph.node if needed.intersection(node.output)]
+    read, made = {name for node in nodes for name in node.input}, {name for node in nodes for name in node.output}
+    outputs = [output for output in copy.graph.output if output.name in made]
+    weights = [weight for weight in copy.graph.initializer if weight.name in read]  # ORT refuses orphans
+    del copy.graph.node[:], copy.graph.output[:], copy.graph.initializer[:]
+    copy.graph.node.extend(nodes)
+    copy.graph.output.extend(outputs)
+    copy.graph.initializer.extend(weights)
+    return copy

@@ -74,14 +74,21 @@ class Run(Mapping):
         """The net's graph plan of backward paths (built once per net)."""
         return self.net.graph_plan()
 
+    def graph_session(self, key, make_graph):
+        """(session, graph) of a backward graph, made once per net and key; or the one line saying why
+        it cannot be made (the pass then walks in NumPy)."""
+        return self.net.graph_session(key, make_graph)
+
     def backward(self, layer: str, unit, mode: str = "grad", seed="activation", at=None, layer_diffs: bool = False,
-                 seed_through_rectifier: bool = False, **options):
-        """Backprop from ``unit`` of ``layer`` to the input -> Backward(input=, layers=) (see
-        app/net/autodiff/backward.py for the modes, seeds and options)."""
+                 seed_through_rectifier: bool = False, engine: str = None, **options):
+        """Backprop from ``unit`` of ``layer`` to the input -> Backward(input=, layers=, fallback=) (see
+        app/net/autodiff/backward.py for the modes, seeds and options). engine: "graph" (one ONNX
+        Runtime session per layer and mode) or "numpy"; None: the net's ``backward_engine``."""
         from app.net.autodiff import backward
 
         return backward(self, layer, unit, mode=mode, seed=seed, at=at, layer_diffs=layer_diffs,
-                        seed_through_rectifier=seed_through_rectifier, **options)
+                        seed_through_rectifier=seed_through_rectifier, engine=engine or self.net.backward_engine,
+                        **options)
 
     def weight_gradient(self, layer: str, unit, param_layer: str, seed="activation", at=None) -> np.ndarray:
         """Gradient of ``unit`` of ``layer`` with respect to the weights of ``param_layer``, summed

@@ -15,7 +15,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from app.errors import DeepVisError
-from app.net.autodiff.graph import GraphPlan
+from app.net.autodiff.graph import GraphPlan, arrived, send_back
+from app.net.autodiff.graph_backward import backward_model, run_graph
 from app.net.autodiff.modes import MODES, OPTIONS, RECTIFIERS, rectifies, rules_for
 from app.net.autodiff.op import Op
 from app.net.autodiff.rules import RULES
@@ -35,10 +36,14 @@ class Backward:
 
     input: np.ndarray
     layers: dict = field(default_factory=dict)
+    fallback: str = ""  # why the NumPy walk ran although the graph was asked for ("" when it was not)
+
+
+ENGINES = ("graph", "numpy")
 
 
 def backward(run, layer: str, unit, mode: str = "grad", seed="activation", at=None, layer_diffs: bool = False,
-             **options) -> Backward:
+             engine: str = "numpy", **options) -> Backward:
     """Backprop from ``unit`` of ``layer`` to the input of ``run``, a forward run.
 
     mode: "grad", "deconv", "guided" or "desalinet" (see modes.py). seed: "activation", "onehot" or a
@@ -48,8 +53,13 @@ def backward(run, layer: str, unit, mode: str = "grad", seed="activation", at=No
     original toolbox's pass from a Caffe blob skipped its in-place ReLU), so that a unit saturated
     at a ReLU6's 6, whose gradient is zero, still shows what drove it.
     layer_diffs: also give every layer's diff on the way (``Backward.layers``).
+    engine: "graph" runs the pass as one ONNX Runtime session made for this (layer, mode, options)
+    and kept by the run's net (graph_backward.py), falling back to the NumPy walk when the graph
+    cannot express a rule on the path (``Backward.fallback`` says which); "numpy" walks in NumPy.
     """
     where = run.where
+    if engine not in ENGINES:
+        raise DeepVisError(f"{where}: unknown backward engine {engine!r}; one of {', '.join(ENGINES)}")
     if mode not in MODES:
         raise DeepVisError(f"{where}: unknown backprop mode {mode!r}; one of {', '.join(MODES)}")
     unknown = sorted(set(options) - set(OPTIONS))
@@ -62,19 +72,35 @@ def backward(run, layer: str, unit, mode: str = "grad", seed="activation", at=No
     start = layer
     if options.get("seed_through_rectifier"):
         steps, start = _below_rectifier(steps, layer, values)
-    diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, bool(options.get("lrn_passthrough"))), keep,
+    lrn_passthrough = bool(options.get("lrn_passthrough"))
+    fallback = ""
+    if engine == "graph":
+        one_unit = isinstance(seed, str) and seed_diff.ndim > 1   # "activation" and "onehot": channel ``unit``
+        key = ("backward", layer, mode, lrn_passthrough, start, layer_diffs, one_unit)
+        graph = run.graph_session(key, lambda: backward_model(run, steps, start, mode, lrn_passthrough, keep,
+                                                              one_unit))
+        if isinstance(graph, str):
+            fallback = graph
+        else:
+            input_diff, diffs = run_graph(*graph, run, seed_diff, unit)
+            return _result(run, layer, seed_diff, input_diff, diffs, keep, layer_diffs)
+    diffs = walk(steps, values, {start: seed_diff}, rules_for(mode, lrn_passthrough), keep,
                  run.helper_session_options)
+    return _result(run, layer, seed_diff, diffs.get(run.input_name), diffs, keep, layer_diffs, fallback)
+
+
+def _result(run, layer: str, seed_diff, input_diff, diffs: dict, keep: frozenset, layer_diffs: bool,
+            fallback: str = "") -> Backward:
     image = run.tensors[run.input_name]
-    input_diff = diffs.get(run.input_name)
     # the caller's own array: never a view of the seed or of a padded buffer
     input_diff = np.zeros_like(image) if input_diff is None else np.array(input_diff).reshape(image.shape)
     if not layer_diffs:
-        return Backward(input_diff)
+        return Backward(input_diff, fallback=fallback)
     on_path = {name: diff for name, diff in diffs.items() if name in keep}
     if layer in keep:
         on_path[layer] = seed_diff
     on_path[run.input_name] = input_diff
-    return Backward(input_diff, on_path)
+    return Backward(input_diff, on_path, fallback)
 
 
 def weight_gradient(run, layer: str, unit, param_layer: str, seed="activation", at=None) -> np.ndarray:
@@ -107,17 +133,13 @@ def _walk(steps: list, values, seeds: dict, rules: dict, keep: frozenset, sessio
     diffs, kept = dict(seeds), {}
     for step in steps:
         node = step.node
-        dys = [diffs.pop(name, None) for name in node.output]
-        kept.update((name, dy) for name, dy in zip(node.output, dys) if dy is not None and name in keep)
-        if all(dy is None for dy in dys):
+        dys = arrived(step, diffs, keep, kept)
+        if dys is None:
             continue
         seeded = any(dy is not None and dy is seeds.get(name) for name, dy in zip(node.output, dys))
         op = Op(node, step.attrs, step.opset, [values.get(name) if name else None for name in node.input],
                 [values.get(name) for name in node.output], dys, step.wants, seeded, session_options)
-        for name, wanted, diff in zip(node.input, step.wants, rules[node.op_type](op)):
-            if wanted and diff is not None:
-                previous = diffs.get(name)
-                diffs[name] = diff if previous is None else previous + diff
+        send_back(step, diffs, rules[node.op_type](op), np.add)
     diffs.update(kept)
     return diffs
 

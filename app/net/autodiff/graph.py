@@ -86,3 +86,20 @@ class GraphPlan:
             attrs = self._attrs[id(node)] = attributes(node)
         wants = tuple(name in reached for name in node.input)
         return Step(node, attrs, self.opsets.get(domain, DEFAULT_OPSET), wants)
+
+
+def arrived(step: Step, diffs: dict, keep: frozenset, kept: dict):
+    """The diffs that reached the step's outputs, taken out of ``diffs`` (those of ``keep`` tensors
+    also go to ``kept``); None when none did, and the step is skipped."""
+    outputs = step.node.output
+    dys = [diffs.pop(name, None) for name in outputs]
+    kept.update((name, dy) for name, dy in zip(outputs, dys) if dy is not None and name in keep)
+    return None if all(dy is None for dy in dys) else dys
+
+
+def send_back(step: Step, diffs: dict, input_diffs, add) -> None:
+    """Add a step's input diffs to what its inputs already received (``add(previous, diff)``)."""
+    for name, wanted, diff in zip(step.node.input, step.wants, input_diffs):
+        if wanted and diff is not None:
+            previous = diffs.get(name)
+            diffs[name] = diff if previous is None else add(previous, diff)

@@ -18,7 +18,7 @@ switch (the window's first maximum), which is exactly DeconvNet's and DeSaliNet'
 Which op types are rectifiers is the table of op traits' (app/net/ops.py). A Clip is a rectifier
 only when its lower bound is 0 (ReLU, ReLU6, ReLU-n); otherwise every mode uses its gradient.
 """
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -74,15 +74,17 @@ _RECTIFIER_RULE = {"deconv": _deconv, "guided": _guided, "desalinet": _desalinet
 @lru_cache(maxsize=None)
 def rules_for(mode: str, lrn_passthrough: bool = False) -> dict:
     """The rule table of a mode: the vanilla table with the mode's rows replaced."""
-    table = dict(RULES)
-    if mode in _RECTIFIER_RULE:
-        override = _RECTIFIER_RULE[mode]
+    return with_mode(RULES, _RECTIFIER_RULE, mode, pooling.lrn_passthrough if lrn_passthrough else None)
+
+
+def with_mode(rules: dict, overrides: dict, mode: str, lrn=None) -> dict:
+    """A copy of a rule table (NumPy's or the graph's) whose rectifier rows are ``overrides[mode]``
+    bound to the table's own rule of that row (what a rectifier that does not rectify uses);
+    lrn: LRN's row instead of the table's."""
+    table = dict(rules)
+    if mode in overrides:
         for op_type in RECTIFIERS:
-            table[op_type] = _bind(override, RULES[op_type])
-    if lrn_passthrough:
-        table["LRN"] = pooling.lrn_passthrough
+            table[op_type] = partial(overrides[mode], rules.get(op_type))
+    if lrn is not None:
+        table["LRN"] = lrn
     return table
-
-
-def _bind(override, rule):
-    return lambda op: override(rule, op)

@@ -64,14 +64,14 @@ def global_max_pool(op: Op):
 def average_pool(op: Op):
     x = op.x
     windows = Windows.of(op.attrs, x.shape[2:], op.attrs["kernel_shape"], op.y.shape[2:])
-    share = op.dy / _divisors(windows, op.attrs.get("count_include_pad", 0)).astype(op.dy.dtype)
+    share = op.dy / divisors(windows, op.attrs.get("count_include_pad", 0)).astype(op.dy.dtype)
     padded = np.zeros(x.shape[:2] + windows.extent, op.dy.dtype)
     for tap in windows.taps:
         padded[(slice(None), slice(None)) + windows.tap_slices(tap)] += share
     return [padded[(slice(None), slice(None)) + windows.data_slices]]
 
 
-def _divisors(windows: Windows, count_include_pad: int) -> np.ndarray:
+def divisors(windows: Windows, count_include_pad: int) -> np.ndarray:
     """How many elements each window averaged: the data only, or the data and declared padding
     (never the part of a ceil-mode window that reaches past the padding)."""
     divisor = np.ones((), np.int64)
