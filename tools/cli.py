@@ -6,6 +6,7 @@ Settings are read as the app reads them: settings.py, then settings_local.py, th
 """
 import argparse
 import contextlib
+import sys
 import types
 
 from app.errors import DeepVisError, exit_with_message
@@ -42,6 +43,16 @@ def settings(argv=None) -> types.SimpleNamespace:
     loaded = load_settings(known.settings, **_provider(known))
     image_file.use_settings(loaded)
     return loaded
+
+
+def read_one_image(path):
+    """The one image a tool was given (H x W x 3 uint8 BGR); when it cannot be read, its line on
+    stderr and exit status 1: the input failed, and nothing else was asked for."""
+    try:
+        return image_file.read_image(path)
+    except DeepVisError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(SOME_INPUTS_FAILED) from None
 
 
 def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=None,

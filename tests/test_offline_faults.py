@@ -1,0 +1,103 @@
+"""The offline tools' exit status and failure lines: an input that fails is named on stderr, one line
+each, the rest is still done, and the exit status is 1; --help of every tool says so."""
+import json
+
+import pytest
+
+from app.unit_images import unit_dir
+from tests.test_find_maxes import tiny_net_file, write_images
+from tools import (cli, crop_max_patches, export_volume, find_maxes, layer_stats, layers, occlusion, optimize_image,
+                   receptive_field)
+import run_toolbox
+
+TOOLS = [find_maxes, crop_max_patches, optimize_image, layer_stats, export_volume, occlusion, receptive_field,
+         layers, run_toolbox]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("offline_faults")
+    return tiny_net_file(folder), folder
+
+
+def exit_status(tool, arguments: list) -> int:
+    with pytest.raises(SystemExit) as stop:
+        tool.main([str(argument) for argument in arguments])
+    return stop.value.code
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda tool: tool.__name__.split(".")[-1])
+def test_help_documents_the_exit_status(tool, capsys):
+    assert exit_status(tool, ["--help"]) == 0
+    assert " ".join(cli.EXIT_STATUS.split()) in " ".join(capsys.readouterr().out.split())
+
+
+def test_find_maxes_names_each_unreadable_image_and_exits_1_after_ranking_the_others(tiny, tmp_path, capsys):
+    model, _ = tiny
+    images = write_images(tmp_path / "images", 6)
+    images[2].write_bytes(b"")
+    images[4].write_bytes(b"GIF89a broken")
+    out = tmp_path / "out"
+    assert exit_status(find_maxes, ["--images", tmp_path / "images", "--model", model, "--quiet", "--cpu",
+                                    "--out", out]) == 1
+    captured = capsys.readouterr()
+    assert "4 images scored, 2 unreadable skipped" in captured.out
+    lines = captured.err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert lines[0].startswith(f"error: {images[2]}: empty file") and "skipped" in lines[0]
+    assert lines[1].startswith(f"error: {images[4]}: ") and "skipped" in lines[1]
+    assert lines[2] == "error: 2 of 6 images could not be read (listed in maxes.json under skipped)"
+    assert (out / "maxes.json").is_file()
+
+
+def test_find_maxes_exits_0_when_every_image_was_read(tiny, tmp_path, capsys):
+    model, _ = tiny
+    write_images(tmp_path / "images", 3)
+    find_maxes.main([str(a) for a in ["--images", tmp_path / "images", "--model", model, "--quiet", "--cpu",
+                                      "--out", tmp_path / "out"]])
+    assert capsys.readouterr().err == ""
+
+
+def test_crop_max_patches_leaves_a_unit_whose_image_is_gone_and_crops_the_others(tiny, tmp_path, capsys):
+    model, _ = tiny
+    images = write_images(tmp_path / "images", 4)
+    out = tmp_path / "out"
+    find_maxes.main([str(a) for a in ["--images", tmp_path / "images", "--model", model, "--layers", "fc",
+                                      "--top", "1", "--quiet", "--cpu", "--out", out]])
+    maxes = json.loads((out / "maxes.json").read_text())
+    top = [channel[0]["image"] for channel in maxes["layers"]["fc"]]
+    gone = images[top[0]]
+    saved = gone.read_bytes()
+    gone.unlink()
+    arguments = ["--maxes", out / "maxes.json", "--modes", "maxim", "--batch", "1", "--cpu", "--out", out]
+    capsys.readouterr()
+    assert exit_status(crop_max_patches, arguments) == 1
+    captured = capsys.readouterr()
+    failed = [unit for unit, image in enumerate(top) if image == top[0]]
+    lines = [line for line in captured.err.splitlines() if "error" in line]   # the others: the progress bar
+    assert lines[-1] == f"error: {len(failed)} units could not be cropped"
+    assert all(line.startswith(f"error: {gone}: no such image file; fc units ") and line.endswith(
+        "left undone (restore the image, then run again)") for line in lines[:-1])
+    assert len(lines) - 1 == len(failed)
+    assert f"cropped {10 - len(failed)} units, 0 already done, {len(failed)} failed" in captured.out
+    assert [unit for unit in range(10) if not (unit_dir(out, "fc", unit) / "info.json").is_file()] == failed
+
+    gone.write_bytes(saved)   # the image back: a second run does the units left and exits 0
+    crop_max_patches.main([str(argument) for argument in arguments])
+    assert f"cropped {len(failed)} units, {10 - len(failed)} already done" in capsys.readouterr().out
+    assert all((unit_dir(out, "fc", unit) / "info.json").is_file() for unit in range(10))
+
+
+@pytest.mark.parametrize("tool, arguments", [
+    (export_volume, ["--layer", "relu1", "--out", "volume"]),
+    (occlusion, ["--layer", "fc", "--unit", "0", "--out", "map.png"]),
+], ids=["export_volume", "occlusion"])
+def test_a_one_image_tool_exits_1_with_one_line_when_its_image_fails(tool, arguments, tiny, tmp_path, capsys,
+                                                                     monkeypatch):
+    model, _ = tiny
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    assert exit_status(tool, ["broken.png"] + arguments + ["--model", model, "--cpu"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: broken.png: ") and captured.err.count("\n") == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.png"]
