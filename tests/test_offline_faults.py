@@ -5,6 +5,7 @@ import json
 import pytest
 
 from app.unit_images import unit_dir
+from tests.kill_support import files_of
 from tests.test_find_maxes import tiny_net_file, write_images
 from tools import (cli, crop_max_patches, export_volume, find_maxes, layer_stats, layers, occlusion, optimize_image,
                    receptive_field)
@@ -101,3 +102,65 @@ def test_a_one_image_tool_exits_1_with_one_line_when_its_image_fails(tool, argum
     captured = capsys.readouterr()
     assert captured.err.startswith("error: broken.png: ") and captured.err.count("\n") == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.png"]
+
+
+def test_find_maxes_refuses_an_output_folder_of_another_model(tiny, tmp_path, capsys):
+    model, folder = tiny
+    other = tiny_net_file(tmp_path, size=36)
+    write_images(tmp_path / "images", 3)
+    arguments = ["--images", tmp_path / "images", "--quiet", "--cpu", "--out", tmp_path / "out"]
+    find_maxes.main([str(a) for a in arguments + ["--model", model]])
+    before = (tmp_path / "out" / "maxes.json").read_bytes()
+    capsys.readouterr()
+    for changed in (["--model", other], ["--model", model, "--top", "2"], ["--model", model, "--no-stats"]):
+        assert exit_status(find_maxes, arguments + changed) == 2
+        assert capsys.readouterr().err == (f"error: {tmp_path / 'out' / 'find_maxes.state.npz'}: made by a run with "
+                                           "another model, other images, layers or options; delete it (or choose "
+                                           "another --out) to start over\n")
+    assert (tmp_path / "out" / "maxes.json").read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def two_rankings(tiny, tmp_path_factory):
+    """maxes.json of the tiny net's fc over two sets of images."""
+    model, _ = tiny
+    folder = tmp_path_factory.mktemp("two_rankings")
+    found = []
+    for seed in (0, 1):
+        write_images(folder / f"images{seed}", 3, seed=seed)
+        find_maxes.main([str(a) for a in ["--images", folder / f"images{seed}", "--model", model, "--layers", "fc",
+                                          "--top", "2", "--quiet", "--cpu", "--out", folder / f"maxes{seed}"]])
+        found.append(folder / f"maxes{seed}" / "maxes.json")
+    return found
+
+
+def test_crop_max_patches_refuses_a_folder_of_other_rankings_or_modes(two_rankings, tmp_path, capsys):
+    first, second = two_rankings
+    out = tmp_path / "units"
+    crop_max_patches.main([str(a) for a in ["--maxes", first, "--modes", "maxim", "--cpu", "--out", out]])
+    before = files_of(out)
+    capsys.readouterr()
+    unit = out / "fc" / "unit_0000" / "info.json"
+    assert exit_status(crop_max_patches, ["--maxes", second, "--modes", "maxim", "--cpu", "--out", out]) == 2
+    assert capsys.readouterr().err == (f"error: {unit}: made by another run: other top images (another "
+                                       f"maxes.json); choose another --out, or delete {out / 'fc'} to make its "
+                                       "units again\n")
+    assert exit_status(crop_max_patches, ["--maxes", first, "--modes", "maxim,deconv", "--cpu", "--out", out]) == 2
+    assert f"error: {unit}: made by another run: modes maxim, this run asks maxim,deconv;" in capsys.readouterr().err
+    assert files_of(out) == before
+
+
+def test_optimize_image_refuses_a_folder_of_other_options_or_another_model(tiny, tmp_path, capsys):
+    model, _ = tiny
+    other = tiny_net_file(tmp_path, size=36)
+    arguments = ["--layer", "fc", "--units", "0-1", "--preset", "3", "--cpu", "--out", tmp_path / "units"]
+    optimize_image.main([str(a) for a in arguments + ["--model", model, "--iters", "2"]])
+    before = files_of(tmp_path / "units")
+    capsys.readouterr()
+    unit = tmp_path / "units" / "fc" / "unit_0000" / "opt.json"
+    assert exit_status(optimize_image, arguments + ["--model", model, "--iters", "3"]) == 2
+    assert capsys.readouterr().err == (f"error: {unit}: made by another run: iterations 2, this run's 3; choose "
+                                       f"another --out, or delete {tmp_path / 'units' / 'fc'} to make its units again\n")
+    assert exit_status(optimize_image, arguments + ["--model", other, "--iters", "2"]) == 2
+    assert "model 'tiny32_opset13', this run's 'tiny36_opset13'" in capsys.readouterr().err
+    assert files_of(tmp_path / "units") == before

@@ -399,7 +399,7 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     if unknown:
         raise DeepVisError(f"{layer}: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
     units = range(len(maxes["layers"][layer])) if units is None else units
-    done = done_units(root, layer, units, "info.json")
+    done = done_units(root, layer, units, "info.json", made_otherwise(maxes, layer, kinds))
     todo = [unit for unit in units if unit not in done]
     packing = layer_packing(net, layer, field)
     groups = list(unit_groups(maxes, layer, todo, batch, packing, field, net.input_shape[1:]))
@@ -435,6 +435,22 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     for kind in kinds:
         write_sprite(root, layer, kind, len(maxes["layers"][layer]), sprite_tile)
     return [unit for unit in todo if unit not in failed]
+
+
+def made_otherwise(maxes: dict, layer: str, kinds):
+    """(unit, its info.json record) -> how those crops differ from what this run makes, or None."""
+    asked = [kind for kind in KINDS if kind in kinds]
+
+    def differs(unit: int, record: dict):
+        if record["model"] != maxes.get("model"):
+            return f"model {record['model']}, this run's {maxes.get('model')}"
+        if record["kinds"] not in (asked, []):   # a unit without entries has no kinds
+            return f"modes {','.join(record['kinds'])}, this run asks {','.join(asked)}"
+        made = [(entry["image"], entry["value"]) for entry in record["entries"]]
+        if made != [(maxes["images"][entry.image], entry.value) for entry in unit_entries(maxes, layer, unit)]:
+            return "other top images (another maxes.json)"
+        return None
+    return differs
 
 
 def cropper(net, maxes: dict, layer: str, kinds, field, percentile: float = PERCENTILE):
