@@ -1,10 +1,12 @@
 """The offline tools' exit status and failure lines: an input that fails is named on stderr, one line
 each, the rest is still done, and the exit status is 1; --help of every tool says so."""
 import json
+from pathlib import Path
 
+import onnx
 import pytest
 
-from app.unit_images import unit_dir
+from app.unit_images import folder_name, unit_dir
 from tests.kill_support import files_of
 from tests.test_find_maxes import tiny_net_file, write_images
 from tools import (cli, crop_max_patches, export_volume, find_maxes, layer_stats, layers, occlusion, optimize_image,
@@ -164,3 +166,62 @@ def test_optimize_image_refuses_a_folder_of_other_options_or_another_model(tiny,
     assert exit_status(optimize_image, arguments + ["--model", other, "--iters", "2"]) == 2
     assert "model 'tiny32_opset13', this run's 'tiny36_opset13'" in capsys.readouterr().err
     assert files_of(tmp_path / "units") == before
+
+
+HOSTILE_LAYERS = {"relu1": "../../escaped", "pool1": "/tmp/absolute", "relu2": "nul\x00in/it",
+                  "gap": "ünïcødé/层/" + "long" * 80, "fc": ".."}
+
+
+def hostile_net_file(folder: Path) -> Path:
+    """The tiny net with its layers renamed (node outputs and their readers) to names that are paths."""
+    model = onnx.load(str(tiny_net_file(folder)))
+    for node in model.graph.node:
+        node.input[:] = [HOSTILE_LAYERS.get(name, name) for name in node.input]
+        node.output[:] = [HOSTILE_LAYERS.get(name, name) for name in node.output]
+    for output in model.graph.output:
+        output.name = HOSTILE_LAYERS.get(output.name, output.name)
+    path = folder / "hostile.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def everything_under(folder: Path) -> set:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+
+
+def test_layer_and_image_names_that_are_paths_stay_file_names_inside_the_output_folder(tmp_path, capsys):
+    model = hostile_net_file(tmp_path)
+    images = tmp_path / "images"
+    for index, name in enumerate(["a b.png", "ünï 层.png", "-rf.png", "line\nbreak.png", "x" * 240 + ".png"]):
+        images.mkdir(exist_ok=True)
+        write_images(tmp_path / "one", 1, seed=index)[0].rename(images / name)
+    out = tmp_path / "out"
+    session = tmp_path.parent   # this test session's folder: where "../../escaped" would land
+    before = everything_under(session)
+    find_maxes.main([str(a) for a in ["--images", images, "--model", model, "--layers", "all", "--top", "2",
+                                      "--quiet", "--cpu", "--out", out]])
+    maxes = json.loads((out / "maxes.json").read_text())
+    assert set(HOSTILE_LAYERS.values()) <= set(maxes["layers"]) and len(maxes["images"]) == 5
+    layer_stats.main(["--maxes", str(out / "maxes.json"), "--quiet"])
+    crop_max_patches.main([str(a) for a in ["--maxes", out / "maxes.json", "--units", "0-1", "--modes", "maxim",
+                                            "--cpu", "--out", out]])
+    for layer in HOSTILE_LAYERS.values():
+        optimize_image.main([str(a) for a in ["--model", model, "--layer", layer, "--units", "0", "--preset", "3",
+                                              "--iters", "1", "--cpu", "--out", out]])
+    export_volume.main([str(a) for a in [images / "a b.png", "--layer", HOSTILE_LAYERS["relu2"], "--model", model,
+                                         "--cpu", "--out", out / "volume"]])
+    capsys.readouterr()
+    written = everything_under(session) - before
+    inside = str(out.relative_to(session))
+    assert written and all(path.startswith(inside) for path in written), \
+        sorted(path for path in written if not path.startswith(inside))
+    assert not Path("/tmp/absolute").exists()
+    folders = {path.name for path in out.iterdir() if path.is_dir()} - {"channel_maxima", "stats"}
+    assert folders == {folder_name(layer) for layer in maxes["layers"]} and len(folders) == 7
+    assert all(len(name) <= 120 and name not in (".", "..") and "/" not in name and "\x00" not in name
+               for name in folders)
+    assert {path.name for path in (out / "stats").iterdir()} == folders
+    for layer in HOSTILE_LAYERS.values():
+        info = json.loads((unit_dir(out, layer, 1) / "info.json").read_text())
+        assert info["layer"] == layer and {entry["image"] for entry in info["entries"]} <= set(maxes["images"])
+        assert json.loads((unit_dir(out, layer, 0) / "opt.json").read_text())["layer"] == layer
