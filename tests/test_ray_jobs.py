@@ -19,7 +19,8 @@ from app.errors import DeepVisError
 from app.files import read_npz
 from app.net import Net, providers
 from app.offline import layer_stats, maxes as find
-from tests.kill_support import assert_same_files, files_of
+from tests import kill_support
+from tests.kill_support import assert_same_files, files_of, kill_at
 from tests.ray_support import ReportingPool, failing_job, random_net_file, sample_images, time_bound
 
 ray = pytest.importorskip("ray")
@@ -145,6 +146,19 @@ def test_driver_killed_half_way_and_restarted_ends_with_the_same_files(setup, cl
         resumed = find_maxes_tool(listing, setup["model"], tmp_path / "killed", "--ray", cluster)
         assert resumed.wait() == 1, resumed.stderr.read().decode()[-2000:]   # broken.png, twice
     assert_same_files(tmp_path / "whole", tmp_path / "killed")
+
+
+def test_driver_killed_inside_its_checkpoint_writes_ends_with_the_same_files(setup, cluster, tmp_path):
+    arguments = ["--images", Path(setup["paths"][0]).parent, "--model", setup["model"], "--top", "3", "--min",
+                 "--batch", "2", "--checkpoint-every", "2", "--cpu", "--quiet", "--out", tmp_path / "killed",
+                 "--ray", cluster]   # OPTIONS: the module's own run is the uninterrupted one
+    with time_bound(150):
+        # a shard's writes: its chunk, then the checkpoint; the first shard's, then (restarted) the second's
+        for write in (2, 4):
+            assert kill_at("find_maxes", arguments, write, inside=True).endswith(find.STATE_FILE)
+        done = kill_support.run_tool("find_maxes", arguments)
+    assert done.returncode == 1, done.stderr[-2000:]   # broken.png
+    assert_same_files(setup["folder"] / "here", tmp_path / "killed")
 
 
 def run_tool(module: str, arguments: list) -> None:
