@@ -41,11 +41,16 @@ def folder_name(layer: str) -> str:
     length; "." and ".." would name the folder itself or its parent). A name past NAME_LIMIT is cut
     and ends with a hash of the whole name, so long names that share a beginning stay apart."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", layer)
-    name = name if name.strip(".") else name.replace(".", "_") or "_"
-    if len(name) > NAME_LIMIT:
-        digest = hashlib.sha256(layer.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        name = f"{name[:NAME_LIMIT - len(digest) - 1]}~{digest}"
-    return name
+    return shortened(name if name.strip(".") else name.replace(".", "_") or "_", layer)
+
+
+def shortened(name: str, whole: str) -> str:
+    """``name`` (a file name made from the text ``whole``) cut to NAME_LIMIT characters, ending with
+    a hash of ``whole`` when cut."""
+    if len(name) <= NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{name[:NAME_LIMIT - len(digest) - 1]}~{digest}"
 
 
 def _original_folders(root, layer: str) -> list:

@@ -225,3 +225,16 @@ def test_layer_and_image_names_that_are_paths_stay_file_names_inside_the_output_
         info = json.loads((unit_dir(out, layer, 1) / "info.json").read_text())
         assert info["layer"] == layer and {entry["image"] for entry in info["entries"]} <= set(maxes["images"])
         assert json.loads((unit_dir(out, layer, 0) / "opt.json").read_text())["layer"] == layer
+
+
+def test_a_written_objective_longer_than_a_file_name_gets_a_cut_folder_name(tiny, tmp_path, capsys):
+    model, _ = tiny
+    text = " + ".join([f"relu2:{unit}" for unit in range(16)] + [f"0.25*relu1:{unit}" for unit in range(8)]
+                     + [f"0.125*pool1:{unit}" for unit in range(8)])
+    assert len(text.replace(" ", "")) > 255   # more than one file name holds
+    optimize_image.main([str(a) for a in ["--model", model, "--objective", text, "--preset", "lucid", "--iters", "1",
+                                          "--size", "32", "--cpu", "--out", tmp_path / "out"]])
+    folder, = (tmp_path / "out" / "objectives").iterdir()
+    assert len(folder.name) == 120 and folder.name.startswith("relu2_0+relu2_1+")
+    assert json.loads((folder / "opt.json").read_text())["objective"] == text
+    assert capsys.readouterr().out == f"{folder}: optimized {text!r}\n"
