@@ -18,7 +18,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = cli.parser("run_toolbox.py", __doc__, random_weights=(
         "a Caffe deploy prototxt without a caffemodel: seeded random weights (the window says so in red)"))
     parser.epilog = ("Keys: press h in the window. --keys takes characters and "
-                     "<Left> <Right> <Up> <Down> <PgUp> <PgDn> <Esc>.")
+                     "<Left> <Right> <Up> <Down> <PgUp> <PgDn> <Esc>. " + cli.EXIT_STATUS)
     parser.add_argument("--input", default=None,
                         help="folder, image list .txt, video, image, camera or camera:N (default: sample photos)")
     parser.add_argument("--screenshot", default=None, metavar="OUT.png",

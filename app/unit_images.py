@@ -15,6 +15,7 @@ The original toolbox's layout is read too::
     OUT/regularized_opt/<L>/<L>_0007_montage.jpg, OUT/max_im/<L>/<L>_0007.jpg,
     OUT/max_deconv/<L>/<L>_0007.jpg
 """
+import hashlib
 import re
 from pathlib import Path
 
@@ -32,11 +33,24 @@ _ORIGINAL = {"opt": ("regularized_opt", "{L}_{u:04d}_montage.jpg"),
              "deconv": ("max_deconv", "{L}_{u:04d}.jpg")}
 
 
+NAME_LIMIT = 120   # characters of a folder name; file systems take 255 bytes
+
+
 def folder_name(layer: str) -> str:
-    """A layer name as a safe folder name (ONNX names may hold '/', ':' and more; "." and ".." would
-    name the folder itself or its parent)."""
+    """A layer name as a safe folder name (ONNX names may hold '/', ':', NUL, any character and any
+    length; "." and ".." would name the folder itself or its parent). A name past NAME_LIMIT is cut
+    and ends with a hash of the whole name, so long names that share a beginning stay apart."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", layer)
-    return name if name.strip(".") else name.replace(".", "_") or "_"
+    return shortened(name if name.strip(".") else name.replace(".", "_") or "_", layer)
+
+
+def shortened(name: str, whole: str) -> str:
+    """``name`` (a file name made from the text ``whole``) cut to NAME_LIMIT characters, ending with
+    a hash of ``whole`` when cut."""
+    if len(name) <= NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{name[:NAME_LIMIT - len(digest) - 1]}~{digest}"
 
 
 def _original_folders(root, layer: str) -> list:

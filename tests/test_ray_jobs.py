@@ -19,6 +19,8 @@ from app.errors import DeepVisError
 from app.files import read_npz
 from app.net import Net, providers
 from app.offline import layer_stats, maxes as find
+from tests import kill_support
+from tests.kill_support import assert_same_files, files_of, kill_at
 from tests.ray_support import ReportingPool, failing_job, random_net_file, sample_images, time_bound
 
 ray = pytest.importorskip("ray")
@@ -26,20 +28,6 @@ from app.offline.on_ray import Pool, Resources, actor_resources  # noqa: E402  (
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = dict(top=3, minima=True, batch=2, checkpoint_every=2)
-
-
-def files_of(folder: Path) -> dict:
-    """Relative path -> bytes of every file under ``folder`` but the hidden ones (the temporary file
-    of a write that a SIGKILL cut short, app/files.py)."""
-    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*"))
-            if path.is_file() and not path.name.startswith(".")}
-
-
-def assert_same_files(first: Path, second: Path) -> None:
-    ours, theirs = files_of(first), files_of(second)
-    assert sorted(ours) == sorted(theirs)
-    for name in ours:
-        assert ours[name] == theirs[name], name
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +144,21 @@ def test_driver_killed_half_way_and_restarted_ends_with_the_same_files(setup, cl
         assert not (tmp_path / "killed" / find.MAXES_FILE).exists()
 
         resumed = find_maxes_tool(listing, setup["model"], tmp_path / "killed", "--ray", cluster)
-        assert resumed.wait() == 0, resumed.stderr.read().decode()[-2000:]
+        assert resumed.wait() == 1, resumed.stderr.read().decode()[-2000:]   # broken.png, twice
     assert_same_files(tmp_path / "whole", tmp_path / "killed")
+
+
+def test_driver_killed_inside_its_checkpoint_writes_ends_with_the_same_files(setup, cluster, tmp_path):
+    arguments = ["--images", Path(setup["paths"][0]).parent, "--model", setup["model"], "--top", "3", "--min",
+                 "--batch", "2", "--checkpoint-every", "2", "--cpu", "--quiet", "--out", tmp_path / "killed",
+                 "--ray", cluster]   # OPTIONS: the module's own run is the uninterrupted one
+    with time_bound(150):
+        # a shard's writes: its chunk, then the checkpoint; the first shard's, then (restarted) the second's
+        for write in (2, 4):
+            assert kill_at("find_maxes", arguments, write, inside=True).endswith(find.STATE_FILE)
+        done = kill_support.run_tool("find_maxes", arguments)
+    assert done.returncode == 1, done.stderr[-2000:]   # broken.png
+    assert_same_files(setup["folder"] / "here", tmp_path / "killed")
 
 
 def run_tool(module: str, arguments: list) -> None:
@@ -189,8 +190,13 @@ def test_a_workers_error_reaches_the_driver_as_its_one_line(pool):
 def test_the_tools_do_not_import_ray_without_the_option(setup, tmp_path):
     script = ("import sys\n"
               "from tools import find_maxes, layer_stats, crop_max_patches, optimize_image\n"
-              f"find_maxes.main(['--images', {str(Path(setup['paths'][0]).parent)!r}, '--model', "
+              "try:\n"
+              f"    find_maxes.main(['--images', {str(Path(setup['paths'][0]).parent)!r}, '--model', "
               f"{str(setup['model'])!r}, '--layers', 'ip1', '--quiet', '--cpu', '--out', {str(tmp_path)!r}])\n"
+              "except SystemExit as stop:\n"
+              "    assert stop.code == 1, stop.code   # broken.png\n"
+              "else:\n"
+              "    raise AssertionError('exit status 0 with broken.png among the images')\n"
               f"layer_stats.main(['--maxes', {str(tmp_path / 'maxes.json')!r}, '--quiet'])\n"
               f"crop_max_patches.main(['--maxes', {str(tmp_path / 'maxes.json')!r}, '--units', '0', '--cpu', "
               f"'--out', {str(tmp_path / 'units')!r}])\n"

@@ -45,6 +45,16 @@ def settings(argv=None) -> types.SimpleNamespace:
     return loaded
 
 
+def read_one_image(path):
+    """The one image a tool was given (H x W x 3 uint8 BGR); when it cannot be read, its line on
+    stderr and exit status 1: the input failed, and nothing else was asked for."""
+    try:
+        return image_file.read_image(path)
+    except DeepVisError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(SOME_INPUTS_FAILED) from None
+
+
 def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=None,
              random_weights: int = None) -> Net:
     """The net of --model, else ``model``, else the settings' model, on the settings' provider.

@@ -7,11 +7,15 @@
 Reads the top-k (image, y, x) of every unit from tools.find_maxes's maxes.json and writes, per unit,
 OUT/<layer>/unit_NNNN/<mode>_KKK.png crops, montage_<mode>.png (3 x 3) and info.json, and per layer
 OUT/<layer>/sprite_<mode>.png. Units with an info.json are skipped, so a killed run resumes.
+A unit whose top images cannot be read (moved or changed since find_maxes) is left undone with one
+line on stderr, the others are still cropped, and the exit status is then 1.
 Where a unit's receptive field is larger than the image, its crops show the image inside the field
 scaled to fill the tile, with a ring at the unit's position. After a few units it prints an
 estimate of the layer's time (units x seconds per unit). --ray crops the groups of units on a Ray
 actor pool and writes the same files here (docs/distributed.md).
 """
+import sys
+
 from app.errors import DeepVisError
 from app.offline import crops
 from app.offline.maxes import read_maxes
@@ -55,14 +59,25 @@ def main(argv=None) -> None:
         kinds = [kind for kind in args.modes.split(",") if kind]
         fields = fields_for(net, layers)
         pool = cli.ray_pool(args, settings)
+        failures, reported = [], 0
         for layer in layers:
             if layer not in maxes["layers"]:
                 raise DeepVisError(f"{args.maxes}: layer {layer}: not in maxes.json (run find_maxes on it)")
             units = parse_units(args.units, len(maxes["layers"][layer]), f"{args.maxes}: layer {layer}")
             ran = crops.crop_layer(net, maxes, layer, args.out, fields.get(layer), kinds=kinds, units=units,
                                    batch=args.batch, sprite_tile=settings.offline_sprite_tile,
-                                   percentile=settings.picture_percentile, pool=pool)
-            print(f"{args.out}: {layer}: cropped {len(ran)} units, {len(units) - len(ran)} already done")
+                                   percentile=settings.picture_percentile, pool=pool, failures=failures)
+            failed = [unit for units_failed, _ in failures[reported:] for unit in units_failed]
+            print(f"{args.out}: {layer}: cropped {len(ran)} units, {len(units) - len(ran) - len(failed)} already done"
+                  + (f", {len(failed)} failed" if failed else ""))
+            for units_failed, line in failures[reported:]:
+                print(f"error: {line}; {layer} units {','.join(map(str, units_failed))} left undone (restore the image, "
+                      "then run again)", file=sys.stderr)
+            reported = len(failures)
+    if failures:
+        count = sum(len(units_failed) for units_failed, _ in failures)
+        print(f"error: {count} units could not be cropped", file=sys.stderr)
+        raise SystemExit(cli.SOME_INPUTS_FAILED)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 
 from app.errors import DeepVisError
-from app.net.preprocess import read_image
 from app.views import volume
 from tools import cli
 
@@ -32,7 +31,7 @@ def main(argv=None) -> None:
         args = parse_args(argv)
         net = cli.load_net(args, settings)
         net.layer(args.layer)
-        activation = net.forward([read_image(args.image)])[args.layer][0]
+        activation = net.forward([cli.read_one_image(args.image)])[args.layer][0]
         for path in volume.export_volume(activation, Path(args.out), layer=args.layer):
             print(f"{path}: {args.layer} {'x'.join(str(s) for s in activation.shape)}")
         if args.mip:

@@ -7,12 +7,16 @@
 DIR: every file of the folder in name order, also as a URI pyarrow reads (s3://bucket/folder, gs://...);
 LIST: a text file of `path [label]` lines. Writes
 OUT/maxes.json and, unless --no-stats, every image's channel maxima under OUT/channel_maxima/ (the
-input of tools.layer_stats). Unreadable images are skipped and counted. A killed run restarted with
+input of tools.layer_stats). Unreadable images are skipped, counted and named on stderr, one line
+each, and the exit status is then 1 (the others are still ranked). A killed run restarted with
 the same arguments goes on from its last checkpoint and ends with the same maxes.json. --ray scores
 shards of the list on a Ray actor pool (docs/distributed.md): the same files, byte for byte.
 """
+import sys
 from pathlib import Path
 
+from app.errors import DeepVisError
+from app.offline import image_sources
 from app.offline import maxes as find
 from tools import cli
 
@@ -59,11 +63,22 @@ def main(argv=None) -> None:
     scored = len(maxes["images"]) - maxes["skipped_count"]
     print(f"{Path(args.out) / find.MAXES_FILE}: {len(maxes['shapes'])} layers, {scored} images scored, "
           f"{maxes['skipped_count']} unreadable skipped")
-    for path in maxes["skipped"][:5]:
-        print(f"  skipped {path}")
-    if maxes["skipped_count"] > 5:
-        print(f"  ... and {maxes['skipped_count'] - 5} more (listed in maxes.json)")
+    if maxes["skipped_count"]:
+        for path in maxes["skipped"]:
+            print(f"error: {why_unreadable(path)}; skipped (fix or remove it, then run again with a new --out)",
+                  file=sys.stderr)
+        print(f"error: {maxes['skipped_count']} of {len(maxes['images'])} images could not be read "
+              "(listed in maxes.json under skipped)", file=sys.stderr)
+        raise SystemExit(cli.SOME_INPUTS_FAILED)
 
+
+def why_unreadable(path: str) -> str:
+    """The reader's line for a skipped image (read again: a checkpoint keeps only which ones)."""
+    try:
+        image_sources.read(path)
+    except DeepVisError as error:
+        return str(error)
+    return f"{path}: could not be read when it was scored (it reads now)"
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,8 @@ from tools import cli
 
 
 def parse_args(argv, settings):
-    parser = argparse.ArgumentParser(prog="python -m tools.layer_stats", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.layer_stats", description=__doc__.splitlines()[0],
+                                     epilog=cli.EXIT_STATUS)
     cli.add_settings_file(parser)
     parser.add_argument("--maxes", required=True, help="the maxes.json tools.find_maxes wrote")
     parser.add_argument("--layers", default="all", help="comma list of layers, or all (every layer stored)")

@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
-from app.net.preprocess import read_image
 from app.views import occlusion
 from tools import cli
 
@@ -47,7 +46,7 @@ def main(argv=None) -> None:
         settings = cli.settings(argv)
         args = parse_args(argv)
         net = cli.load_net(args, settings)
-        batch = net.preprocess([read_image(args.image)])
+        batch = net.preprocess([cli.read_one_image(args.image)])
         heat = occlusion.occlusion_map(net, batch, args.layer, args.unit, patch=args.patch, stride=args.stride,
                                        fill=args.fill, batch_size=args.batch, at=args.at)
         if net.spec.input.transpose:  # the map is in the input tensor's layout; show it as the image

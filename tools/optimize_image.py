@@ -27,6 +27,7 @@ from app.errors import DeepVisError
 from app.files import write_image_atomic, write_json_atomic
 from app.offline import objectives, optimize, render
 from app.offline.montage import grid
+from app.unit_images import shortened
 from tools import cli
 
 UNIT_OBJECTIVES = ("neuron", "channel", "class")
@@ -74,7 +75,7 @@ def render_written(net, text: str, args, size, diversity_weight: float) -> str:
     groups = [list(range(args.diversity))] if args.diversity > 1 else None
     results = render.render(net, [terms] * args.diversity, recipe, streams, args.iters, size, groups,
                             diversity_weight)
-    folder = Path(args.out) / "objectives" / re.sub(r"[^\w.+@,=-]+", "_", text.replace(" ", ""))
+    folder = Path(args.out) / "objectives" / shortened(re.sub(r"[^\w.+@,=-]+", "_", text.replace(" ", "")), text)
     write_image_atomic(folder / "opt.png", grid([r.image for r in results], columns=args.diversity))
     transparency = sum(r.transparency for r in results)
     write_image_atomic(folder / "opt_transparency.png",

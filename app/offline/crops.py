@@ -383,11 +383,14 @@ def unit_groups(maxes: dict, layer: str, units, batch: int, packing: Packing = N
 
 
 def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=None, batch: int = 16,
-               sprite_tile: int = 96, progress: bool = True, percentile: float = PERCENTILE, pool=None) -> list:
+               sprite_tile: int = 96, progress: bool = True, percentile: float = PERCENTILE, pool=None,
+               failures: list = None) -> list:
     """Crops, montages and info.json of every unit of ``layer`` in ``maxes`` not yet done under
     ``root``, then the layer's sprites. field: the layer's receptive field (``.box(y, x)``), unused
     for vector layers; percentile: the scale of the backward crops (app.views.scaling); pool: an
-    app.offline.on_ray.Pool to crop the groups of units on. Returns the units run now."""
+    app.offline.on_ray.Pool to crop the groups of units on. Returns the units run now.
+    failures: a list that gets (units, line) for each group one of whose images cannot be read; the
+    other groups are still cropped and those units are left for a later run (without it: a DeepVisError)."""
     if layer not in maxes["layers"]:
         raise DeepVisError(f"{maxes.get('model')}: layer {layer}: not in maxes.json (run find_maxes on it)")
     if field is None and net.layer(layer).kind == "map":
@@ -396,7 +399,7 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
     if unknown:
         raise DeepVisError(f"{layer}: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
     units = range(len(maxes["layers"][layer])) if units is None else units
-    done = done_units(root, layer, units, "info.json")
+    done = done_units(root, layer, units, "info.json", made_otherwise(maxes, layer, kinds))
     todo = [unit for unit in units if unit not in done]
     packing = layer_packing(net, layer, field)
     groups = list(unit_groups(maxes, layer, todo, batch, packing, field, net.input_shape[1:]))
@@ -409,7 +412,15 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
         else:
             results = pool.map(cropper, settings, tasks, net)
         started = None   # the time from the first group's end: the first one makes sessions
+        failed = set()
         for count, (index, crops) in enumerate(results):
+            if isinstance(crops, str):   # an image of the group could not be read
+                if failures is None:
+                    raise DeepVisError(crops)
+                failures.append(([unit for unit, _ in groups[index]], crops))
+                failed.update(unit for unit, _ in groups[index])
+                bar.update(len(groups[index]))
+                continue
             start = 0
             for unit, listed in groups[index]:
                 end = start + len(listed)
@@ -423,14 +434,39 @@ def crop_layer(net, maxes: dict, layer: str, root, field, kinds=KINDS, units=Non
             started = time.perf_counter()
     for kind in kinds:
         write_sprite(root, layer, kind, len(maxes["layers"][layer]), sprite_tile)
-    return todo
+    return [unit for unit in todo if unit not in failed]
+
+
+def made_otherwise(maxes: dict, layer: str, kinds):
+    """(unit, its info.json record) -> how those crops differ from what this run makes, or None."""
+    asked = [kind for kind in KINDS if kind in kinds]
+
+    def differs(unit: int, record: dict):
+        if record["model"] != maxes.get("model"):
+            return f"model {record['model']}, this run's {maxes.get('model')}"
+        if record["kinds"] not in (asked, []):   # a unit without entries has no kinds
+            return f"modes {','.join(record['kinds'])}, this run asks {','.join(asked)}"
+        made = [(entry["image"], entry["value"]) for entry in record["entries"]]
+        if made != [(maxes["images"][entry.image], entry.value) for entry in unit_entries(maxes, layer, unit)]:
+            return "other top images (another maxes.json)"
+        return None
+    return differs
 
 
 def cropper(net, maxes: dict, layer: str, kinds, field, percentile: float = PERCENTILE):
-    """entries -> {kind: [crop per entry]} (crop_entries) for one group of units, the images of
-    ``maxes`` read once and kept (image_inputs): what a process, or a Ray actor, crops with."""
+    """entries -> {kind: [crop per entry]} (crop_entries) for one group of units, or the reader's line
+    when one of their images cannot be read; the images of ``maxes`` read once and kept
+    (image_inputs): what a process, or a Ray actor, crops with."""
     inputs = image_inputs(net, maxes)
-    return lambda entries: crop_entries(net, maxes, layer, entries, kinds, field, inputs, percentile) if entries else {}
+
+    def crop(entries):
+        if not entries:
+            return {}
+        try:
+            return crop_entries(net, maxes, layer, entries, kinds, field, inputs, percentile)
+        except DeepVisError as error:   # one line back to the driver, which goes on with the other groups
+            return str(error)
+    return crop
 
 
 def _write_unit(net, maxes, layer, root, unit, entries, crops, field) -> None:

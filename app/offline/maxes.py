@@ -342,7 +342,7 @@ class FindMaxes:
         except (OSError, ValueError, KeyError) as error:
             raise DeepVisError(f"{path}: unreadable checkpoint ({error}); delete it to start over") from None
         if state["signature"] != self.signature:
-            raise DeepVisError(f"{path}: made by a run with other images, layers or options; "
+            raise DeepVisError(f"{path}: made by a run with another model, other images, layers or options; "
                                "delete it (or choose another --out) to start over")
 
     def _checkpoint(self) -> None:

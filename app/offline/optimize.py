@@ -9,6 +9,7 @@ own random stream (seed, unit), so a unit's result does not depend on which unit
 The presets lucid and maco optimize a parameterized image instead (app/offline/render.py); this
 module runs either and writes what the app reads.
 """
+import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -185,10 +186,16 @@ def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch:
     steps = settings.iterations if iterations is None else iterations
     if not isinstance(settings, Preset):   # batch counts the images through the net: maco's crops too
         batch = max(1, batch // (settings.crops * copies))
-    done = done_units(root, layer, units, "opt.json")
+    options = dict(preset=key, seed=seed, iterations=steps, objective=objective, size=size, copies=copies)
+    made = json.loads(json.dumps(run_record(net, layer, **options)))   # as opt.json holds it
+
+    def differs(unit: int, record: dict):
+        changed = [field for field in made if record.get(field) != made[field]]
+        return ", ".join(f"{field} {record.get(field)!r}, this run's {made[field]!r}" if field != "preset_settings"
+                         else "other preset settings" for field in changed) or None
+    done = done_units(root, layer, units, "opt.json", differs)
     todo = [unit for unit in units if unit not in done]
     groups = [todo[start:start + batch] for start in range(0, len(todo), batch)]
-    options = dict(preset=key, seed=seed, iterations=steps, objective=objective, size=size, copies=copies)
     if pool is not None:
         with progress_bar(len(todo), f"{layer} opt", unit="unit", enabled=progress) as bar:
             job = {"layer": layer, "diversity_weight": diversity_weight, **options}
@@ -239,6 +246,14 @@ def write_results(net, root, layer: str, results: list, preset=3, seed: int = 0,
                   objective: str = None, size: tuple = None, copies: int = 1) -> None:
     """Write each result's opt.png, opt_raw.png (opt_transparency.png) and opt.json under ``root``,
     recording how it was made (the arguments optimize_group took)."""
+    record = run_record(net, layer, preset, seed, iterations, objective, size, copies)
+    for result in results:
+        _write_result(root, layer, result, record)
+
+
+def run_record(net, layer: str, preset=3, seed: int = 0, iterations=None, objective: str = None,
+               size: tuple = None, copies: int = 1) -> dict:
+    """How a unit's image was made, as opt.json records it (the arguments optimize_group took)."""
     key, settings = preset_named(preset)
     kind = objective or ("neuron" if isinstance(settings, Preset) else settings.objective)
     record = dict(preset=key, objective=kind, iterations=settings.iterations if iterations is None else iterations,
@@ -246,8 +261,7 @@ def write_results(net, root, layer: str, results: list, preset=3, seed: int = 0,
                   model=net.spec.name, preset_settings=asdict(settings))
     if not isinstance(settings, Preset):
         record.update(size=list(size or (settings.size, settings.size)), diversity=copies)
-    for result in results:
-        _write_result(root, layer, result, record)
+    return record
 
 
 def _write_result(root, layer: str, result: Optimized, run: dict) -> None:

@@ -1,7 +1,10 @@
 """What every offline job shares: a progress bar with an ETA, and which units a killed run finished.
 (Their files are written whole by ``app.files``.)"""
+import json
+
 from tqdm import tqdm
 
+from app.errors import DeepVisError
 from app.unit_images import unit_dir
 
 
@@ -23,7 +26,26 @@ def estimate_line(count: int, seconds_each: float, unit: str = "unit") -> str:
     return f"{count} {unit}s x ~{seconds_each:.2g} s/{unit} = ~{spent}"
 
 
-def done_units(root, layer: str, units, last_file: str) -> set:
+def done_units(root, layer: str, units, last_file: str, differs=None) -> set:
     """Units whose ``last_file`` (e.g. info.json) is in their folder under ``root``: a job writes
-    it last, whole, so such a unit is complete and a resumed run skips it."""
-    return {unit for unit in units if (unit_dir(root, layer, unit) / last_file).is_file()}
+    it last, whole, so such a unit is complete and a resumed run skips it.
+
+    differs(unit, record): how the JSON record in ``last_file`` was made otherwise than this run
+    would make it (another model, other options), or None; a unit made otherwise stops the run with
+    that line: one folder never mixes two runs' images."""
+    done = set()
+    for unit in units:
+        path = unit_dir(root, layer, unit) / last_file
+        if not path.is_file():
+            continue
+        if differs is not None:
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                difference = differs(unit, record)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                difference = f"not a record of this job ({error})"
+            if difference:
+                raise DeepVisError(f"{path}: made by another run: {difference}; choose another --out, or delete "
+                                   f"{path.parent.parent} to make its units again")
+        done.add(unit)
+    return done

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from app.errors import DeepVisError
 from app.offline import optimize
 from app.offline.montage import write_sprite
 from app.unit_images import find_unit_image, montage_path, sprite_path
@@ -103,8 +104,12 @@ def run_job(net, job: Job, on_progress: Callable[[Progress], None] = lambda prog
     progress = replace(progress, activation=result.activation, picture=result.shown)
     if not keep_going():
         return replace(progress, outcome="cancelled")
-    optimize.write_results(net, job.root, job.layer, [result], job.preset, SEED, job.steps)
-    write_sprite(job.root, job.layer, "opt", net.layer(job.layer).shape[0], job.sprite_tile)
+    try:
+        optimize.write_results(net, job.root, job.layer, [result], job.preset, SEED, job.steps)
+        write_sprite(job.root, job.layer, "opt", net.layer(job.layer).shape[0], job.sprite_tile)
+    except OSError as error:   # a read-only unit_jpg_dir, a full disk: the status line says so
+        raise DeepVisError(f"{job.root}: cannot write the unit's image ({error.strerror or error}); "
+                           "choose a writable unit_jpg_dir") from None
     return replace(progress, step=job.steps, outcome="written")
 
 
