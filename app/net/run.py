@@ -59,6 +59,15 @@ class Tensors(Mapping):
         finally:
             self._read = None
 
+    def unrecorded(self, make):
+        """``make()`` with its reads left out of the record (a backward graph made once reads every
+        tensor on its path; its passes read only what they are fed)."""
+        read, self._read = self._read, None
+        try:
+            return make()
+        finally:
+            self._read = read
+
 
 def _read_only(value):
     if isinstance(value, np.ndarray):
@@ -126,7 +135,7 @@ class Run(Mapping):
     def graph_session(self, key, make_graph):
         """(session, graph) of a backward graph, made once per net and key; or the one line saying why
         it cannot be made (the pass then walks in NumPy)."""
-        return self.net.graph_session(key, make_graph)
+        return self.net.graph_session(key, lambda: self.tensors.unrecorded(make_graph))
 
     def backward(self, layer: str, unit, mode: str = "grad", seed="activation", at=None, layer_diffs: bool = False,
                  seed_through_rectifier: bool = False, engine: str = None, **options):
