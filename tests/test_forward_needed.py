@@ -135,3 +135,23 @@ def test_a_missing_tensor_runs_the_whole_forward_again(net, photo):
     again = computer(asked)
     assert not computer._run.partial and computer._reads[origin]
     np.testing.assert_allclose(again.input_diff, snapshot.input_diff, atol=1e-4 * np.abs(snapshot.input_diff).max())
+
+
+def test_the_status_line_names_the_graph_fallback(net, photo, monkeypatch, tmp_path):
+    import cv2
+
+    from app.net.run import Run
+    from app.ui.panes import status
+
+    app = app_after(net, MIDDLE + "bbb", photo)
+    frame = new_frame(photo)
+    graph_made = compute(net, request_for(app.state, frame))
+    assert graph_made.backward_fallback == ""
+    assert not any("NumPy" in line for line in status.lines(app.view(frame, graph_made, 0.0)))
+    monkeypatch.setattr(Run, "graph_session", lambda run, key, make: "node 'x' (Foo): no graph rule for Foo")
+    walked = compute(net, request_for(app.state, frame))
+    assert walked.backward_fallback == "node 'x' (Foo): no graph rule for Foo"
+    np.testing.assert_allclose(walked.input_diff, graph_made.input_diff, atol=1e-4 * np.abs(walked.input_diff).max())
+    view = app.view(frame, walked, 0.0)
+    assert "backward in NumPy: node 'x' (Foo): no graph rule for Foo" in status.lines(view)[1]
+    cv2.imwrite(str(tmp_path / "fallback.png"), app.render(view))

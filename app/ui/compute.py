@@ -60,6 +60,7 @@ class Snapshot:
     input_diff: Optional[np.ndarray] = None  # H x W x 3 float, image layout and BGR order
     diffs: Optional[Dict[str, np.ndarray]] = None
     backprop_message: str = ""               # why there is no backprop image (error, all zeros)
+    backward_fallback: str = ""              # why the backward walked in NumPy instead of the graph
     seconds: Dict[str, float] = field(default_factory=dict)
     pattern: object = None                   # the request's pattern mode: Tiles, Picture or Message
     order: object = None                     # the asked layer's ChannelOrder, or a message
@@ -212,11 +213,12 @@ def _compute(net, request: Request, run, settings, outputs: Optional[frozenset] 
     with run.tensors.reading() as read:
         maps = _call(registry.entry("back", origin.mode), {}, net=net, run=run, images=images,
                      origin=(origin.layer, origin.unit), layer_diffs=request.want_diffs, settings=settings)
-    (input_diff, diffs, message), *pair_maps = [_back_fields(shown) for shown in maps]
+    (input_diff, diffs, message, fallback), *pair_maps = [_back_fields(shown) for shown in maps]
     seconds["backward"] = time.perf_counter() - start
     second = Snapshot(request, *pair[0], *pair_maps[0]) if pair else None
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
-                    backprop_message=message, seconds=seconds, pattern=pattern, order=order, second=second), run, read
+                    backprop_message=message, backward_fallback=fallback, seconds=seconds, pattern=pattern,
+                    order=order, second=second), run, read
 
 
 def _call(entry: registry.Entry, asked: dict, **available):
@@ -230,10 +232,11 @@ def _call(entry: registry.Entry, asked: dict, **available):
 
 
 def _back_fields(shown) -> tuple:
-    """(input diff, layer diffs, message) of the snapshot from a back-pane method's InputMap or Message."""
+    """(input diff, layer diffs, message, graph fallback) of the snapshot from a back-pane method's
+    InputMap or Message."""
     if isinstance(shown, InputMap):
-        return shown.values, shown.layers, shown.note
-    return None, None, shown.text
+        return shown.values, shown.layers, shown.note, shown.fallback
+    return None, None, shown.text, ""
 
 
 def channel_order(shown: list, layer: str, mode: str, source: str = "input", stats_folder=None):
