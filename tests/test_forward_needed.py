@@ -2,6 +2,7 @@
 the panes show and the backward reads."""
 import dataclasses
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -89,14 +90,33 @@ def app_after(net, keys: str, photo=None) -> App:
     return app
 
 
-def live_snapshot(net, app, photo, frames: int = 3):
-    """The snapshot of the app's compute after ``frames`` camera frames (what the backward reads is
-    learned from the frames before), and the forward run it was made from."""
+def live_snapshot(net, app, photo):
+    """The first snapshot of the app's compute on camera frames that computed only some tensors (what
+    the backward reads is learned from the frames before; the set's session is made meanwhile),
+    and the forward run it was made from."""
     computer = Computer(net)
-    for _ in range(frames):
+    for _ in range(200):
         frame = new_frame(photo)
         snapshot = computer(request_for(app.state, frame))
-    return frame, snapshot, computer._run
+        if computer._run.partial:
+            return frame, snapshot, computer._run
+        time.sleep(0.05)
+    raise AssertionError("every frame computed every tensor")
+
+
+def test_the_session_of_a_new_set_is_made_in_the_background(net, photo):
+    app = app_after(net, "o" * 12)
+    computer = Computer(net)
+    first = computer(request_for(app.state, new_frame(photo)))
+    assert not computer._run.partial   # its session was not made yet: every tensor, no pause
+    for _ in range(200):
+        if net.prepare_forward([app.state.layer_info.name, net.prob_layer()]):
+            break
+        time.sleep(0.05)
+    second = computer(request_for(app.state, new_frame(photo)))
+    assert computer._run.partial and set(second.activations) == {app.state.layer_info.name, net.prob_layer()}
+    name = app.state.layer_info.name
+    np.testing.assert_allclose(second.activations[name], first.activations[name], atol=1e-5)
 
 
 MIDDLE = "o" * 40   # a middle layer of the default model (blocks.3...)

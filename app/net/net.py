@@ -48,6 +48,7 @@ class Net:
         self._lock = threading.Lock()   # guards the cached plans below: built once, then read by any thread
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
         self._forward_sessions = OrderedDict()   # frozenset of outputs -> (session, output names)
+        self._preparing = None   # the outputs whose session a background thread is making
         self.forward_sessions = FORWARD_SESSIONS
         self._graph_plan = None
         self._graph_lock = threading.Lock()   # guards the backward graphs' sessions
@@ -208,22 +209,52 @@ class Net:
         batch = self._as_batch(images)
         if batch is images:
             batch = batch.copy()
-        asked = None if outputs is None else frozenset(outputs) - {self.input_name}
+        asked = None if outputs is None else self._asked(outputs)
         return Run(self, batch, self._run(batch, up_to, outputs=asked), partial=up_to is not None or asked is not None)
 
+    def _asked(self, outputs) -> frozenset:
+        return frozenset(outputs) - {self.input_name}
+
+    def prepare_forward(self, outputs) -> bool:
+        """True when forward(outputs=) has its session; else starts making it on a background thread
+        (one at a time) and says False: the live loop runs every tensor meanwhile, since making a
+        session takes up to a few forwards (ResNet-50: 0.5 s)."""
+        asked = self._asked(outputs)
+        with self._lock:
+            if asked in self._forward_sessions:
+                return True
+            if self._preparing is not None:
+                return False
+            self._preparing = asked
+        threading.Thread(target=self._prepare, args=(asked,), daemon=True).start()
+        return False
+
+    def _prepare(self, outputs: frozenset) -> None:
+        try:
+            self._session_for(outputs)
+        except DeepVisError:   # never ready: the caller goes on with every tensor, which does run
+            pass
+        finally:
+            with self._lock:
+                self._preparing = None
+
     def _session_for(self, outputs: frozenset) -> tuple:
-        """(session, output names) computing only what ``outputs`` depend on and returning only them."""
+        """(session, output names) computing only what ``outputs`` depend on and returning only them;
+        made outside the lock (the forward of every tensor and other sets go on meanwhile)."""
         unknown = sorted(outputs - set(self.tensor_types))
         if unknown:
             raise DeepVisError(f"{self.where}: no tensor named {unknown[0]!r} to compute")
         with self._lock:
             entry = self._forward_sessions.get(outputs)
-            if entry is None:
-                session = self.make_session(_with_outputs(onnx_graph.runnable(self.model), outputs, self.tensor_types))
-                entry = self._forward_sessions[outputs] = (session, [o.name for o in session.get_outputs()])
-                while len(self._forward_sessions) > max(1, self.forward_sessions):
-                    self._forward_sessions.popitem(last=False)
+            if entry is not None:
+                self._forward_sessions.move_to_end(outputs)
+                return entry
+        session = self.make_session(_with_outputs(onnx_graph.runnable(self.model), outputs, self.tensor_types))
+        with self._lock:
+            entry = self._forward_sessions.setdefault(outputs, (session, [o.name for o in session.get_outputs()]))
             self._forward_sessions.move_to_end(outputs)
+            while len(self._forward_sessions) > max(1, self.forward_sessions):
+                self._forward_sessions.popitem(last=False)
             return entry
 
     def _session_up_to(self, layer: str) -> tuple:

@@ -141,7 +141,7 @@ class Computer:
     origin or mode changed since the last request (same frame, fit and siamese view) and the last
     run holds what the new request needs; it keeps the last run for that. The forward computes only
     what the request needs (``needed``): for the backward, what the last pass from the same layer
-    and mode read."""
+    and mode read; every tensor while the session of that set is being made (Net.prepare_forward)."""
 
     def __init__(self, net, settings=None):
         self.net, self.settings = net, settings
@@ -152,6 +152,8 @@ class Computer:
         key = (request.frame, request.fit_mode, request.siamese_view)   # frames compare by identity
         origin = (request.backprop.layer, request.backprop.mode) if request.backprop else None
         outputs = needed(self.net, request, self._reads.get(origin))
+        if outputs is not None and not self.net.prepare_forward(outputs):
+            outputs = None   # its session is being made: every tensor this time, no pause
         if key != self._key or not _holds(self._run, outputs):
             # the last run's arrays go first: ONNX Runtime then reuses their memory for the next
             self._key, self._run = None, None
