@@ -30,7 +30,7 @@ from app.net import Net, heap  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from app.ui.app import App  # noqa: E402
-from app.ui.compute import Computer, compute, request_for  # noqa: E402
+from app.ui.compute import Computer, request_for  # noqa: E402
 from app.ui.state import next_state  # noqa: E402
 from app.ui.workers import ComputeWorker  # noqa: E402
 
@@ -118,6 +118,16 @@ def switches(app: App, net, inputs: list, count: int, after: int = 4) -> tuple:
     return first, float(np.median(later))
 
 
+def warm_up(app: App, net, inputs: list, seconds: float = 2.0) -> None:
+    """Frames through the app's compute for ``seconds``: the sessions the loop makes (in the background
+    too) are made before the measurements, as in a window that has been running a while."""
+    computer = Computer(net)
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        frame = camera_like(inputs[0])
+        app.render(app.view(frame, computer(request_for(app.state, frame)), 0.0))
+
+
 def main() -> None:
     heap.keep_freed_memory()  # as the app and the offline tools run
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -138,7 +148,7 @@ def main() -> None:
         state = next_state(state, action)
     app.state = state
     inputs = frames(open_source(str(default_input_dir())), 8)
-    app.render(app.view(inputs[0], compute(net, request_for(state, inputs[0])), 0.0))   # warm-up
+    warm_up(app, net, inputs)
     load_before = os.getloadavg()[0]
     computed, drawn = live(app, net, inputs, args.seconds)
     median = serial(app, net, inputs, max(10, int(args.seconds * 10)))
