@@ -27,6 +27,12 @@ provider = "auto"
 # (the status line says which); "numpy" always walks in NumPy, the reference (docs/autodiff.md).
 backward_engine = "graph"
 
+# The app's forward computes only the tensors the panes show and the backward reads, by an ONNX
+# Runtime session made for each such set (ONNX Runtime then fuses convolutions with their
+# activations); this many sets keep their sessions, least recently used dropped (each holds its
+# own packed copy of the weights: lower it for very large nets).
+forward_sessions = 4
+
 # ---------------------------------------------------------------------------------------------
 # Input
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 # model = "efficientnet-lite0"       # or "path/to/model.onnx", "path/to/deploy.prototxt", a model_zoo name
 # provider = "cpu"                   # "auto", "cuda" or "cpu"
 # backward_engine = "numpy"          # "graph" (one ONNX Runtime session per layer and mode) or "numpy"
+# forward_sessions = 2               # forward sessions kept, one per set of tensors asked for
 # picture_percentile = 99.0            # contrast of the back pane and diff tiles (100: the max)
 # optimize_preset = "lucid"          # tools.optimize_image: 1-5 (the paper), "lucid" or "maco"
 # optimize_on_select = True           # optimize each unit the cursor rests on (no image yet)

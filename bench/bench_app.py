@@ -1,9 +1,9 @@
-"""Frames per second of the app's whole loop: forward of every layer + guided backprop + drawing.
+"""Frames per second of the app's whole loop: forward of what is shown and read + guided backprop + drawing.
 
     python bench/bench_app.py [--model M] [--seconds 5] [--layer NAME] [--engine graph|numpy]
-        [--random-weights SEED]
+        [--random-weights SEED] [--switches 3]
 
-Two figures on the sample photos, a new image every frame (as from a camera):
+Three figures on the sample photos, a new image every frame (as from a camera):
 - live: the app's own threads. The compute thread (forward, then backward) runs on the newest
   frame while the main thread draws each snapshot that comes back, as the window does; its rate
   is the fps the status line shows.
@@ -12,6 +12,8 @@ Two figures on the sample photos, a new image every frame (as from a camera):
 The cores may be shared with other programs (the load average is printed), so each frame of the
 second measurement also times a reference, interleaved: a bare forward of the model as ONNX Runtime
 runs it for classification alone (output only, fused), with the same session options.
+- a layer switch: the first frame after each of ``--switches`` switches to the next layer (its
+  forward and backward sessions made then), and the median of the frames after it.
 """
 import argparse
 import dataclasses
@@ -28,7 +30,7 @@ from app.net import Net, heap  # noqa: E402
 from app.net.onnx_graph import runnable  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from app.ui.app import App  # noqa: E402
-from app.ui.compute import Computer, compute, request_for  # noqa: E402
+from app.ui.compute import Computer, request_for  # noqa: E402
 from app.ui.state import next_state  # noqa: E402
 from app.ui.workers import ComputeWorker  # noqa: E402
 
@@ -85,18 +87,45 @@ def serial(app: App, net, inputs: list, count: int) -> dict:
     bare = net.make_session(runnable(net.model))
     batch = net.preprocess([inputs[0].images[0]])
     stages = {"forward": [], "backward": [], "draw": [], "reference": []}
+    computer = Computer(net)
     for index in range(count):
         start = time.perf_counter()
         bare.run(None, {net.input_name: batch})
         stages["reference"].append(time.perf_counter() - start)
         frame = camera_like(inputs[index % len(inputs)])
-        snapshot = compute(net, request_for(app.state, frame))
+        snapshot = computer(request_for(app.state, frame))
         drawn = time.perf_counter()
         app.render(app.view(frame, snapshot, 0.0))
         stages["draw"].append(time.perf_counter() - drawn)
         stages["forward"].append(snapshot.seconds["forward"])
         stages["backward"].append(snapshot.seconds.get("backward", 0.0))
     return {name: float(np.median(seconds)) for name, seconds in stages.items()}
+
+
+def switches(app: App, net, inputs: list, count: int, after: int = 4) -> tuple:
+    """(seconds of the first frame after each of ``count`` switches to the next layer, median seconds
+    of the ``after`` frames that follow each), computed as the compute thread does, drawing aside."""
+    computer = Computer(net)
+    computer(request_for(app.state, camera_like(inputs[0])))
+    first, later = [], []
+    for switch in range(count):
+        app.state = next_state(app.state, "next_layer")
+        for index in range(after + 1):
+            frame = camera_like(inputs[(switch + index) % len(inputs)])
+            start = time.perf_counter()
+            computer(request_for(app.state, frame))
+            (later if index else first).append(time.perf_counter() - start)
+    return first, float(np.median(later))
+
+
+def warm_up(app: App, net, inputs: list, seconds: float = 2.0) -> None:
+    """Frames through the app's compute for ``seconds``: the sessions the loop makes (in the background
+    too) are made before the measurements, as in a window that has been running a while."""
+    computer = Computer(net)
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        frame = camera_like(inputs[0])
+        app.render(app.view(frame, computer(request_for(app.state, frame)), 0.0))
 
 
 def main() -> None:
@@ -107,6 +136,7 @@ def main() -> None:
     parser.add_argument("--layer", default=None, help="layer the backprop starts from (default: a middle one)")
     parser.add_argument("--engine", default="graph", help="backward engine: graph or numpy")
     parser.add_argument("--random-weights", type=int, default=None, help="a Caffe model with seeded random weights")
+    parser.add_argument("--switches", type=int, default=3, help="layer switches timed after the loop")
     args = parser.parse_args()
     settings = load_settings(provider="cpu")
     net = Net.load(args.model, provider="cpu", random_weights=args.random_weights)
@@ -118,7 +148,7 @@ def main() -> None:
         state = next_state(state, action)
     app.state = state
     inputs = frames(open_source(str(default_input_dir())), 8)
-    app.render(app.view(inputs[0], compute(net, request_for(state, inputs[0])), 0.0))   # warm-up
+    warm_up(app, net, inputs)
     load_before = os.getloadavg()[0]
     computed, drawn = live(app, net, inputs, args.seconds)
     median = serial(app, net, inputs, max(10, int(args.seconds * 10)))
@@ -132,6 +162,10 @@ def main() -> None:
           f"{frame_seconds / reference:.1f}x the reference's {reference * 1000:.1f} ms)")
     for name, seconds in median.items():
         print(f"  {name:<9} {seconds * 1000:7.1f} ms  {seconds / frame_seconds:6.1%}")
+    if args.switches:
+        first, later = switches(app, net, inputs, args.switches)
+        print(f"layer switch: first frame {' / '.join(f'{s * 1000:.0f}' for s in first)} ms, "
+              f"the frames after it {later * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper
 from app.errors import DeepVisError
 from app.net import Net
 from app.net.preprocess import InputSpec, deprocess, image_layout, preprocess, read_image
+from app.net.run import MissingTensor
 
 MNIST_INPUT = dict(mean=0, input_scale=1, raw_scale=255)
 
@@ -117,7 +118,9 @@ def test_forward_up_to_a_layer_runs_only_what_it_needs(mnist):
     acts = mnist.forward(digits, up_to="ReLU114_Output_0")
     assert list(acts) == ["Convolution28_Output_0", "Plus30_Output_0", "ReLU32_Output_0", "Pooling66_Output_0",
                           "Convolution110_Output_0", "Plus112_Output_0", "ReLU114_Output_0"]
-    assert "Pooling160_Output_0" not in acts.tensors and "Parameter193_reshape1" not in acts.tensors
+    assert not acts.tensors.computed("Pooling160_Output_0") and not acts.tensors.computed("Parameter193_reshape1")
+    with pytest.raises(MissingTensor, match="'Pooling160_Output_0' was not computed"):
+        acts.tensors["Pooling160_Output_0"]
     for name, value in acts.tensors.items():
         np.testing.assert_array_equal(value, full.tensors[name])
     np.testing.assert_array_equal(acts.backward("ReLU114_Output_0", 3, mode="guided").input, full_diff)

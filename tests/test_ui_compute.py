@@ -24,7 +24,7 @@ class FakeNet:
         self.diff, self.error = diff, error
         self.forwards = 0
 
-    def forward(self, images):
+    def forward(self, images, outputs=None):
         self.forwards += 1
         return FakeRun(self, np.zeros((len(images), 3, 4, 4), np.float32), {"out": np.array([[0.2, 0.8]])})
 

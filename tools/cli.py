@@ -64,6 +64,7 @@ def load_net(args: argparse.Namespace, settings: types.SimpleNamespace, model=No
     net = Net.load(args.model or model or settings.model, provider=settings.provider,
                    input=settings.model_input or None, random_weights=random_weights)
     net.backward_engine = settings.backward_engine
+    net.forward_sessions = settings.forward_sessions
     if net.provider_note:
         print(f"{net.where}: {net.provider_note}", file=sys.stderr)
     return net

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Optional
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from app.errors import DeepVisError
@@ -20,6 +21,9 @@ MAX_INPUT_SIDE = 16384   # an input dim over this is a damaged or hostile file, 
 # backward graphs kept per net, least recently used dropped (one per layer, mode and options); they
 # read the net's weights (a session with its own copy held 440 MB of CaffeNet's, packed copies included)
 GRAPH_SESSIONS = 8
+# forward sessions kept per net for forward(outputs=...), one per set of outputs asked for, least
+# recently used dropped (settings.forward_sessions; each holds its own packed copy of the weights)
+FORWARD_SESSIONS = 4
 
 
 class Net:
@@ -43,6 +47,9 @@ class Net:
         self._output_names = [o.name for o in self._session.get_outputs()]
         self._lock = threading.Lock()   # guards the cached plans below: built once, then read by any thread
         self._partial = None   # (layer, session, output names) of the last forward(up_to=layer)
+        self._forward_sessions = OrderedDict()   # frozenset of outputs -> (session, output names)
+        self._preparing = None   # the outputs whose session a background thread is making
+        self.forward_sessions = FORWARD_SESSIONS
         self._graph_plan = None
         self._graph_lock = threading.Lock()   # guards the backward graphs' sessions
         self._graph_sessions = OrderedDict()
@@ -176,24 +183,79 @@ class Net:
             images = [images]
         return self.preprocess(list(images))
 
-    def _run(self, batch: np.ndarray, up_to: str = None, options: ort.RunOptions = None) -> dict:
-        session, names = (self._session, self._output_names) if up_to is None else self._session_up_to(up_to)
+    def _run(self, batch: np.ndarray, up_to: str = None, options: ort.RunOptions = None, outputs=None) -> dict:
+        if outputs is not None:
+            session, names = self._session_for(outputs)
+        elif up_to is not None:
+            session, names = self._session_up_to(up_to)
+        else:
+            session, names = self._session, self._output_names
         tensors = dict(zip(names, session.run(None, {self.input_name: batch}, options)))
         tensors[self.input_name] = batch
         return tensors
 
-    def forward(self, images, up_to: str = None) -> Run:
+    def forward(self, images, up_to: str = None, outputs=None) -> Run:
         """The forward run of a batch: a Run, mapping layer name -> activation with the batch axis,
         holding every intermediate tensor of the graph (what its backward passes read).
 
         images: a list of H x W x 3 uint8 BGR images (any size; preprocessing applied) or an
         N x C x H x W float32 array (copied: the run keeps the batch it saw). up_to: a layer name;
         only what that layer depends on is computed and kept (enough to backprop from it).
+        outputs: tensor names; only these are returned (ONNX Runtime then fuses the rest, e.g. a
+        convolution with its activation), by a session made for this set and kept
+        (``forward_sessions`` sets, least recently used dropped). Reading another tensor of the
+        graph from the run raises run.MissingTensor.
         """
         batch = self._as_batch(images)
         if batch is images:
             batch = batch.copy()
-        return Run(self, batch, self._run(batch, up_to))
+        asked = None if outputs is None else self._asked(outputs)
+        return Run(self, batch, self._run(batch, up_to, outputs=asked), partial=up_to is not None or asked is not None)
+
+    def _asked(self, outputs) -> frozenset:
+        return frozenset(outputs) - {self.input_name}
+
+    def prepare_forward(self, outputs) -> bool:
+        """True when forward(outputs=) has its session; else starts making it on a background thread
+        (one at a time) and says False: the live loop runs every tensor meanwhile, since making a
+        session takes up to a few forwards (ResNet-50: 0.5 s)."""
+        asked = self._asked(outputs)
+        with self._lock:
+            if asked in self._forward_sessions:
+                return True
+            if self._preparing is not None:
+                return False
+            self._preparing = asked
+        threading.Thread(target=self._prepare, args=(asked,), daemon=True).start()
+        return False
+
+    def _prepare(self, outputs: frozenset) -> None:
+        try:
+            self._session_for(outputs)
+        except DeepVisError:   # never ready: the caller goes on with every tensor, which does run
+            pass
+        finally:
+            with self._lock:
+                self._preparing = None
+
+    def _session_for(self, outputs: frozenset) -> tuple:
+        """(session, output names) computing only what ``outputs`` depend on and returning only them;
+        made outside the lock (the forward of every tensor and other sets go on meanwhile)."""
+        unknown = sorted(outputs - set(self.tensor_types))
+        if unknown:
+            raise DeepVisError(f"{self.where}: no tensor named {unknown[0]!r} to compute")
+        with self._lock:
+            entry = self._forward_sessions.get(outputs)
+            if entry is not None:
+                self._forward_sessions.move_to_end(outputs)
+                return entry
+        session = self.make_session(_with_outputs(onnx_graph.runnable(self.model), outputs, self.tensor_types))
+        with self._lock:
+            entry = self._forward_sessions.setdefault(outputs, (session, [o.name for o in session.get_outputs()]))
+            self._forward_sessions.move_to_end(outputs)
+            while len(self._forward_sessions) > max(1, self.forward_sessions):
+                self._forward_sessions.popitem(last=False)
+            return entry
 
     def _session_up_to(self, layer: str) -> tuple:
         """(session, output names) computing only what ``layer`` depends on, kept for the next call
@@ -307,6 +369,23 @@ def _ort_reason(error) -> str:
     detail = text.rsplit(" was false. ", 1)[-1] if " was false. " in text else text.split(" : ")[-1]
     detail = re.sub(r"^/\S+:\d+ [^(]*\(.*?\) (?=[A-Z])", "", detail)   # the C++ source line and function
     return ((f"node {node.group(2)} ({node.group(1)}): " if node else "") + detail)[:300]
+
+
+def _with_outputs(model, outputs: frozenset, tensor_types: dict):
+    """A copy of the model with only the nodes ``outputs`` depend on, returning exactly those."""
+    needed = onnx_graph.ancestors(model.graph, sorted(outputs))
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    nodes = [node for node in copy.graph.node if needed.intersection(node.output)]
+    read = {name for node in nodes for name in node.input}
+    weights = [weight for weight in copy.graph.initializer if weight.name in read]  # ORT refuses orphans
+    del copy.graph.node[:], copy.graph.output[:], copy.graph.initializer[:]
+    copy.graph.node.extend(nodes)
+    copy.graph.initializer.extend(weights)
+    helper = onnx.helper
+    copy.graph.output.extend(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(tensor_types[name][0]),
+                                                           None) for name in sorted(outputs))
+    return copy
 
 
 def _initializers(model, where: str) -> dict:

@@ -12,6 +12,7 @@ import numpy as np
 
 from app.errors import DeepVisError
 from app.inputs import Frame, fit_to_input
+from app.net.run import MissingTensor
 from app.ui.state import AppState
 from app.views import registry
 from app.views.registry import InputMap
@@ -45,6 +46,7 @@ class Request:
     want_diffs: bool             # the layers pane's entry reads diffs: keep every layer's diff
     pattern: Optional[Pattern] = None   # a pattern mode computed from the net (None: off, or images on disk)
     order: Optional[tuple] = None   # (layer, channel order, source, find_maxes folder) when not the original order
+    layer: Optional[str] = None     # the selected layer, what the panes show (None: compute every layer)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +60,7 @@ class Snapshot:
     input_diff: Optional[np.ndarray] = None  # H x W x 3 float, image layout and BGR order
     diffs: Optional[Dict[str, np.ndarray]] = None
     backprop_message: str = ""               # why there is no backprop image (error, all zeros)
+    backward_fallback: str = ""              # why the backward walked in NumPy instead of the graph
     seconds: Dict[str, float] = field(default_factory=dict)
     pattern: object = None                   # the request's pattern mode: Tiles, Picture or Message
     order: object = None                     # the asked layer's ChannelOrder, or a message
@@ -73,7 +76,7 @@ def request_for(state: AppState, frame: Frame) -> Request:
         want_diffs = ("shown_diffs" in registry.base(state.show_diffs).inputs
                       and "layer_diffs" in registry.entry("back", state.backprop_mode).inputs)
     return Request(frame, state.fit_mode, state.siamese_view, backprop, want_diffs, pattern_request(state),
-                   order_request(state))
+                   order_request(state), state.layer_info.name)
 
 
 def pattern_request(state: AppState) -> Optional[Pattern]:
@@ -113,43 +116,87 @@ def net_images(net, request: Request) -> list:
             for image in shown_images(request.frame.images, request.siamese_view)]
 
 
+def needed(net, request: Request, backward_reads=None) -> Optional[frozenset]:
+    """The tensors the forward of ``request`` must give: the selected layer, the class output, the
+    channel order's layer and, with backprop on, the origin and ``backward_reads`` (what the last
+    backward pass from that origin read); None (every tensor) while what the panes or the backward
+    read is not known: a pattern mode computed from the net, the layer diffs, the first backward
+    pass from a layer, or a request that names no layer."""
+    if request.layer is None or request.pattern is not None or request.want_diffs:
+        return None
+    names = {request.layer}
+    if net.prob_layer() is not None:
+        names.add(net.prob_layer())
+    if request.order is not None:
+        names.add(request.order[0])
+    if request.backprop is not None:
+        if backward_reads is None:
+            return None
+        names |= {request.backprop.layer} | backward_reads
+    return frozenset(names)
+
+
 class Computer:
     """``compute`` for the compute thread: the forward pass is skipped when only the backprop
-    origin or mode changed since the last request (same frame, fit and siamese view); it keeps the
-    last run for that."""
+    origin or mode changed since the last request (same frame, fit and siamese view) and the last
+    run holds what the new request needs; it keeps the last run for that. The forward computes only
+    what the request needs (``needed``): for the backward, what the last pass from the same layer
+    and mode read; every tensor while the session of that set is being made (Net.prepare_forward)."""
 
     def __init__(self, net, settings=None):
         self.net, self.settings = net, settings
         self._key, self._run = None, None
+        self._reads = {}   # (layer, mode) -> the run's tensors its last backward pass read
 
     def __call__(self, request: Request) -> Snapshot:
         key = (request.frame, request.fit_mode, request.siamese_view)   # frames compare by identity
-        if key != self._key:
+        origin = (request.backprop.layer, request.backprop.mode) if request.backprop else None
+        outputs = needed(self.net, request, self._reads.get(origin))
+        if outputs is not None and not self.net.prepare_forward(outputs):
+            outputs = None   # its session is being made: every tensor this time, no pause
+        if key != self._key or not _holds(self._run, outputs):
             # the last run's arrays go first: ONNX Runtime then reuses their memory for the next
             self._key, self._run = None, None
-        snapshot, self._run = _compute(self.net, request, self._run, self.settings)
+        try:
+            snapshot, self._run, read = _compute(self.net, request, self._run, self.settings, outputs)
+        except MissingTensor:   # the backward read more than last time (its graph was made again)
+            self._reads.pop(origin, None)
+            snapshot, self._run, read = _compute(self.net, request, None, self.settings, None)
+        if origin is not None:
+            self._reads[origin] = frozenset(read)
         self._key = key
         return snapshot
 
 
+def _holds(run, outputs: Optional[frozenset]) -> bool:
+    """Whether ``run`` computed every tensor of ``outputs`` (None: every tensor of the graph)."""
+    if run is None:
+        return False
+    if outputs is None:
+        return not run.partial
+    return all(run.tensors.computed(name) for name in outputs)
+
+
 def compute(net, request: Request, run=None, settings=None) -> Snapshot:
-    """Run ``net`` for ``request``: every layer forward, the pattern mode's computation and the back
-    pane's method (app/views/registry.py) when asked.
+    """Run ``net`` for ``request``: the forward of what it needs (``needed``: every layer while
+    backprop is on, since no earlier pass says what the backward reads), the pattern mode's
+    computation and the back pane's method (app/views/registry.py) when asked.
 
     run: the forward run of the request's images when the caller holds one, so that only the rest
     runs. settings: what the methods read their tunables from (None: settings.py). A siamese pair
     shown "both" runs as a batch of two; the snapshot holds the first image and its ``second`` the
     other."""
-    return _compute(net, request, run, settings)[0]
+    return _compute(net, request, run, settings, needed(net, request))[0]
 
 
-def _compute(net, request: Request, run, settings) -> tuple:
-    """(snapshot, the forward run it was made from)."""
+def _compute(net, request: Request, run, settings, outputs: Optional[frozenset] = None) -> tuple:
+    """(snapshot, the forward run it was made from, the run's tensors the backward read). outputs:
+    the tensors a new forward computes (None: every one)."""
     seconds = {}
     images = net_images(net, request)
     if run is None:
         start = time.perf_counter()
-        run = net.forward(images)
+        run = net.forward(images, outputs=outputs)
         seconds["forward"] = time.perf_counter() - start
     (image, activations, predictions), *pair = [
         (image, {name: value[i] for name, value in run.items()}, run.top_classes(sample=i))
@@ -162,16 +209,18 @@ def _compute(net, request: Request, run, settings) -> tuple:
     order = channel_order([activations] + [p[1] for p in pair], *request.order) if request.order else None
     if request.backprop is None:
         return Snapshot(request, image, activations, predictions, seconds=seconds, pattern=pattern, order=order,
-                        second=Snapshot(request, *pair[0]) if pair else None), run
+                        second=Snapshot(request, *pair[0]) if pair else None), run, set()
     start = time.perf_counter()
     origin = request.backprop
-    maps = _call(registry.entry("back", origin.mode), {}, net=net, run=run, images=images,
-                 origin=(origin.layer, origin.unit), layer_diffs=request.want_diffs, settings=settings)
-    (input_diff, diffs, message), *pair_maps = [_back_fields(shown) for shown in maps]
+    with run.tensors.reading() as read:
+        maps = _call(registry.entry("back", origin.mode), {}, net=net, run=run, images=images,
+                     origin=(origin.layer, origin.unit), layer_diffs=request.want_diffs, settings=settings)
+    (input_diff, diffs, message, fallback), *pair_maps = [_back_fields(shown) for shown in maps]
     seconds["backward"] = time.perf_counter() - start
     second = Snapshot(request, *pair[0], *pair_maps[0]) if pair else None
     return Snapshot(request, image, activations, predictions, input_diff=input_diff, diffs=diffs,
-                    backprop_message=message, seconds=seconds, pattern=pattern, order=order, second=second), run
+                    backprop_message=message, backward_fallback=fallback, seconds=seconds, pattern=pattern,
+                    order=order, second=second), run, read
 
 
 def _call(entry: registry.Entry, asked: dict, **available):
@@ -185,10 +234,11 @@ def _call(entry: registry.Entry, asked: dict, **available):
 
 
 def _back_fields(shown) -> tuple:
-    """(input diff, layer diffs, message) of the snapshot from a back-pane method's InputMap or Message."""
+    """(input diff, layer diffs, message, graph fallback) of the snapshot from a back-pane method's
+    InputMap or Message."""
     if isinstance(shown, InputMap):
-        return shown.values, shown.layers, shown.note
-    return None, None, shown.text
+        return shown.values, shown.layers, shown.note, shown.fallback
+    return None, None, shown.text, ""
 
 
 def channel_order(shown: list, layer: str, mode: str, source: str = "input", stats_folder=None):

@@ -25,14 +25,15 @@ def zero_note(origin, how: str = "backprop") -> str:
             "(the unit is off on this image, or the rectifiers on the way block it, e.g. ReLU6 units at 6)")
 
 
-def input_maps(net, input_diff: np.ndarray, origin, diffs=None, how: str = "backprop") -> list:
-    """One InputMap per sample of an N x C x H x W input diff (with each sample's layer diffs)."""
+def input_maps(net, input_diff: np.ndarray, origin, diffs=None, how: str = "backprop", fallback: str = "") -> list:
+    """One InputMap per sample of an N x C x H x W input diff (with each sample's layer diffs);
+    fallback: why the NumPy walk ran instead of the graph."""
     maps = []
     for sample in range(len(input_diff)):
         values = to_image_layout(net, input_diff[sample])
         layers = {name: value[sample] for name, value in diffs.items()} if diffs is not None else None
         maps.append(InputMap(values, layers, _non_finite_note(values, origin, how)
-                             or ("" if np.any(values) else zero_note(origin, how))))
+                             or ("" if np.any(values) else zero_note(origin, how)), fallback))
     return maps
 
 
@@ -52,7 +53,8 @@ def _method(mode: str):
                                   seed_through_rectifier=True)
         except DeepVisError as error:
             return [Message(f"no backprop: {error}")] * len(run.input)
-        return input_maps(run.net, result.input, origin, result.layers if layer_diffs else None)
+        return input_maps(run.net, result.input, origin, result.layers if layer_diffs else None,
+                          fallback=result.fallback)
     backward_pass.__doc__ = f"The {mode} backward pass from ``origin`` to the input of every image of ``run``."
     return backward_pass
 

@@ -89,6 +89,7 @@ class InputMap:
     values: np.ndarray                   # H x W x 3 float32, the image's layout and BGR order
     layers: Optional[Dict[str, np.ndarray]] = None   # layer -> this image's diff, when asked (layer_diffs)
     note: str = ""                       # why the map is all zero (the back pane says so instead of gray)
+    fallback: str = ""                   # why the NumPy walk ran instead of the graph (Backward.fallback)
 
 
 @dataclass(frozen=True, eq=False)

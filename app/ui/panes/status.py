@@ -94,6 +94,8 @@ def second_fields(view) -> List[Field]:
             fields.append(Field(f"truth: {_label_name(frame.label, net.labels)}", 70, elide=True))
     if view.message:
         fields.append(Field(view.message, 65, elide=True))
+    if view.snapshot is not None and view.snapshot.backward_fallback and state.backprop_mode != "off":
+        fields.append(Field(f"backward in NumPy: {view.snapshot.backward_fallback}", 64, elide=True))
     return fields
 
 
