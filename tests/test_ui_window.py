@@ -98,7 +98,8 @@ class Window:
         while time.monotonic() < deadline:   # a loaded machine can take longer than settle
             time.sleep(0.5)
             later = self._snap()
-            if np.array_equal(later[:STATUS[0]], image[:STATUS[0]]):   # the status line's FPS keeps moving
+            # the status line's FPS keeps moving; an all-black grab is a window not painted yet (never a frame)
+            if np.array_equal(later[:STATUS[0]], image[:STATUS[0]]) and later.any():
                 return later
             image = later
         return image

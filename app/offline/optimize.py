@@ -183,6 +183,7 @@ def optimize_layer(net, layer: str, units, root, preset=3, seed: int = 0, batch:
     on_step(step, glimpse): as optimize_units; returning False stops the run (nothing is written).
     pool: an app.offline.on_ray.Pool whose actors optimize the groups (on_step is not called then)."""
     key, settings = preset_named(preset)
+    check_options(net, key, settings, size, copies)   # before the folder is compared: the options' own error
     steps = settings.iterations if iterations is None else iterations
     if not isinstance(settings, Preset):   # batch counts the images through the net: maco's crops too
         batch = max(1, batch // (settings.crops * copies))
@@ -233,13 +234,18 @@ def optimize_group(net, layer: str, units, preset=3, seed: int = 0, iterations=N
     """An ``Optimized`` per unit of ``units``, all in one batch, with ``preset`` (1-5, "lucid", "maco");
     the arguments as optimize_layer's."""
     key, settings = preset_named(preset)
+    check_options(net, key, settings, size, copies)
     if isinstance(settings, Preset):
-        if size or copies > 1:
-            raise DeepVisError(f"{net.spec.name}: preset {key}: works in the net's input space; "
-                               "size and diversity need preset lucid or maco")
         return optimize_units(net, layer, units, settings, seed, iterations, on_step, objective or "neuron")
     return render_units(net, layer, units, settings, seed, iterations, objective or settings.objective, size,
                         copies, diversity_weight, on_step)
+
+
+def check_options(net, key, settings, size: tuple, copies: int) -> None:
+    """The paper's presets work in the net's input space: no other size, no diversity."""
+    if isinstance(settings, Preset) and (size or copies > 1):
+        raise DeepVisError(f"{net.spec.name}: preset {key}: works in the net's input space; "
+                           "size and diversity need preset lucid or maco")
 
 
 def write_results(net, root, layer: str, results: list, preset=3, seed: int = 0, iterations=None,
