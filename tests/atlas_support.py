@@ -7,6 +7,8 @@ from urllib.parse import unquote, urlsplit
 
 from tools import atlas, crop_max_patches, find_maxes, layer_stats, optimize_image
 
+LAYERS = ["stem", "blocks.2.1.add", "fc"]   # the first, one in the middle, the logits
+
 
 def offline_run(images, out: Path, layers: list, crop_units: str, optimized: dict, model=None) -> Path:
     """The four offline jobs into ``out``: find_maxes (top 4), crops of ``crop_units`` of every layer,

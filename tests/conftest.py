@@ -1,4 +1,4 @@
-"""Shared test fixtures: the third-party test data folder beside the repo, and nets built once."""
+"""Shared test fixtures: the third-party test data folder beside the repo, nets built once, the atlas's run."""
 from pathlib import Path
 
 import pytest
@@ -33,3 +33,17 @@ def chromium():
             args=["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def atlas_run(tmp_path_factory):
+    """The four offline jobs over a small real run (tests/atlas_support.py) and its atlas, once per
+    session: (units folder, site folder, the files the build wrote)."""
+    from tests.atlas_support import LAYERS, build, offline_run
+    from app.inputs.samples import default_input_dir
+
+    folder = tmp_path_factory.mktemp("atlas")
+    units = offline_run(default_input_dir(folder), folder / "units", LAYERS, "0-3",
+                        {"stem": "0-1", "fc": "0-1"})
+    site = folder / "site"
+    return units, site, build(units, site)

@@ -2,7 +2,7 @@
 every whole-file write (app.files.write_atomic) announced on the pipe DEEPVIS_WRITES_FD names, as
 "start N PATH" once the temporary file holds the data and "wrote N PATH" once it is renamed into
 place. With DEEPVIS_HOLD_AT=N, write N waits there with its temporary file written, so a test's
-SIGKILL lands inside that write. ``kill_at`` drives it; ``files_of`` compares output folders."""
+SIGKILL lands inside that write. ``kill_at`` and ``kill_after`` drive it; ``files_of`` compares output folders."""
 import os
 import runpy
 import signal
@@ -40,24 +40,37 @@ def kill_at(tool: str, arguments: list, write: int, inside: bool, timeout: float
     """Runs the tool and SIGKILLs it inside its ``write``-th whole-file write (``inside``: the
     temporary file written, not yet renamed) or just after it. Returns the path being written, or
     "" when the run ended before that write (it then must have succeeded)."""
+    wanted = f"{'start' if inside else 'wrote'} {write} "
+    return _kill_when(tool, arguments, lambda line: line.startswith(wanted), write if inside else 0, timeout)
+
+
+def kill_after(tool: str, arguments: list, ending: str, timeout: float = 120) -> str:
+    """Runs the tool and SIGKILLs it just after its first whole-file write of a path ending with
+    ``ending`` (a unit's info.json, a layer's stats.npz...). Returns that path, or "" as kill_at."""
+    return _kill_when(tool, arguments, lambda line: line.startswith("wrote ") and line.rstrip("\n").endswith(ending),
+                      0, timeout)
+
+
+def _kill_when(tool: str, arguments: list, matches, hold_at: int, timeout: float) -> str:
+    """Runs the tool announcing its writes and SIGKILLs it at the first announcement that
+    ``matches``; hold_at: the write that waits with its temporary file written (0: none)."""
     reader, writer = os.pipe()
     environment = dict(os.environ, DEEPVIS_WRITES_FD=str(writer))
-    if inside:
-        environment["DEEPVIS_HOLD_AT"] = str(write)
+    if hold_at:
+        environment["DEEPVIS_HOLD_AT"] = str(hold_at)
     command = [sys.executable, "-m", "tests.kill_support", tool] + [str(argument) for argument in arguments]
     errors = tempfile.TemporaryFile()   # not a pipe: a full one would stop the tool
     process = subprocess.Popen(command, cwd=ROOT, env=environment, pass_fds=(writer,),
                                stdout=subprocess.DEVNULL, stderr=errors)
     os.close(writer)
-    wanted = f"{'start' if inside else 'wrote'} {write} "
     deadline = time.monotonic() + timeout
     with os.fdopen(reader, "r") as announcements:
         for line in announcements:
             assert time.monotonic() < deadline, f"{tool} ran past {timeout} s"
-            if line.startswith(wanted):
+            if matches(line):
                 os.kill(process.pid, signal.SIGKILL)
                 assert process.wait(timeout=30) == -signal.SIGKILL
-                return line[len(wanted):].rstrip("\n")
+                return line.rstrip("\n").split(" ", 2)[2]
     code = process.wait(timeout=30)
     errors.seek(0)
     assert code == 0, errors.read().decode()[-2000:]

@@ -11,21 +11,9 @@ import numpy as np
 import pytest
 
 from app.files import read_npz
-from app.inputs.samples import default_input_dir
 from app.views.dataset_order import dataset_order
-from tests.atlas_support import build, html_links, layer_file, link_target, offline_run, script_data
+from tests.atlas_support import LAYERS, build, html_links, layer_file, link_target, script_data
 from tools import atlas, optimize_image
-
-LAYERS = ["stem", "blocks.2.1.add", "fc"]
-
-
-@pytest.fixture(scope="session")
-def atlas_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("atlas")
-    units = offline_run(default_input_dir(folder), folder / "units", LAYERS, "0-3",
-                        {"stem": "0-1", "fc": "0-1"})
-    site = folder / "site"
-    return units, site, build(units, site)
 
 
 @pytest.fixture()

@@ -123,10 +123,11 @@ def test_a_broken_json_is_one_line_naming_the_file(hostile, tmp_path, capsys):
     broken.write_text('{"entries": [{"rank": 0}]')
     with pytest.raises(SystemExit) as exited:
         atlas.main(["--units-dir", str(copied), "--model", str(model), "--out", str(tmp_path / "site"), "--cpu"])
-    error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert exited.value.code != 0 and error.startswith(f"error: {broken}: unreadable")
+    error = capsys.readouterr().err.strip().splitlines()[0]   # the count follows; the site is written
+    assert exited.value.code == 1 and error.startswith(f"error: {broken}: not an info.json of crop_max_patches "
+                                                       "(unreadable")
     broken.write_text('{"entries": [{"rank": 0}]}')
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         atlas.main(["--units-dir", str(copied), "--model", str(model), "--out", str(tmp_path / "site"), "--cpu"])
-    error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith(f"error: {broken}: not an info.json of crop_max_patches")
+    error = capsys.readouterr().err.strip().splitlines()[0]
+    assert exited.value.code == 1 and error.startswith(f"error: {broken}: not an info.json of crop_max_patches")

@@ -9,12 +9,12 @@ import pytest
 from app.unit_images import folder_name, unit_dir
 from tests.kill_support import files_of
 from tests.test_find_maxes import tiny_net_file, write_images
-from tools import (cli, crop_max_patches, export_volume, find_maxes, layer_stats, layers, occlusion, optimize_image,
-                   receptive_field)
+from tools import (atlas, cli, crop_max_patches, export_volume, find_maxes, layer_stats, layers, occlusion,
+                   optimize_image, receptive_field)
 import run_toolbox
 
 TOOLS = [find_maxes, crop_max_patches, optimize_image, layer_stats, export_volume, occlusion, receptive_field,
-         layers, run_toolbox]
+         layers, atlas, run_toolbox]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """The offline jobs on Ray (--ray) write the very same files as in one process: find_maxes (maxes.json
 and the chunks of channel maxima, an unreadable image skipped and counted alike, a folder given as a
 URI), after its driver was SIGKILLed half-way and restarted, and with an actor killed mid-run;
-layer_stats, crop_max_patches and optimize_image. Without --ray, Ray is not imported.
+layer_stats, crop_max_patches and optimize_image, also after their driver was SIGKILLed once its
+first layer or unit group was written and then restarted. Without --ray, Ray is not imported.
 One Ray instance (2 CPUs) for the module; every test has a time bound."""
 import json
 import os
@@ -20,7 +21,7 @@ from app.files import read_npz
 from app.net import Net, providers
 from app.offline import layer_stats, maxes as find
 from tests import kill_support
-from tests.kill_support import assert_same_files, files_of, kill_at
+from tests.kill_support import assert_same_files, files_of, kill_after, kill_at
 from tests.ray_support import ReportingPool, failing_job, random_net_file, sample_images, time_bound
 
 ray = pytest.importorskip("ray")
@@ -180,6 +181,35 @@ def test_crop_max_patches_and_optimize_image_on_ray_write_the_same_files(setup, 
     assert_same_files(tmp_path / "crops_here", tmp_path / "crops_ray")
     assert len(files_of(tmp_path / "opt_ray")) == 5 * 3 + 1
     assert_same_files(tmp_path / "opt_here", tmp_path / "opt_ray")
+
+
+@pytest.mark.parametrize("tool, ending, arguments", [
+    ("crop_max_patches", "info.json", ["--layers", "relu1,ip1", "--units", "0-3", "--batch", "2"]),
+    ("optimize_image", "opt.json", ["--layer", "relu2", "--units", "0-3", "--preset", "3", "--iters", "2",
+                                    "--batch", "2"]),
+    ("layer_stats", "stats.npz", ["--layers", "relu1,ip1", "--quiet"]),
+])
+def test_a_driver_killed_after_its_first_group_and_restarted_ends_with_the_same_files(setup, cluster, tmp_path,
+                                                                                       tool, ending, arguments):
+    """One kill each, just after the first unit group's or layer's last file was written."""
+    here, killed = tmp_path / "here", tmp_path / "killed"
+    if tool == "layer_stats":   # writes beside maxes.json: two copies of find_maxes's files (times kept)
+        for out in (here, killed):
+            shutil.copytree(setup["folder"] / "here", out)
+        alone = ["--maxes", here / "maxes.json"] + arguments
+        spread = ["--maxes", killed / "maxes.json", "--ray", cluster] + arguments
+    else:
+        source = ["--maxes", setup["folder"] / "here" / "maxes.json"] if tool == "crop_max_patches" else \
+            ["--model", setup["model"]]
+        alone = source + arguments + ["--cpu", "--out", here]
+        spread = source + arguments + ["--cpu", "--ray", cluster, "--out", killed]
+    with time_bound(120):
+        run_tool(tool, alone)
+        assert kill_after(tool, spread, ending).endswith(ending)
+        done = kill_support.run_tool(tool, spread)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(files_of(killed)) > 4
+    assert_same_files(here, killed)
 
 
 def test_a_workers_error_reaches_the_driver_as_its_one_line(pool):

@@ -4,8 +4,11 @@
 
 Reads what tools.find_maxes, crop_max_patches, optimize_image and layer_stats wrote under DIR
 (whatever subset exists) and writes plain HTML, CSS, JavaScript and the images to SITE; it opens
-from file:// and from any static host. A rerun writes only what changed.
+from file:// and from any static host. A rerun writes only what changed; a run killed at any moment and run again ends with the same site.
+A unit's file that cannot be read (a damaged info.json, opt.json, stats.npz or image) is one line
+on stderr and is left out; the rest of the site is written, then the exit status is 1.
 """
+import sys
 from pathlib import Path
 
 from app.atlas import model_facts, site, units_dir
@@ -45,6 +48,7 @@ def build(argv=None) -> tuple:
                            "with --out pointing here first)")
     filters = {name: model_facts.first_layer_filters(net, name) for name in units.layers}
     out = Path(args.out).expanduser() if args.out else site.site_folder(settings.atlas_dir, net.spec.name)
+    site.check_folder(out, net.spec.name)
     built = site.build_site(units, model_facts.model_facts(net), out, args.title, args.link,
                             {name: tiles for name, tiles in filters.items() if tiles})
     return out, built, units
@@ -56,6 +60,12 @@ def main(argv=None) -> None:
     print(f"{out}: {len(units.layers)} layers, {built.files} files, {built.bytes / 2 ** 20:.1f} MiB; "
           f"{len(built.written)} files written now")
     print(f"open {(out.resolve() / 'index.html').as_uri()}")
+    for problem in built.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if built.problems:
+        print(f"error: {len(built.problems)} files of {units.root} could not be read; the rest of the site is written",
+              file=sys.stderr)
+        raise SystemExit(cli.SOME_INPUTS_FAILED)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def _top_value(layer: Layer, files: Unit):
 def _crop(crop, site) -> dict:
     return {"rank": crop.rank, "value": crop.value, "source": Path(crop.source).name,
             "image": site.image_file(crop.source), "box": list(crop.box), "shown": list(crop.shown),
-            "y": crop.y, "x": crop.x, "files": {kind: site.image_file(path) for kind, path in crop.files.items()},
+            "y": crop.y, "x": crop.x, "files": _published(crop.files, site),
             "zero": list(crop.all_zero)}
 
 
@@ -73,9 +73,16 @@ def _optimized(files: Unit, site):
     if files.optimized is None:
         return None
     record = files.optimized.record
-    shown = {key: site.image_file(path) for key, path in files.optimized.files.items()}
+    shown = _published(files.optimized.files, site)
     return {**shown, **{key: record.get(key) for key in ("activation", "start_activation", "step", "preset",
                                                         "objective", "iterations", "seed", "diversity")}}
+
+
+def _published(paths: dict, site) -> dict:
+    """kind -> the site's URL of each image file, those that could be read (site.problems says
+    which could not)."""
+    urls = {kind: site.image_file(path) for kind, path in paths.items()}
+    return {kind: url for kind, url in urls.items() if url is not None}
 
 
 def _thumb(record: dict):

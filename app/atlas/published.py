@@ -12,8 +12,11 @@ import re
 import shutil
 from pathlib import Path
 
+import cv2
+
 from app.errors import DeepVisError
 from app.files import write_bytes_atomic
+from app.net.image_file import read_image
 
 MANIFEST = "atlas-files.json"
 IMAGE_FOLDER = "img"
@@ -28,6 +31,7 @@ class SiteFiles:
     def __init__(self, root, link: bool = False):
         self.root, self.link = Path(root).expanduser().resolve(), link
         self.written = []
+        self.problems = []      # one line per image file that could not be read (left out of the site)
         self._manifest = self._read_manifest()
         self._seen = {}
 
@@ -84,9 +88,16 @@ class SiteFiles:
                 and CONTENT_NAME.fullmatch(str(known[2])) and (self.root / known[2]).is_file()):
             self._seen[key] = known[2]
             return known[2]
+        try:
+            image = read_image(source)   # new or changed: the one reader's limits, and decodable
+        except DeepVisError as error:
+            self.problems.append(f"{error}; the site shows no image there: make it again with the tool that "
+                                 "wrote it and rerun tools.atlas")
+            self._seen[key] = None
+            return None
         suffix = source.suffix.lower()
         if suffix not in BROWSER_IMAGES:
-            relative = self._converted(source)
+            relative = self.image_bytes(cv2.imencode(".png", image)[1].tobytes())
         else:
             relative = _content_name(_file_digest(source), suffix)
             if not (self.root / relative).is_file():
@@ -95,17 +106,6 @@ class SiteFiles:
             self._manifest[key] = [stat.st_size, stat.st_mtime_ns, relative]
         self._seen[key] = relative
         return relative
-
-    def _converted(self, source: Path):
-        import cv2
-
-        from app.net.preprocess import read_image
-
-        try:
-            image = read_image(str(source))
-        except DeepVisError:
-            return None
-        return self.image_bytes(cv2.imencode(".png", image)[1].tobytes())
 
     def _place(self, source: Path, relative: str) -> None:
         target = self.path(relative)
@@ -128,8 +128,14 @@ class SiteFiles:
     def size(self, leave_out=()) -> tuple:
         """(files, bytes) of the whole site, but the files named in ``leave_out``."""
         skipped = {self.path(relative) for relative in leave_out}
-        files = [path for path in self.root.rglob("*") if path.is_file() and path not in skipped]
+        files = [path for path in self.root.rglob("*")
+                 if path.is_file() and path not in skipped and not _unfinished(path)]
         return len(files), sum(path.stat().st_size for path in files)
+
+
+def _unfinished(path: Path) -> bool:
+    """The temporary file of a write a kill cut short (app/files.py, _place): not part of the site."""
+    return path.name.startswith(".") and path.name.endswith(".part")
 
 
 def _content_name(digest: str, suffix: str) -> str:

@@ -24,8 +24,9 @@ import jinja2
 
 from app.atlas.layer_data import layer_data
 from app.atlas.model_facts import ModelFacts
-from app.atlas.published import SiteFiles
+from app.atlas.published import IMAGE_FOLDER, MANIFEST, SiteFiles
 from app.atlas.units_dir import UnitsDir
+from app.errors import DeepVisError
 from app.unit_images import folder_name
 
 SITE_FILE = "atlas.json"
@@ -33,6 +34,8 @@ SIZE_FILE = "data/size.js"
 STATIC = ("atlas.css", "atlas.js")
 PAGES = ("index.html", "layer.html", "unit.html")
 STRIP = 8      # thumbnails on the index per layer
+# every name the site's folder holds (published.py adds its manifest and images)
+SITE_ENTRIES = {SITE_FILE, "data", "static", *PAGES, MANIFEST, IMAGE_FOLDER}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Built:
     written: list       # site-relative paths written by this run
     files: int
     bytes: int
+    problems: list      # one line per file of the units folder that could not be read (left out)
 
 
 def site_folder(atlas_dir, model: str) -> Path:
@@ -49,6 +53,32 @@ def site_folder(atlas_dir, model: str) -> Path:
     from app.paths import cache_dir
 
     return cache_dir() / "atlas" / folder_name(model)
+
+
+def check_folder(folder, model: str) -> None:
+    """Refuse a site folder that holds another model's site, or files that are not a site's (an
+    --out mistyped as a folder of other work): never mixed, never overwritten."""
+    folder = Path(folder).expanduser()
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise DeepVisError(f"{folder}: not a folder (choose another --out)")
+    foreign = sorted(path.name for path in folder.iterdir()
+                     if path.name not in SITE_ENTRIES and not path.name.startswith("."))
+    if foreign:
+        raise DeepVisError(f"{folder}: not an atlas site (it holds {foreign[0]!r}); choose another --out, "
+                           "or an empty folder")
+    for relative, read in ((SITE_FILE, json.loads), ("data/site.js", _script_value)):
+        try:
+            made_for = read((folder / relative).read_text(encoding="utf-8")).get("model")
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, AttributeError) as error:
+            raise DeepVisError(f"{folder / relative}: unreadable ({error}); delete {folder} to build the "
+                               "site again") from None
+        if made_for != model:
+            raise DeepVisError(f"{folder / relative}: the site of {made_for}, not {model}; choose another --out, "
+                               f"or delete {folder} to build {model}'s site there")
 
 
 def unit_url(folder, model: str, layers, unit: int) -> tuple:
@@ -106,7 +136,7 @@ def build_site(units: UnitsDir, facts: ModelFacts, out, title: str = None, link:
     site.save_manifest()
     files, size = site.size(leave_out=[SIZE_FILE])
     site.write_text(SIZE_FILE, _script("atlasSize", {"files": files + 1, "bytes": size}))
-    return Built(site.written, files + 1, site.size()[1])
+    return Built(site.written, files + 1, site.size()[1], units.problems + site.problems)
 
 
 def _script(function: str, value) -> str:
@@ -124,10 +154,14 @@ def _grid(data: dict) -> dict:
 def _previous(site: SiteFiles, relative: str):
     """What a data script of an earlier run held, or None."""
     try:
-        text = site.path(relative).read_text(encoding="ascii")
-        return json.loads(text[text.index("(") + 1:text.rindex(")")])
+        return _script_value(site.path(relative).read_text(encoding="ascii"))
     except (OSError, ValueError):
         return None
+
+
+def _script_value(text: str):
+    """The value a data script (``_script``) hands to its page."""
+    return json.loads(text[text.index("(") + 1:text.rindex(")")])
 
 
 def _summary(layer, facts, data: dict) -> dict:

@@ -10,6 +10,7 @@ Any subset may exist. Layers are found by the folder each tool names after them
 (``unit_images.folder_name``), so the caller passes the model's layer names in its order.
 """
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -85,6 +86,7 @@ class UnitsDir:
     root: Path
     maxes: Optional[dict]                   # maxes.json, or None when find_maxes did not run here
     layers: dict                            # name -> Layer, in the model's order, only layers with files
+    problems: list = field(default_factory=list)   # one line per file that could not be read (left out)
 
     @property
     def maxes_file(self) -> Path:
@@ -98,13 +100,13 @@ def read_units_dir(root, layer_names) -> UnitsDir:
         raise DeepVisError(f"{root}: no such folder (the --out of tools.find_maxes / crop_max_patches / "
                            "optimize_image)")
     maxes = read_maxes(root / MAXES_FILE) if (root / MAXES_FILE).is_file() else None
-    layers = {}
+    layers, problems = {}, []
     for name in layer_names:
         top = maxes["layers"].get(name) if maxes else None
-        layer = Layer(name, top, _units(root, name), _stats(root, name))
+        layer = Layer(name, top, _units(root, name, problems), _stats(root, name, problems))
         if layer.top is not None or layer.units or layer.stats is not None:
             layers[name] = layer
-    return UnitsDir(root, maxes, layers)
+    return UnitsDir(root, maxes, layers, problems)
 
 
 def recorded_model(root):
@@ -118,14 +120,14 @@ def recorded_model(root):
     return model if model in zoo_names() else None
 
 
-def _units(root: Path, layer: str) -> dict:
+def _units(root: Path, layer: str, problems: list) -> dict:
     folder = root / folder_name(layer)
     if not folder.is_dir():
         return {}
     units = {}
     for path in sorted(folder.glob("unit_[0-9][0-9][0-9][0-9]*")):
         if path.name[5:].isdigit():
-            unit = _unit(root, layer, int(path.name[5:]))
+            unit = _unit(root, layer, int(path.name[5:]), problems)
             if unit.crops or unit.optimized:
                 units[unit.unit] = unit
     return units
@@ -144,22 +146,38 @@ def _json(path: Path, layer: str):
     return record if record.get("layer", layer) == layer else None
 
 
-def _unit(root: Path, layer: str, unit: int) -> Unit:
+def _unit(root: Path, layer: str, unit: int, problems: list) -> Unit:
+    """The unit's files; a json file that cannot be read is a line in ``problems`` and its part of
+    the unit is left out (the other part and the other units are still read)."""
     folder = unit_dir(root, layer, unit)
     crops, kinds = (), ()
-    info = _json(folder / "info.json", layer)
-    if info is not None:
-        kinds = tuple(kind for kind in info.get("kinds", CROP_KINDS) if kind in CROP_KINDS)
-        zero = info.get("all_zero", {})
-        try:
+    try:
+        info = _json(folder / "info.json", layer)
+        if info is not None:
+            kinds = tuple(kind for kind in info.get("kinds", CROP_KINDS) if kind in CROP_KINDS)
+            zero = info.get("all_zero", {})
             crops = tuple(_crop(root, layer, unit, entry, kinds, zero) for entry in info["entries"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise DeepVisError(f"{folder / 'info.json'}: not an info.json of crop_max_patches ({error})") from None
-    optimized, record = None, _json(folder / "opt.json", layer)
+    except (DeepVisError, AttributeError, KeyError, TypeError, ValueError) as error:
+        crops, kinds = (), ()
+        problems.append(f"{folder / 'info.json'}: not an info.json of crop_max_patches ({_reason(error)}); "
+                        f"delete {folder} and run tools.crop_max_patches again")
+    optimized = None
+    try:
+        record = _json(folder / "opt.json", layer)
+    except DeepVisError as error:
+        record = None
+        problems.append(f"{folder / 'opt.json'}: not an opt.json of optimize_image ({_reason(error)}); "
+                        f"delete it and run tools.optimize_image again for unit {unit}")
     if record is not None and montage_path(root, layer, unit, "opt").is_file():
         optimized = Optimized({key: folder / name for key, name in OPT_FILES.items() if (folder / name).is_file()},
                               record)
     return Unit(unit, crops, kinds, optimized)
+
+
+def _reason(error: Exception) -> str:
+    """What is wrong, without the path the caller's line already names."""
+    text = str(error)
+    return text.split(": ", 1)[1] if isinstance(error, DeepVisError) and ": " in text else f"{error!r}"
 
 
 def _crop(root: Path, layer: str, unit: int, entry: dict, kinds: tuple, zero: dict) -> Crop:
@@ -171,7 +189,7 @@ def _crop(root: Path, layer: str, unit: int, entry: dict, kinds: tuple, zero: di
                 tuple(kind for kind in kinds if rank in zero.get(kind, ())))
 
 
-def _stats(root: Path, layer: str) -> Optional[LayerStats]:
+def _stats(root: Path, layer: str, problems: list) -> Optional[LayerStats]:
     folder = layer_folder(root, layer)
     if not (folder / "stats.npz").is_file():
         return None
@@ -183,5 +201,7 @@ def _stats(root: Path, layer: str) -> Optional[LayerStats]:
                           int(arrays["images"]),
                           {name: folder / f"{name}.png" for name in STATS_PICTURES
                            if (folder / f"{name}.png").is_file()})
-    except (KeyError, ValueError) as error:
-        raise DeepVisError(f"{folder / 'stats.npz'}: not a stats.npz of tools.layer_stats ({error})") from None
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        problems.append(f"{folder / 'stats.npz'}: not a stats.npz of tools.layer_stats ({error!r}); "
+                        f"delete it and run tools.layer_stats again")
+        return None
