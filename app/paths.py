@@ -4,9 +4,19 @@ import os
 from pathlib import Path
 
 
+def user_path(text) -> Path:
+    """``text`` as a path with ``~`` and ``~user`` expanded; a ``~name`` of no known user (or with no
+    home) stays as written, a file name like any other."""
+    path = Path(text)
+    try:
+        return path.expanduser()
+    except RuntimeError:   # pathlib: "Could not determine home directory"
+        return path
+
+
 def cache_dir() -> Path:
     """The user cache folder: $DEEPVIS_CACHE, else ~/.cache/deepvis (created on use)."""
-    folder = Path(os.environ.get("DEEPVIS_CACHE") or Path.home() / ".cache" / "deepvis").expanduser()
+    folder = user_path(os.environ.get("DEEPVIS_CACHE") or Path.home() / ".cache" / "deepvis")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -17,6 +17,7 @@ import cv2
 from app.errors import DeepVisError
 from app.files import write_bytes_atomic
 from app.net.image_file import read_image
+from app.paths import user_path
 
 MANIFEST = "atlas-files.json"
 IMAGE_FOLDER = "img"
@@ -29,7 +30,7 @@ class SiteFiles:
     """Writes under ``root``; ``written`` lists the paths (relative, POSIX) written by this run."""
 
     def __init__(self, root, link: bool = False):
-        self.root, self.link = Path(root).expanduser().resolve(), link
+        self.root, self.link = user_path(root).resolve(), link
         self.written = []
         self.problems = []      # one line per image file that could not be read (left out of the site)
         self._manifest = self._read_manifest()

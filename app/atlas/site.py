@@ -27,6 +27,7 @@ from app.atlas.model_facts import ModelFacts
 from app.atlas.published import IMAGE_FOLDER, MANIFEST, SiteFiles
 from app.atlas.units_dir import UnitsDir
 from app.errors import DeepVisError
+from app.paths import user_path
 from app.unit_images import folder_name
 
 SITE_FILE = "atlas.json"
@@ -49,7 +50,7 @@ class Built:
 def site_folder(atlas_dir, model: str) -> Path:
     """Where a model's site lives: settings.py's ``atlas_dir``, or <cache dir>/atlas/<model name>."""
     if atlas_dir:
-        return Path(atlas_dir).expanduser()
+        return user_path(atlas_dir)
     from app.paths import cache_dir
 
     return cache_dir() / "atlas" / folder_name(model)
@@ -58,7 +59,7 @@ def site_folder(atlas_dir, model: str) -> Path:
 def check_folder(folder, model: str) -> None:
     """Refuse a site folder that holds another model's site, or files that are not a site's (an
     --out mistyped as a folder of other work): never mixed, never overwritten."""
-    folder = Path(folder).expanduser()
+    folder = user_path(folder)
     if not folder.exists():
         return
     if not folder.is_dir():
@@ -84,7 +85,7 @@ def check_folder(folder, model: str) -> None:
 def unit_url(folder, model: str, layers, unit: int) -> tuple:
     """(the file:// URL of ``unit``'s page for the first of ``layers`` the site of ``model`` at
     ``folder`` holds, "") or (None, why there is none: one line)."""
-    folder = Path(folder).expanduser()
+    folder = user_path(folder)
     try:
         site = json.loads((folder / SITE_FILE).read_text(encoding="utf-8"))
         held = site["layers"]

@@ -22,6 +22,7 @@ from app.files import read_npz
 from app.offline.crops import KINDS as CROP_KINDS
 from app.offline.layer_stats import layer_folder
 from app.offline.maxes import MAXES_FILE, read_maxes
+from app.paths import user_path
 from app.unit_images import crop_path, folder_name, montage_path, unit_dir
 
 OPT_FILES = {"opt": "opt.png", "raw": "opt_raw.png", "transparency": "opt_transparency.png"}
@@ -95,7 +96,7 @@ class UnitsDir:
 
 def read_units_dir(root, layer_names) -> UnitsDir:
     """Everything under ``root`` for ``layer_names`` (the model's layers, in its order)."""
-    root = Path(root).expanduser()
+    root = user_path(root)
     if not root.is_dir():
         raise DeepVisError(f"{root}: no such folder (the --out of tools.find_maxes / crop_max_patches / "
                            "optimize_image)")
@@ -114,7 +115,7 @@ def recorded_model(root):
     from app.net.spec import zoo_names
 
     try:
-        model = json.loads((Path(root).expanduser() / MAXES_FILE).read_text(encoding="utf-8")).get("model")
+        model = json.loads((user_path(root) / MAXES_FILE).read_text(encoding="utf-8")).get("model")
     except (OSError, ValueError, AttributeError):
         return None
     return model if model in zoo_names() else None

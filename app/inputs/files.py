@@ -12,6 +12,7 @@ from typing import List, NamedTuple, Optional, Tuple
 from app.errors import DeepVisError
 from app.inputs.source import Frame, InputSource
 from app.net.preprocess import read_image_noted
+from app.paths import user_path
 
 _MAX_SKIPS_SHOWN = 3
 
@@ -92,7 +93,7 @@ class DirectorySource(FileSequence):
     searched in the file name. Hidden files are left out; other non-images are skipped when reached."""
 
     def __init__(self, folder, regex: Optional[str] = None):
-        folder = Path(folder).expanduser()
+        folder = user_path(folder)
         try:
             pattern = re.compile(regex) if regex else None
         except re.error as error:
@@ -114,5 +115,5 @@ class ImageFileSource(FileSequence):
     """One image file."""
 
     def __init__(self, path):
-        path = Path(path).expanduser()
+        path = user_path(path)
         super().__init__([Entry((path,), None, path.name)], f"image {path}")

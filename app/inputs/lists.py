@@ -12,6 +12,7 @@ from typing import List, Optional
 
 from app.errors import DeepVisError
 from app.inputs.files import Entry, FileSequence
+from app.paths import user_path
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                     ".pbm", ".jp2", ".exr", ".hdr", ".gif"}
@@ -24,7 +25,7 @@ class _ListSource(FileSequence):
     PATHS, KIND, ITEMS = 1, "image list", "images"
 
     def __init__(self, list_file):
-        list_file = Path(list_file).expanduser()
+        list_file = user_path(list_file)
         entries = [_entry(list_file, number, line, paths=self.PATHS) for number, line in _lines(list_file)]
         if not entries:
             raise DeepVisError(f"{list_file}: no {self.ITEMS} in the list")
@@ -43,7 +44,7 @@ class SiameseListSource(_ListSource):
 
 def is_siamese_list(list_file) -> bool:
     """True when the list's lines (the first few) each name two images."""
-    list_file = Path(list_file).expanduser()
+    list_file = user_path(list_file)
     sample = [line for _, line in _lines(list_file)][:_SNIFF_LINES]
     return bool(sample) and all(_names_an_image(list_file, line) for line in sample)
 
@@ -102,6 +103,6 @@ def _label(text: Optional[str]):
 
 
 def _resolve(list_file: Path, name: str) -> Path:
-    path = Path(name).expanduser()
+    path = user_path(name)
     return path if path.is_absolute() else list_file.parent / path
 

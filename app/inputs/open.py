@@ -1,6 +1,5 @@
 """Turning run_toolbox.py's --input text (or the ``input`` setting) into an input source."""
 import re
-from pathlib import Path
 from typing import Optional
 
 from app.errors import DeepVisError
@@ -10,6 +9,7 @@ from app.inputs.lists import ImageListSource, SiameseListSource, is_siamese_list
 from app.inputs.samples import default_input_dir
 from app.inputs.source import InputSource
 from app.inputs.video import VIDEO_EXTENSIONS, VideoSource
+from app.paths import user_path
 
 LIST_EXTENSIONS = {".txt", ".lst", ".list"}
 
@@ -36,7 +36,7 @@ def open_source(text: Optional[str] = None, settings=None) -> InputSource:
         return CameraSource(index, mirror=setting("input_camera_mirror", True),
                             contrast_stretch=setting("input_camera_contrast_stretch", False),
                             fps=setting("input_camera_fps", 20.0))
-    path = Path(text).expanduser()
+    path = user_path(text)
     if path.is_dir():
         return DirectorySource(path, setting("input_directory_regex", None))
     if not path.is_file():

@@ -1,7 +1,6 @@
 """A video file, played at its own frame rate and looped; `f` pauses it, `e`/`w` then step frames."""
 import threading
 import time
-from pathlib import Path
 from typing import Optional
 
 import cv2
@@ -9,6 +8,7 @@ import cv2
 from app.errors import DeepVisError
 from app.inputs.source import Frame, InputSource
 from app.net.preprocess import as_bgr_uint8
+from app.paths import user_path
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 _DEFAULT_FPS = 25.0
@@ -21,7 +21,7 @@ class VideoSource(InputSource):
 
     def __init__(self, path, seek_seconds: float = 5.0):
         super().__init__()
-        self.path = Path(path).expanduser()
+        self.path = user_path(path)
         self.description = f"video {self.path}"
         self._lock = threading.Lock()
         self._capture = cv2.VideoCapture(str(self.path))

@@ -170,9 +170,9 @@ def _check_types(data: dict, path: Path) -> None:
 
 def _locate(folder: Path, name) -> Path:
     """A file named in a model.yaml: absolute, beside the yaml, or in the user cache."""
-    from app.paths import model_files_dir
+    from app.paths import model_files_dir, user_path
 
-    path = Path(str(name)).expanduser()
+    path = user_path(str(name))
     if path.is_absolute():
         return path
     beside = folder / path

@@ -24,6 +24,7 @@ from app.errors import DeepVisError
 from app.files import read_npz, write_image_atomic, write_npz_atomic
 from app.offline.maxes import read_maxes
 from app.offline.progress import progress_bar
+from app.paths import user_path
 from app.unit_images import folder_name
 from app.views import filters, grid
 
@@ -197,7 +198,7 @@ def correlation_image(correlation: np.ndarray, order: np.ndarray, title: str = "
 
 def layer_folder(out, layer: str) -> Path:
     """Where a layer's statistics go: ``out/stats/<layer folder>/`` (stats.npz and the PNGs)."""
-    return Path(out).expanduser() / STATS_DIR / folder_name(layer)
+    return user_path(out) / STATS_DIR / folder_name(layer)
 
 
 def write_layer(out: Path, stats: LayerStats, source: str = "") -> Path:

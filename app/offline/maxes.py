@@ -32,6 +32,7 @@ from app.net import onnx_graph
 from app.net.spatial_max import UNKNOWN, SpatialMax, first_positions, positions
 from app.offline import image_sources
 from app.offline.progress import progress_bar
+from app.paths import user_path
 
 STATE_FILE = "find_maxes.state.npz"
 MAXES_FILE = "maxes.json"
@@ -47,7 +48,7 @@ def list_images(source) -> tuple:
         if not paths:
             raise DeepVisError(f"{source}: no images in it")
         return paths, [None] * len(paths)
-    source = Path(source).expanduser()
+    source = user_path(source)
     if source.is_dir():
         paths = sorted((p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")),
                        key=lambda p: natural_key(p.name))

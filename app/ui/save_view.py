@@ -5,10 +5,10 @@ from the model file: only letters, digits, '.', '-' and '_' of them reach the na
 always lands in the folder.
 """
 import time
-from pathlib import Path
 
 from app.errors import DeepVisError
 from app.files import write_image_atomic
+from app.paths import user_path
 from app.unit_images import folder_name
 
 NAME_PART = 60   # characters kept of the model's and the layer's names
@@ -26,7 +26,7 @@ def save(image, folder, model: str, layer: str, unit: int, when: float = None) -
     if image is None:
         return "save view: nothing drawn yet"
     when = time.time() if when is None else when
-    folder = Path(folder).expanduser()
+    folder = user_path(folder)
     attempt = 0
     while (folder / file_name(model, layer, unit, when, attempt)).exists():   # two saves in one second
         attempt += 1

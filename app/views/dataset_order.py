@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import DeepVisError
+from app.paths import user_path
 from app.views import ordering
 
 CACHED_LAYERS = 32
@@ -20,7 +21,7 @@ def maxes_path(folder) -> Path:
     """The maxes.json of a find_maxes output folder (or the file itself)."""
     from app.offline.maxes import MAXES_FILE   # app.net and the inputs: loaded when used
 
-    folder = Path(folder).expanduser()
+    folder = user_path(folder)
     return folder if folder.suffix == ".json" else folder / MAXES_FILE
 
 
