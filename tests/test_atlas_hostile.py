@@ -4,31 +4,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import pytest
 
 from tests.atlas_support import build, html_links, layer_file, link_target, offline_run, script_data
 from tests.test_atlas import all_images_load, open_page, page  # noqa: F401  (the page fixture)
-from tests.test_find_maxes import tiny_net_file, write_images
+from tests.test_find_maxes import renamed_tiny_net, write_images
 
 MARKUP = "<img src=x onerror=alert(1)>"
 OUT_OF_SITE = "../../x"
 SCRIPT = '"><script>alert(2)</script>'
 IMAGE_NAME = "<img src=y onerror=alert(3)>.png"
 RENAMED = {"relu1": MARKUP, "relu2": OUT_OF_SITE, "fc": SCRIPT}
-
-
-def hostile_net(folder: Path) -> Path:
-    """The tiny test net with its layers renamed."""
-    model = onnx.load(str(tiny_net_file(folder)))
-    for node in model.graph.node:
-        node.input[:] = [RENAMED.get(name, name) for name in node.input]
-        node.output[:] = [RENAMED.get(name, name) for name in node.output]
-    for value in model.graph.output:
-        value.name = RENAMED.get(value.name, value.name)
-    path = folder / "hostile.onnx"
-    onnx.save(model, str(path))
-    return path
 
 
 def files_under(folder: Path) -> set:
@@ -39,7 +25,7 @@ def files_under(folder: Path) -> set:
 def hostile(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile") / "a" / "b"
     folder.mkdir(parents=True)
-    model = hostile_net(folder)
+    model = renamed_tiny_net(folder, RENAMED)
     images = folder / "images"
     write_images(images, 6)
     cv2.imwrite(str(images / IMAGE_NAME), np.full((40, 48, 3), 200, np.uint8))

@@ -46,6 +46,20 @@ def tiny_net_file(folder: Path, size: int = 32, width: int = 8, opset: int = 13)
     return path
 
 
+def renamed_tiny_net(folder: Path, names: dict) -> Path:
+    """The tiny net with the layers in ``names`` renamed (node outputs, their readers, graph outputs):
+    hostile-name models for the tests that names are data."""
+    model = onnx.load(str(tiny_net_file(folder)))
+    for node in model.graph.node:
+        node.input[:] = [names.get(name, name) for name in node.input]
+        node.output[:] = [names.get(name, name) for name in node.output]
+    for output in model.graph.output:
+        output.name = names.get(output.name, output.name)
+    path = folder / "hostile.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
 def write_images(folder: Path, count: int, seed: int = 0, size=(40, 48)) -> list:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

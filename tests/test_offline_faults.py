@@ -3,12 +3,11 @@ each, the rest is still done, and the exit status is 1; --help of every tool say
 import json
 from pathlib import Path
 
-import onnx
 import pytest
 
 from app.unit_images import folder_name, unit_dir
 from tests.kill_support import files_of
-from tests.test_find_maxes import tiny_net_file, write_images
+from tests.test_find_maxes import renamed_tiny_net, tiny_net_file, write_images
 from tools import (atlas, cli, crop_max_patches, export_volume, find_maxes, layer_stats, layers, occlusion,
                    optimize_image, receptive_field)
 import run_toolbox
@@ -172,25 +171,12 @@ HOSTILE_LAYERS = {"relu1": "../../escaped", "pool1": "/tmp/absolute", "relu2": "
                   "gap": "ünïcødé/层/" + "long" * 80, "fc": ".."}
 
 
-def hostile_net_file(folder: Path) -> Path:
-    """The tiny net with its layers renamed (node outputs and their readers) to names that are paths."""
-    model = onnx.load(str(tiny_net_file(folder)))
-    for node in model.graph.node:
-        node.input[:] = [HOSTILE_LAYERS.get(name, name) for name in node.input]
-        node.output[:] = [HOSTILE_LAYERS.get(name, name) for name in node.output]
-    for output in model.graph.output:
-        output.name = HOSTILE_LAYERS.get(output.name, output.name)
-    path = folder / "hostile.onnx"
-    onnx.save(model, str(path))
-    return path
-
-
 def everything_under(folder: Path) -> set:
     return {str(path.relative_to(folder)) for path in folder.rglob("*")}
 
 
 def test_layer_and_image_names_that_are_paths_stay_file_names_inside_the_output_folder(tmp_path, capsys):
-    model = hostile_net_file(tmp_path)
+    model = renamed_tiny_net(tmp_path, HOSTILE_LAYERS)
     images = tmp_path / "images"
     for index, name in enumerate(["a b.png", "ünï 层.png", "-rf.png", "line\nbreak.png", "x" * 240 + ".png"]):
         images.mkdir(exist_ok=True)

@@ -123,7 +123,7 @@ def read_image(path, name: str = None) -> np.ndarray:
 def read_image_noted(path, name: str = None) -> tuple:
     """(``read_image``'s image, a note on any conversion, e.g. from 16 bits, or "")."""
     name = str(path) if name is None else name
-    return decode_image_noted(_read_bytes(Path(path), name, limits()), name)
+    return decode_image_noted(_read_bytes(Path(path), name), name)
 
 
 def decode_image_noted(data, name: str) -> tuple:
@@ -153,16 +153,21 @@ def decode_image_noted(data, name: str) -> tuple:
     return image, "; ".join(notes)
 
 
-def _read_bytes(path: Path, name: str, bounds: ImageLimits) -> bytes:
+def check_file_size(size: int, name: str) -> None:
+    """An image file of ``size`` bytes is refused, before it is read, when empty or over the limit."""
+    if size == 0:
+        raise DeepVisError(f"{name}: empty file (0 bytes)")
+    if size > limits().max_file_bytes:
+        raise DeepVisError(f"{name}: {size} bytes, more than image_max_file_bytes = "
+                           f"{limits().max_file_bytes} (settings.py)")
+
+
+def _read_bytes(path: Path, name: str) -> bytes:
     try:
         size = path.stat().st_size
         if not path.is_file():
             raise DeepVisError(f"{name}: not a file")
-        if size == 0:
-            raise DeepVisError(f"{name}: empty file (0 bytes)")
-        if size > bounds.max_file_bytes:
-            raise DeepVisError(f"{name}: {size} bytes, more than image_max_file_bytes = "
-                               f"{bounds.max_file_bytes} (settings.py)")
+        check_file_size(size, name)
         return path.read_bytes()
     except FileNotFoundError:
         raise DeepVisError(f"{name}: no such image file") from None

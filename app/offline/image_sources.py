@@ -6,11 +6,9 @@ instance's role; for GCS: Application Default Credentials); nothing of ours. pya
 ``ray`` extra and is imported only for a URI. A URI's bytes are decoded by the same reader as a local
 file (app.net.preprocess.read_image), so the preprocessing, its limits and its errors are the same.
 """
-import tempfile
-from pathlib import Path, PurePosixPath
-
 from app.errors import DeepVisError
 from app.inputs.files import natural_key
+from app.net.image_file import check_file_size, decode_image_noted
 from app.net.preprocess import read_image
 
 
@@ -53,11 +51,8 @@ def read(path):
     system, inside = _file_system(str(path))
     try:
         with system.open_input_file(inside) as stream:
+            check_file_size(stream.size(), str(path))   # before the bytes are read
             data = stream.read()
     except (OSError, FileNotFoundError) as error:
         raise DeepVisError(f"{path}: cannot read ({error})") from None
-    # read_image decodes files: one decoder for every source, with its checks and limits
-    with tempfile.NamedTemporaryFile(suffix=PurePosixPath(inside).suffix) as copy:
-        copy.write(data)
-        copy.flush()
-        return read_image(Path(copy.name), name=str(path))
+    return decode_image_noted(data, str(path))[0]   # the one decoder, its checks and limits
