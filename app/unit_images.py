@@ -38,10 +38,18 @@ NAME_LIMIT = 120   # characters of a folder name; file systems take 255 bytes
 
 def folder_name(layer: str) -> str:
     """A layer name as a safe folder name (ONNX names may hold '/', ':', NUL, any character and any
-    length; "." and ".." would name the folder itself or its parent). A name past NAME_LIMIT is cut
-    and ends with a hash of the whole name, so long names that share a beginning stay apart."""
+    length; "." and ".." would name the folder itself or its parent). A name that had to change ends
+    with a hash of the whole name, so "a/b" and "a_b" keep folders of their own; a name past
+    NAME_LIMIT is cut and ends with a hash too, so long names that share a beginning stay apart."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", layer)
-    return shortened(name if name.strip(".") else name.replace(".", "_") or "_", layer)
+    name = name if name.strip(".") else name.replace(".", "_") or "_"
+    if name != layer:
+        name = f"{name}~{_digest(layer)[:8]}"
+    return shortened(name, layer)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def shortened(name: str, whole: str) -> str:
@@ -49,7 +57,7 @@ def shortened(name: str, whole: str) -> str:
     a hash of ``whole`` when cut."""
     if len(name) <= NAME_LIMIT:
         return name
-    digest = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    digest = _digest(whole)[:16]
     return f"{name[:NAME_LIMIT - len(digest) - 1]}~{digest}"
 
 

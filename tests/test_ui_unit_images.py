@@ -105,3 +105,12 @@ def test_layer_names_never_lead_out_of_the_unit_image_folder(tmp_path, layer):
     cv2.imwrite(str(outside / "x_0003.jpg"), solid((0, 0, 255)))
     assert unit_images.find_unit_image(root / "sub", layer, 3, "maxim") is None
     assert not unit_images.has_images(root, layer)
+
+
+def test_names_that_differ_keep_folders_of_their_own():
+    names = ["a/b", "a_b", "a:b", "a b", "..", "__", "_", "conv1", "Plus30_Output_0", "é", "_~a"]
+    folders = [unit_images.folder_name(name) for name in names]
+    assert len(set(folders)) == len(names)
+    # a plain folder name is kept as it is (the layout the tools wrote before, and the original's)
+    assert unit_images.folder_name("conv1") == "conv1" and unit_images.folder_name("blocks.4.2.add") == "blocks.4.2.add"
+    assert unit_images.folder_name("a/b").startswith("a_b~")
