@@ -161,6 +161,19 @@ def test_dataset_orders_follow_a_new_run_and_refuse_missing_statistics(tmp_path)
         dataset_order.dataset_order(folder, "conv", "pca", 24)
 
 
+def test_maxes_json_is_read_once_for_every_layer(tmp_path, monkeypatch):
+    from app.offline import layer_stats
+
+    maxima, _ = planted_maxima()
+    folder = write_stats(tmp_path, {"conv": maxima, "fc": maxima[:, :10] * 2, "head": maxima[:, :5]})
+    reads = []
+    real = layer_stats.read_maxes
+    monkeypatch.setattr(layer_stats, "read_maxes", lambda path: reads.append(path) or real(path))
+    for layer, units in (("conv", 24), ("fc", 10), ("head", 5)):
+        dataset_order.dataset_order(folder, layer, "pca", units)
+    assert len(reads) == 1
+
+
 @pytest.mark.parametrize("shape", [(12, 40), (40, 12)])
 def test_first_component_scores_equal_an_svd_projection(shape):
     features = np.random.default_rng(10).normal(size=shape)

@@ -50,9 +50,9 @@ def _order(path: str, stamp: int, layer: str, mode: str, units: int) -> ordering
 @functools.lru_cache(maxsize=CACHED_LAYERS)
 def _points(path: str, stamp: int, layer: str) -> np.ndarray:
     """C x C channel points of ``layer`` (see ordering.gram_features); ``stamp`` keys the cache."""
-    from app.offline.layer_stats import channel_maxima_chunks, chunk_key, read_stats   # scipy: loaded when used
+    from app.offline.layer_stats import channel_maxima_chunks, chunk_key   # scipy: loaded when used
 
-    maxes, folder = read_stats(path)
+    maxes, folder = _stats(path, stamp)
     key, gram = chunk_key(path, maxes, layer), None
     try:
         for maxima in channel_maxima_chunks(folder, maxes["stats"]["chunks"], key):
@@ -62,3 +62,12 @@ def _points(path: str, stamp: int, layer: str) -> np.ndarray:
     if gram is None:
         raise DeepVisError(f"{path}: no channel maxima stored for {layer}")
     return ordering.gram_features(gram)
+
+
+@functools.lru_cache(maxsize=1)
+def _stats(path: str, stamp: int) -> tuple:
+    """maxes.json read once for every layer (an atlas orders every layer; the file holds every
+    layer's top images and can be tens of MB); ``stamp`` keys the cache."""
+    from app.offline.layer_stats import read_stats
+
+    return read_stats(path)
