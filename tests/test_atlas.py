@@ -351,6 +351,54 @@ def test_the_app_key_gives_the_selected_units_page(atlas_run, page, monkeypatch,
     assert away.message.startswith(f"atlas: no atlas in {tmp_path / 'none'} (python -m tools.atlas")
 
 
+def test_key_a_in_the_browser_app_opens_the_page_the_server_serves(atlas_run, page, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from app.inputs import open_source
+    from app.inputs.samples import default_input_dir
+    from app.net import Net
+    from app.web.server import WebServer
+    from tests import ui_support
+
+    _, site, _ = atlas_run
+    settings = ui_support.settings(atlas_dir=str(site))
+    images = default_input_dir(tmp_path)
+    server = WebServer(Net.load(provider="cpu"), settings, lambda: open_source(str(images), settings), port=0).start()
+    try:
+        page.goto(server.url)
+        page.wait_for_function("Number(document.getElementById('view').dataset.frames || 0) > 0", timeout=30000)
+        with page.context.expect_page(timeout=20000) as opened:
+            page.keyboard.press("A")
+        unit_page = opened.value
+        problems = []
+        unit_page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+        wait_drawn(unit_page)
+        prefix = f"http://127.0.0.1:{server.port}/atlas/{server.token}/unit.html#layer="
+        assert unit_page.url.startswith(prefix)
+        layer, unit = unit_page.url[len(prefix):].split("&unit=")
+        assert layer in LAYERS and unit_page.text_content("#unit-title") == f"{layer} : unit {unit}"
+        assert len(all_images_load(unit_page)) > 4 and not problems
+        (tab,) = server.tabs.values()
+        assert tab.live.app.message == f"atlas: unit.html#layer={layer}&unit={unit} opened in a new tab"
+        # the token is in the path; a path with a ".." part or outside the site's files is not served
+        base = f"http://127.0.0.1:{server.port}/atlas"
+        for path, status in ((f"/{server.token}/index.html", 200), (f"/{server.token}/", 200),
+                             ("/" + "x" * len(server.token) + "/index.html", 403), ("/index.html", 403),
+                             (f"/{server.token}/%2e%2e/units/maxes.json", 404),
+                             (f"/{server.token}/data/%2e%2e/%2e%2e/units/maxes.json", 404),
+                             (f"/{server.token}/no-such-file.html", 404), (f"/{server.token}/data", 404)):
+            try:
+                with urllib.request.urlopen(base + path) as answer:
+                    got, body = answer.status, answer.read()
+            except urllib.error.HTTPError as error:
+                got, body = error.code, error.read()
+            assert got == status, path
+            assert (b"<html" in body.lower()) == (status == 200), path
+    finally:
+        server.stop()
+
+
 def test_the_site_works_from_a_static_http_server(atlas_run, page):
     import functools
     import http.server

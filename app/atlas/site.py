@@ -82,9 +82,9 @@ def check_folder(folder, model: str) -> None:
                                f"or delete {folder} to build {model}'s site there")
 
 
-def unit_url(folder, model: str, layers, unit: int) -> tuple:
-    """(the file:// URL of ``unit``'s page for the first of ``layers`` the site of ``model`` at
-    ``folder`` holds, "") or (None, why there is none: one line)."""
+def unit_page(folder, model: str, layers, unit: int) -> tuple:
+    """(``unit``'s page for the first of ``layers`` the site of ``model`` at ``folder`` holds, as a
+    link relative to the site: "unit.html#layer=...&unit=...", "") or (None, why there is none: one line)."""
     folder = user_path(folder)
     try:
         site = json.loads((folder / SITE_FILE).read_text(encoding="utf-8"))
@@ -98,7 +98,7 @@ def unit_url(folder, model: str, layers, unit: int) -> tuple:
         return None, f"the atlas in {folder} has no page of {layers[0]}"
     if not 0 <= unit < held[layer]:
         return None, f"the atlas in {folder} has {held[layer]} units of {layer}, not unit {unit}"
-    return (folder.resolve() / "unit.html").as_uri() + "#" + urlencode({"layer": layer, "unit": unit}), ""
+    return "unit.html#" + urlencode({"layer": layer, "unit": unit}), ""
 
 
 def data_file(layer_facts, part: str = "") -> str:

@@ -14,8 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.atlas.site import site_folder, unit_url
+from app.atlas.site import site_folder, unit_page
 from app.errors import DeepVisError
+from app.paths import user_path
 from app.net import onnx_graph
 from app.net.preprocess import read_image
 from app.ui import draw as paint, keys, optimizer, panes, save_view, volume
@@ -146,15 +147,23 @@ class App:
         self.message = save_view.save(image, self.settings.save_view_dir, self.info.model_name,
                                       self.info.names[self.state.layer], self.state.unit)
 
-    def open_atlas(self, browser=webbrowser) -> None:
-        """Key A: the selected unit's atlas page (of its layer, else of the layer whose images the
-        jpgvis pane shows for it): its file:// URL in the status line, opened by ``browser`` where a
-        display and a browser exist."""
+    def atlas_page(self) -> tuple:
+        """(the selected unit's atlas page, relative to settings' atlas_dir, "") or (None, why): the
+        page of its layer, else of the layer whose images the jpgvis pane shows for it."""
         name = self.info.names[self.state.layer]
         layers = [name, source_layer(self.view(None, None)) or name]
-        url, why = unit_url(self.settings.atlas_dir, self.info.model_name, layers, self.state.unit)
-        self.message = f"atlas: {url}" if url else f"atlas: {why}"
-        if url and _display() and browser.open(url):
+        return unit_page(self.settings.atlas_dir, self.info.model_name, layers, self.state.unit)
+
+    def open_atlas(self, browser=webbrowser) -> None:
+        """Key A: the selected unit's atlas page: its file:// URL in the status line, opened by
+        ``browser`` where a display and a browser exist."""
+        page, why = self.atlas_page()
+        if page is None:
+            self.message = f"atlas: {why}"
+            return
+        url = f"{user_path(self.settings.atlas_dir).resolve().as_uri()}/{page}"
+        self.message = f"atlas: {url}"
+        if _display() and browser.open(url):
             self.message = f"atlas: opened {url}"
 
     def render(self, view: panes.View) -> np.ndarray:

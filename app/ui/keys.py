@@ -49,7 +49,7 @@ KEY_TABLE = (
     ("export_volume", "4", "write the layer's activation as a volume (.nrrd and .npy) to volume_dir"),
     ("save_view", "W", "save view: write the window's picture as a PNG to save_view_dir"),
     ("toggle_first_image", "1", "per-unit images: first image / all (montage)"),
-    ("open_atlas", "A", "atlas: the selected unit's page (its file:// URL in the status line; a browser opens it where one runs)"),
+    ("open_atlas", "A", "atlas: the selected unit's page (in a browser app: a new tab; in the window: its file:// URL, opened where a browser runs)"),
     ("optimize_unit", "2", "optimize the selected unit's image now (in the background; the jpgvis pane shows it improve)"),
     ("next_backprop_mode", "b", "backprop mode: " + " / ".join(BACKPROP_MODES)),
     ("previous_backprop_mode", "B", "backprop mode: previous"),

@@ -6,12 +6,14 @@
 
 Every request needs ?token=... (compared in constant time); without it the answer is 403 with an
 empty body, whatever the path. The files served are the ones shipped in app/web/static, read once
-at start and looked up by name: no request names a path on the server.
+at start and looked up by name, and the files of the atlas site (settings' atlas_dir) under
+/atlas/TOKEN/...: the token is in the path there, so that the site's relative links carry it.
 
 Socket messages from the page: text JSON {"type": "key", "key": KeyboardEvent.key},
 {"type": "click", "x": X, "y": Y} (picture pixels), {"type": "shown"} (the last frame is drawn);
 binary: a JPEG frame of the browser's camera. To the page: binary frames (app/web/tab.py: FRAME,
-DOWNLOAD) and text JSON hello / error / camera / camera_ack / download / ended.
+DOWNLOAD) and text JSON hello / error / camera / camera_ack / download / open (a page to open in a
+new tab) / ended.
 """
 import asyncio
 import hmac
@@ -28,6 +30,7 @@ from typing import Callable, Optional
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from app.atlas.site import site_folder
 from app.errors import DeepVisError
 from app.web import uploads
 from app.web.tab import WebTab
@@ -73,6 +76,7 @@ class WebServer:
         self.sockets = set()           # open WebSockets (closed when the server stops)
         self.running = weakref.WeakSet()   # every tab whose threads may still run
         self.files = {path.name: path.read_bytes() for path in STATIC.iterdir() if path.is_file()}
+        self.atlas_folder = site_folder(settings.atlas_dir, net.spec.name)
         self.uploads = uploads.UploadFolder()
         self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-uploads")
         self._loop = self._stopping = None
@@ -153,6 +157,7 @@ class WebServer:
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/ws", self._socket)
         app.router.add_post("/upload", self._upload)
+        app.router.add_get("/atlas/{token}/{path:.*}", self._atlas)
         app.on_shutdown.append(self._close_sockets)
         return app
 
@@ -160,7 +165,7 @@ class WebServer:
 
     @web.middleware
     async def _token_check(self, request, handler):
-        given = request.query.get("token", "").encode("utf-8", "surrogateescape")
+        given = request.match_info.get("token", request.query.get("token", "")).encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(given, self.token.encode()):
             return web.Response(status=403)
         response = await handler(request)
@@ -179,6 +184,17 @@ class WebServer:
             raise web.HTTPNotFound()
         return web.Response(body=self.files[name], content_type=CONTENT_TYPES.get(Path(name).suffix,
                                                                                    "application/octet-stream"))
+
+    async def _atlas(self, request):
+        """A file of the atlas site; names with an empty, "." or ".." part are refused (a link the
+        site's own --link made may lead to the units folder: the site's choice, not the request's)."""
+        parts = request.match_info["path"].split("/") if request.match_info["path"] else ["index.html"]
+        if any(part in ("", ".", "..") or "\\" in part or "\x00" in part for part in parts):
+            raise web.HTTPNotFound()
+        path = self.atlas_folder.joinpath(*parts)
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
 
     async def _upload(self, request):
         """POST /upload?token=T&tab=ID&name=NAME, the image file as the body: it joins that tab's file list."""
@@ -221,7 +237,7 @@ class WebServer:
             self.sockets.discard(socket)
             return socket
         tab_id = secrets.token_urlsafe(12)
-        tab = WebTab(self.net, self.settings, source, lambda: wake_up(loop, wake))
+        tab = WebTab(self.net, self.settings, source, lambda: wake_up(loop, wake), atlas_link=f"atlas/{self.token}/")
         self.tabs[tab_id] = tab
         self.running.add(tab)
         await socket.send_json({"type": "hello", "tab": tab_id, "model": self.net.spec.name})

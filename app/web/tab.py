@@ -40,9 +40,13 @@ ENDED = "q: the app ended in this tab (reload the page to start again)"
 class WebTab:
     """The app for one WebSocket. ``notify()`` (any thread) wakes the socket's sender."""
 
-    def __init__(self, net, settings, source, notify: Callable[[], None]):
+    def __init__(self, net, settings, source, notify: Callable[[], None], atlas_link: str = ""):
+        """atlas_link: where the server serves the atlas site, relative to the page ("" : it does not)."""
         self.live = LiveSession(net, settings, source, fps=self.received_rate)
         self.live.handlers.update(save_view=self._download, browser_camera=self._toggle_browser_camera)
+        if atlas_link:
+            self.live.handlers["open_atlas"] = self._open_atlas
+        self._atlas_link = atlas_link
         s = self.live.app.settings
         self.settings = s
         self.camera = BrowserCamera(s.web_frame_max_bytes, s.input_camera_mirror)
@@ -190,6 +194,16 @@ class WebTab:
         self._post({"type": "download", "name": name})
         self._post(DOWNLOAD + png.tobytes())
         app.message = f"view downloaded as {name}"
+
+    def _open_atlas(self) -> None:
+        """Key A in a browser: the selected unit's atlas page, served by this server, in a new tab."""
+        app = self.live.app
+        page, why = app.atlas_page()
+        if page is None:
+            app.message = f"atlas: {why}"
+            return
+        self._post({"type": "open", "url": self._atlas_link + page})
+        app.message = f"atlas: {page} opened in a new tab"
 
     def _toggle_browser_camera(self) -> None:
         live = self.live

@@ -49,8 +49,22 @@
     else if (message.type === "error") say(message.message, true);
     else if (message.type === "ended") { ended = message.message; say(ended, true); }
     else if (message.type === "download") downloadName = message.name;
+    else if (message.type === "open") openPage(message.url);
     else if (message.type === "camera") { if (message.on) startCamera(); else stopCamera(); }
     else if (message.type === "camera_ack") cameraBusy = false;
+  }
+
+  // A page of this server (the atlas) in a new tab; where the browser blocks it, a link to click.
+  function openPage(url) {
+    const opened = window.open(url, "_blank");
+    if (opened) { opened.opener = null; return; }
+    const link = document.createElement("a");
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = "open the atlas page (the browser blocked a new tab)";
+    note.replaceChildren(link);
+    note.className = "";
   }
 
   async function onBinary(buffer) {
