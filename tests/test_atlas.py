@@ -170,6 +170,29 @@ def test_a_rerun_writes_nothing_and_one_more_optimized_unit_only_its_layer(atlas
     assert 1 <= len(images) <= 3   # opt.png, opt_raw.png, opt_transparency.png
 
 
+def test_a_rebuild_of_fewer_layers_removes_what_no_page_uses(atlas_run, tmp_path):
+    units, site, _ = atlas_run
+    second = tmp_path / "site"
+    shutil.copytree(site, second)
+    (second / "img" / "notes.txt").write_text("mine")   # not of the site's making: stays
+    before = {path.relative_to(second).as_posix() for path in second.rglob("*") if path.is_file()}
+    fc_data = layer_file(second, "fc")
+    _, built, _ = atlas.build(["--units-dir", str(units), "--out", str(second), "--cpu", "--layers", "stem"])
+    after = {path.relative_to(second).as_posix() for path in second.rglob("*") if path.is_file()}
+    assert set(built.removed) == before - after and "img/notes.txt" in after
+    assert sum(path.startswith("img/") for path in built.removed) > 20
+    assert fc_data.relative_to(second).as_posix() in built.removed
+    assert not fc_data.exists() and layer_file(second, "stem").exists()
+    shown = {url for unit in script_data(layer_file(second, "stem"))["units"]
+             for url in [unit["thumb"], unit.get("filter")] + [crop["image"] for crop in unit.get("crops", [])]
+             + [url for crop in unit.get("crops", []) for url in crop["files"].values()] if url}
+    assert shown and all((second / url).is_file() for url in shown)
+    assert all(entry[2] in after for entry in json.loads((second / "atlas-files.json").read_text()).values())
+    _, again, _ = atlas.build(["--units-dir", str(units), "--out", str(second), "--cpu"])   # every layer back
+    assert again.removed == [] and set(built.removed) <= {path.relative_to(second).as_posix()
+                                                           for path in second.rglob("*") if path.is_file()}
+
+
 def test_tool_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     for folder, says in (("none", "no such folder"), ("empty", "nothing of efficientnet-lite0's layers here")):

@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     with cli.one_line_errors():
         out, built, units = build(argv)
     print(f"{out}: {len(units.layers)} layers, {built.files} files, {built.bytes / 2 ** 20:.1f} MiB; "
-          f"{len(built.written)} files written now")
+          f"{len(built.written)} files written now" + (f", {len(built.removed)} no page uses removed" if built.removed else ""))
     print(f"open {(out.resolve() / 'index.html').as_uri()}")
     for problem in built.problems:
         print(f"error: {problem}", file=sys.stderr)

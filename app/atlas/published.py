@@ -3,7 +3,8 @@
 Images are stored once under content-addressed names (``img/ab/<digest>.png``), copied or
 hard-linked, so a picture shown by several pages, units or layers is one file. A manifest maps each
 source file, by size and modification time, to the name it got, so a rerun reads only new or
-changed sources.
+changed sources. Files of the site's own making that this run did not produce (images no page
+shows any more, the data of a layer left out) are removed at the end of a run, never during it.
 """
 import hashlib
 import json
@@ -24,6 +25,7 @@ IMAGE_FOLDER = "img"
 BROWSER_IMAGES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 # what _content_name makes: safe to join to the site's folder without resolving the path
 CONTENT_NAME = re.compile(r"img/[0-9a-f]{2}/[0-9a-f]{20}\.[a-z]+")
+DATA_NAME = re.compile(r"data/layer-[0-9]{3}-[A-Za-z0-9._~-]*\.js")   # site.data_file's names
 
 
 class SiteFiles:
@@ -32,6 +34,7 @@ class SiteFiles:
     def __init__(self, root, link: bool = False):
         self.root, self.link = user_path(root).resolve(), link
         self.written = []
+        self.produced = set()   # every path this run wrote or found already holding what it would write
         self.problems = []      # one line per image file that could not be read (left out of the site)
         self._manifest = self._read_manifest()
         self._seen = {}
@@ -53,6 +56,7 @@ class SiteFiles:
     def write_bytes(self, relative: str, data: bytes) -> str:
         """``data`` at ``relative`` unless the file already holds it; returns ``relative``."""
         path = self.path(relative)
+        self.produced.add(relative)
         try:
             if path.stat().st_size == len(data) and path.read_bytes() == data:
                 return relative
@@ -70,6 +74,7 @@ class SiteFiles:
         relative = _content_name(hashlib.sha256(data).hexdigest(), suffix)
         if not (self.root / relative).is_file():
             self.write_bytes(relative, data)
+        self.produced.add(relative)
         return relative
 
     def image_file(self, source) -> str:
@@ -88,6 +93,7 @@ class SiteFiles:
         if (isinstance(known, list) and known[:2] == [stat.st_size, stat.st_mtime_ns]
                 and CONTENT_NAME.fullmatch(str(known[2])) and (self.root / known[2]).is_file()):
             self._seen[key] = known[2]
+            self.produced.add(known[2])
             return known[2]
         try:
             image = read_image(source)   # new or changed: the one reader's limits, and decodable
@@ -105,6 +111,7 @@ class SiteFiles:
                 self._place(source, relative)
         if relative is not None:
             self._manifest[key] = [stat.st_size, stat.st_mtime_ns, relative]
+            self.produced.add(relative)
         self._seen[key] = relative
         return relative
 
@@ -124,7 +131,26 @@ class SiteFiles:
         self.written.append(relative)
 
     def save_manifest(self) -> None:
-        self.write_text(MANIFEST, json.dumps(self._manifest, indent=0, sort_keys=True))
+        """The manifest of the sources this run used (those of files removed as unused are dropped)."""
+        used = {key: entry for key, entry in self._manifest.items()
+                if isinstance(entry, list) and len(entry) == 3 and entry[2] in self.produced}
+        self.write_text(MANIFEST, json.dumps(used, indent=0, sort_keys=True))
+
+    def remove_unused(self) -> list:
+        """Remove the images and layer data of earlier runs that this run did not produce (and image
+        folders left empty); returns their site-relative paths. Only names of the site's own making
+        are touched: other files in the folder stay."""
+        removed = []
+        for pattern, folder in ((CONTENT_NAME, IMAGE_FOLDER), (DATA_NAME, "data")):
+            for path in sorted((self.root / folder).rglob("*")):
+                relative = path.relative_to(self.root).as_posix()
+                if path.is_file() and pattern.fullmatch(relative) and relative not in self.produced:
+                    path.unlink()
+                    removed.append(relative)
+        for folder in sorted((self.root / IMAGE_FOLDER).glob("*"), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        return removed
 
     def size(self, leave_out=()) -> tuple:
         """(files, bytes) of the whole site, but the files named in ``leave_out``."""

@@ -45,6 +45,7 @@ class Built:
     files: int
     bytes: int
     problems: list      # one line per file of the units folder that could not be read (left out)
+    removed: list = ()  # site-relative paths of earlier runs' images and layer data no page uses now
 
 
 def site_folder(atlas_dir, model: str) -> Path:
@@ -135,9 +136,10 @@ def build_site(units: UnitsDir, facts: ModelFacts, out, title: str = None, link:
     for name in STATIC:
         site.write_bytes(f"static/{name}", resources.files("app.atlas").joinpath("static").joinpath(name).read_bytes())
     site.save_manifest()
+    removed = site.remove_unused()
     files, size = site.size(leave_out=[SIZE_FILE])
     site.write_text(SIZE_FILE, _script("atlasSize", {"files": files + 1, "bytes": size}))
-    return Built(site.written, files + 1, site.size()[1], units.problems + site.problems)
+    return Built(site.written, files + 1, site.size()[1], units.problems + site.problems, removed)
 
 
 def _script(function: str, value) -> str:
