@@ -1,5 +1,6 @@
 """The offline tools' exit status and failure lines: an input that fails is named on stderr, one line
 each, the rest is still done, and the exit status is 1; --help of every tool says so."""
+import errno
 import json
 from pathlib import Path
 
@@ -224,3 +225,39 @@ def test_a_written_objective_longer_than_a_file_name_gets_a_cut_folder_name(tiny
     assert len(folder.name) == 120 and folder.name.startswith("relu2_0+relu2_1+")
     assert json.loads((folder / "opt.json").read_text())["objective"] == text
     assert capsys.readouterr().out == f"{folder}: optimized {text!r}\n"
+
+
+def no_space(*_):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("tool", ["find_maxes", "layer_stats", "crop_max_patches", "optimize_image", "export_volume",
+                                  "atlas"])
+def test_a_full_disk_is_one_line_naming_the_file_and_exit_2_with_no_half_file(tool, tiny, tmp_path, capsys,
+                                                                              monkeypatch):
+    model, _ = tiny
+    images = write_images(tmp_path / "images", 3)
+    out = tmp_path / "out"
+    first = ["--images", tmp_path / "images", "--model", model, "--layers", "relu1,relu2", "--top", "2", "--quiet",
+             "--cpu", "--out", out]
+    if tool != "find_maxes":
+        find_maxes.main([str(a) for a in first])
+        crop_max_patches.main([str(a) for a in ["--maxes", out / "maxes.json", "--units", "0", "--modes", "maxim",
+                                                "--cpu", "--out", out]])
+    arguments = {
+        "find_maxes": first,
+        "layer_stats": ["--maxes", out / "maxes.json", "--quiet"],
+        "crop_max_patches": ["--maxes", out / "maxes.json", "--units", "1", "--modes", "maxim", "--cpu", "--out", out],
+        "optimize_image": ["--model", model, "--layer", "relu1", "--units", "0", "--iters", "1", "--cpu", "--out", out],
+        "export_volume": [images[0], "--layer", "relu2", "--model", model, "--cpu", "--out", tmp_path / "volume"],
+        "atlas": ["--units-dir", out, "--model", model, "--cpu", "--out", tmp_path / "site"],
+    }[tool]
+    capsys.readouterr()
+    monkeypatch.setattr("app.files.os.fsync", no_space)   # every file the toolbox writes goes through it
+    module = {tool.__name__.split(".")[-1]: tool for tool in TOOLS}[tool]
+    assert exit_status(module, arguments) == 2
+    monkeypatch.undo()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and lines[0].endswith(": No space left on device"), lines
+    assert Path(lines[0][len("error: "):].rsplit(": ", 1)[0]).parent.exists()   # the file meant, in its folder
+    assert not [path for path in tmp_path.rglob("*.part")]

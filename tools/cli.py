@@ -100,11 +100,14 @@ def ray_pool(args: argparse.Namespace, settings: types.SimpleNamespace):
 
 @contextlib.contextmanager
 def one_line_errors():
-    """A DeepVisError ends the tool with its one line on stderr and a non-zero exit."""
+    """A DeepVisError or an OSError (the file and the system's reason) ends the tool with one line
+    on stderr and exit status 2."""
     try:
         yield
     except DeepVisError as error:
         exit_with_message(error)
+    except OSError as error:   # a full disk, a read-only or vanished folder: the file and the reason
+        exit_with_message(DeepVisError(f"{error.filename or 'a file'}: {error.strerror or error}"))
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:

@@ -8,9 +8,7 @@ a picture of the volume's maximum-intensity projection turned by --angle degrees
 """
 from pathlib import Path
 
-import cv2
-
-from app.errors import DeepVisError
+from app.files import write_image_atomic
 from app.views import volume
 from tools import cli
 
@@ -36,8 +34,7 @@ def main(argv=None) -> None:
             print(f"{path}: {args.layer} {'x'.join(str(s) for s in activation.shape)}")
         if args.mip:
             picture = volume.mip_image(activation if activation.ndim != 1 else activation[:, None, None], args.angle)
-            if not cv2.imwrite(args.mip, picture):
-                raise DeepVisError(f"{args.mip}: cannot write the image")
+            write_image_atomic(args.mip, picture)
             print(args.mip)
 
 

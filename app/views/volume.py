@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from app.errors import DeepVisError
+from app.files import write_atomic
 
 _NRRD_TYPES = {"float": "f4", "double": "f8", "uchar": "u1", "signed char": "i1", "short": "i2",
                "ushort": "u2", "int": "i4", "uint": "u4", "longlong": "i8", "ulonglong": "u8"}
@@ -30,11 +31,8 @@ def write_nrrd(path, volume: np.ndarray, content: str = "") -> Path:
               "kinds: " + " ".join(["domain"] * volume.ndim), "endian: little", "encoding: raw"]
     if content:
         header.append(f"content: {content}")
-    path = Path(path)
-    with open(path, "wb") as stream:
-        stream.write(("\n".join(header) + "\n\n").encode("ascii", "replace"))
-        stream.write(volume.tobytes())
-    return path
+    head = ("\n".join(header) + "\n\n").encode("ascii", "replace")
+    return write_atomic(path, lambda stream: (stream.write(head), stream.write(volume.tobytes())))
 
 
 def _header_fields(path: Path, stream) -> dict:
@@ -103,10 +101,8 @@ def export_volume(activation: np.ndarray, stem, layer: str = "") -> tuple:
     if activation.ndim == 1:
         activation = activation[:, None, None]
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     nrrd = write_nrrd(stem.with_name(stem.name + ".nrrd"), activation, content=layer)
-    npy = stem.with_name(stem.name + ".npy")
-    np.save(npy, activation)
+    npy = write_atomic(stem.with_name(stem.name + ".npy"), lambda stream: np.save(stream, activation))
     return nrrd, npy
 
 
