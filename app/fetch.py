@@ -11,12 +11,17 @@ A model_zoo entry's fetch.py lists its files, each a dict with `name` and one of
 Files land in <cache>/models/<entry>/, where model.yaml names are looked up. A half-finished download
 is kept as NAME.part and continued on the next try. DEEPVIS_MODEL_MIRROR=URL fetches every file from
 URL/<entry>/<name> instead (an offline copy, a local server), still checked against its digest.
+`fetch.py --no-weights` leaves out a Caffe entry's weights (its model.yaml's source: caffe: weights):
+the prototxt is enough for seeded random weights (--random-weights SEED).
 """
 import hashlib
 import os
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import yaml
 
 from app.errors import DeepVisError, exit_with_message
 from app.paths import feed_file, model_files_dir
@@ -129,11 +134,28 @@ def fetch_model_files(entry: str, files: list, say=print) -> list:
     return paths
 
 
-def fetch_entry(entry: str, files: list) -> None:
-    """What each model_zoo/<entry>/fetch.py runs: fetch, print where the files are, one line on errors."""
+def fetch_entry(entry: str, files: list, argv=None) -> None:
+    """What each model_zoo/<entry>/fetch.py runs: fetch, print where the files are, one line on errors.
+    argv (default sys.argv[1:]): nothing, or --no-weights."""
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv not in ([], ["--no-weights"]):
+            raise DeepVisError(f"{entry}/fetch.py: unknown arguments {' '.join(argv)!r} (none, or --no-weights)")
+        if argv:
+            weights = caffe_weights_name(entry)
+            files = [item for item in files if item["name"] != weights]
         paths = fetch_model_files(entry, files)
     except DeepVisError as error:
         exit_with_message(error)
     print(f"{entry}: {len(paths)} files in {model_files_dir(entry)}; load it with Net.load({entry!r}) "
-          f"or python run_toolbox.py --model {entry}")
+          f"or python run_toolbox.py --model {entry}" + (" --random-weights SEED" if argv else ""))
+
+
+def caffe_weights_name(entry: str) -> str:
+    """The weights file a Caffe model_zoo entry's model.yaml names."""
+    path = Path(__file__).resolve().parents[1] / "model_zoo" / entry / "model.yaml"
+    try:
+        return str(yaml.safe_load(path.read_text())["source"]["caffe"]["weights"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise DeepVisError(f"{path}: no Caffe weights named there ({error.__class__.__name__}); "
+                           "--no-weights is for Caffe entries") from None

@@ -183,3 +183,30 @@ def test_fetch_script_runs_and_says_what_it_did(testdata, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "squeezenet_v1.1.caffemodel: not checked (DeepScale publishes no checksum)" in done.stdout
     assert "2 files in" in done.stdout
+
+
+def test_a_caffe_entry_loads_with_random_weights_from_its_prototxt_alone(testdata, tmp_path):
+    """fetch.py --no-weights fetches all but the weights; --random-weights then needs no more."""
+    mirror = tmp_path / "mirror" / "squeezenet-v1.1"
+    mirror.mkdir(parents=True)
+    (mirror / "deploy.prototxt").write_bytes((testdata / CAFFE_ENTRIES["squeezenet-v1.1"]).read_bytes())
+    environment = dict(os.environ, DEEPVIS_CACHE=str(tmp_path / "cache"), **{MIRROR_VARIABLE: mirror.parent.as_uri()})
+    fetched = subprocess.run([sys.executable, str(ZOO / "squeezenet-v1.1" / "fetch.py"), "--no-weights"],
+                             capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    assert "1 files in" in fetched.stdout and "--random-weights SEED" in fetched.stdout
+    wrong = subprocess.run([sys.executable, str(ZOO / "squeezenet-v1.1" / "fetch.py"), "--weights-only"],
+                           capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "--no-weights" in wrong.stderr
+    loaded = subprocess.run([sys.executable, "-c", (
+        "from app.net import Net\n"
+        "from app.net.spec import resolve\n"
+        "from app.errors import DeepVisError\n"
+        "net = Net.load('squeezenet-v1.1', provider='cpu', random_weights=3)\n"
+        "print(net.spec.random_weights_seed, net.input_shape)\n"
+        "try:\n    resolve('squeezenet-v1.1')\nexcept DeepVisError as error:\n    print(error)\n")],
+        capture_output=True, text=True, env=dict(environment, PYTHONPATH=str(ZOO.parent)), cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    seed_line, error_line = loaded.stdout.splitlines()
+    assert seed_line == "3 (3, 227, 227)"
+    assert "squeezenet_v1.1.caffemodel is not downloaded yet" in error_line and "--no-weights" in error_line

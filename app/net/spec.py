@@ -50,7 +50,7 @@ def resolve(model=None, input_overrides=None, random_weights: Optional[int] = No
     else:
         path = Path(model)
         if path.suffix in (".yaml", ".yml"):
-            spec = from_yaml(path)
+            spec = from_yaml(path, without_weights=random_weights is not None)
         elif path.suffix == ".onnx":
             sidecar = path.with_suffix(".yaml")
             spec = from_yaml(sidecar, onnx_file=path) if sidecar.is_file() else \
@@ -59,7 +59,7 @@ def resolve(model=None, input_overrides=None, random_weights: Optional[int] = No
             weights = {} if random_weights is not None else {"weights": str(caffemodel_beside(path))}
             spec = _bare_spec(path, {"caffe": {"prototxt": str(path), **weights}}, caffe_input())
         elif (ZOO / str(model) / "model.yaml").is_file():
-            spec = from_yaml(ZOO / str(model) / "model.yaml")
+            spec = from_yaml(ZOO / str(model) / "model.yaml", without_weights=random_weights is not None)
         else:
             known = ", ".join(zoo_names())
             raise DeepVisError(f"{model}: not a model file (.onnx, .prototxt, .yaml) nor a model_zoo name ({known})")
@@ -103,7 +103,9 @@ def _bare_spec(path: Path, source: dict, input_fields: dict) -> ModelSpec:
     return ModelSpec(name=path.stem, folder=path.parent, source=source, input=_input_spec(input_fields, path))
 
 
-def from_yaml(path: Path, onnx_file=None) -> ModelSpec:
+def from_yaml(path: Path, onnx_file=None, without_weights: bool = False) -> ModelSpec:
+    """without_weights: a Caffe source's weights are neither looked for nor kept (random weights
+    replace them: an entry whose weights are not downloaded still loads)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -117,6 +119,8 @@ def from_yaml(path: Path, onnx_file=None) -> ModelSpec:
         source = {"onnx": str(onnx_file)}
     if len(source) != 1 or next(iter(source)) not in ("onnx", "caffe", "builtin"):
         raise DeepVisError(f"{path}: source must name exactly one of onnx, caffe, builtin")
+    if without_weights and isinstance(source.get("caffe"), dict):
+        source = {"caffe": {key: value for key, value in source["caffe"].items() if key != "weights"}}
     input_fields = dict(data.get("input") or {})
     labels = data.get("labels")
     if labels and labels != "imagenet":
@@ -180,7 +184,8 @@ def _locate(folder: Path, name) -> Path:
         return beside
     cached = model_files_dir(folder.name) / path
     if not cached.exists() and (folder / "fetch.py").is_file():
-        raise DeepVisError(f"{folder.name}: {path} is not downloaded yet; run python {folder / 'fetch.py'}")
+        raise DeepVisError(f"{folder.name}: {path} is not downloaded yet; run python {folder / 'fetch.py'} "
+                           "(--no-weights: all but the weights, for --random-weights)")
     return cached if cached.exists() else beside
 
 
