@@ -9,7 +9,8 @@ from app.errors import DeepVisError
 from app.net import Net
 from app.net import net as net_module
 from app.net.autodiff import MODES
-from test_autodiff_graphs import COMPOSITES
+from app.net.autodiff.graph_backward import backward_model
+from test_autodiff_graphs import COMPOSITES, GraphBuilder
 
 TOLERANCE = 1e-4   # max |graph - numpy| over max |numpy|
 CAFFE = {"caffenet": "caffenet_deploy/deploy.prototxt", "googlenet": "googlenet_deploy/deploy.prototxt",
@@ -136,6 +137,38 @@ def test_a_seed_at_one_unit_of_a_conv_enters_its_filter_alone(graph_nets, name, 
     run = net.forward(batch_for(net, count=2))
     for seed in ("activation", "onehot"):
         assert_same(run, layer, unit, mode="grad", seed=seed)
+
+
+# (kernel, group, attributes, the op the input diff's convolution becomes): a stride-1 convolution
+# becomes a Conv with its filters transposed and flipped; strides and pads past the kernel's reach
+# stay a ConvTranspose
+GEOMETRIES = [((3, 3), 1, dict(pads=[1, 1, 1, 1]), "Conv"),
+              ((5, 3), 2, dict(pads=[2, 0, 1, 1]), "Conv"),                       # asymmetric, two groups
+              ((3, 3), 8, dict(pads=[2, 2, 2, 2], dilations=[2, 2]), "Conv"),     # depthwise, dilated
+              ((3, 3), 8, dict(dilations=[2, 1]), "Conv"),                        # no pads, one axis dilated
+              ((1, 1), 4, {}, "Conv"),
+              ((4, 4), 1, dict(auto_pad="SAME_LOWER"), "Conv"),                   # even kernel
+              ((3, 3), 2, dict(pads=[3, 0, 0, 1]), "ConvTranspose"),             # a pad beyond the kernel's reach
+              ((3, 3), 1, dict(strides=[2, 2], auto_pad="SAME_UPPER"), "ConvTranspose"),
+              ((3, 3), 8, dict(strides=[2, 1], pads=[1, 1, 1, 1]), "ConvTranspose")]
+
+
+@pytest.mark.parametrize("kernel, group, attrs, op_type", GEOMETRIES)
+def test_every_convolution_geometry_matches_numpy(tmp_path, kernel, group, attrs, op_type):
+    """One convolution of each geometry between two rectified convolutions, on an odd-sized image:
+    its input diff is the NumPy rule's in every mode, through the op it is meant to take."""
+    graph = GraphBuilder((3, 13, 11), seed=len(tmp_path.name))
+    x = graph.node("Relu", [graph.conv("data", "stem", 3, 8, 3, pads=[1, 1, 1, 1])], "stem_relu")
+    w = graph.weight("probe_w", (8 if group == 8 else 12, 8 // group) + kernel)   # group 8: depthwise
+    graph.node("Relu", [graph.node("Conv", [x, w], "probe", group=group, **attrs)], "out")
+    onnx.save(graph.model("out"), str(tmp_path / "probe.onnx"))
+    net = Net.load(tmp_path / "probe.onnx", provider="cpu", input=PLAIN_INPUT)
+    run = net.forward(batch_for(net, count=2))
+    for mode in MODES:
+        assert_same(run, "out", strongest_unit(run, "out"), mode=mode)
+    steps = run.plan.path("out", frozenset([run.input_name]))
+    made = backward_model(run, steps, "out", "grad", False, frozenset()).model.graph.node
+    assert [node.op_type for node in made if node.op_type in ("Conv", "ConvTranspose")][0] == op_type
 
 
 def test_an_op_without_graph_rule_falls_back_to_numpy_and_says_which(graph_nets):

@@ -55,10 +55,9 @@ def conv(b: Recorder, op: Op):
     windows = Windows.of(op.attrs, x.shape[2:], w.shape[2:], op.y.shape[2:])
     if op.seeded:
         return [_one_unit_input_diff(b, op, windows, group)]
-    if w.shape[1] == 1 and group == x.shape[1] == w.shape[0]:
-        depthwise = _depthwise_input_diff(b, _dy(b, op), op.node.input[1], windows, group)
-        if depthwise is not None:
-            return [depthwise]
+    as_conv = _input_diff_as_conv(b, _dy(b, op), op.node.input[1], w.shape, windows, group)
+    if as_conv is not None:
+        return [as_conv]
     return [b.node("ConvTranspose", [_dy(b, op), op.node.input[1]], group=group, **_transposed(windows))]
 
 
@@ -78,22 +77,41 @@ def _one_unit_input_diff(b: Recorder, op: Op, windows: Windows, group: int) -> s
     return b.node("Pad", [part, pads])
 
 
-def _depthwise_input_diff(b: Recorder, dy: str, w: str, windows: Windows, channels: int):
-    """A stride-1 depthwise convolution's transposed convolution as a depthwise Conv with the kernel
-    flipped: ONNX Runtime's grouped ConvTranspose runs one small product per channel, several times
-    slower. None when strided (spreading the diff by the stride cost more than it saved) or when the
+def _input_diff_as_conv(b: Recorder, dy: str, w: str, shape: tuple, windows: Windows, group: int):
+    """A stride-1 convolution's transposed convolution as a Conv with each group's filters
+    transposed and flipped: ONNX Runtime runs Conv on its fast paths, ConvTranspose as a product
+    and a col2im (1.1-1.5x slower on 3x3 and 5x5 kernels, and one small product per group: 5-10x
+    for depthwise). None when strided (the polyphase form, s * s Convs interleaved by
+    DepthToSpace, took 1.5-4x ConvTranspose's time: the interleave alone cost more) or when the
     geometry would need negative pads."""
-    rank = len(windows.kernel)
-    begins, ends = [], []
-    for size, begin, out, kernel, dilation in zip(windows.size, windows.begins, windows.out, windows.kernel,
-                                                 windows.dilations):
-        begins.append((kernel - 1) * dilation - begin)
-        ends.append(size - out + begin)
-    if min(begins + ends) < 0 or any(s > 1 for s in windows.strides):
+    if any(s > 1 for s in windows.strides):
         return None
-    axes = list(range(2, 2 + rank))
-    flipped = b.node("Slice", [w, b.ints([-1] * rank), b.ints([-2 ** 62] * rank), b.ints(axes), b.ints([-1] * rank)])
-    return b.node("Conv", [dy, flipped], pads=begins + ends, dilations=list(windows.dilations), group=channels)
+    begins = [(kernel - 1) * dilation - begin
+              for begin, kernel, dilation in zip(windows.begins, windows.kernel, windows.dilations)]
+    ends = [size - out + begin for size, begin, out in zip(windows.size, windows.begins, windows.out)]
+    if min(begins + ends) < 0:
+        return None
+    return b.node("Conv", [dy, _transposed_flipped(b, w, shape, group)], pads=begins + ends,
+                  dilations=list(windows.dilations), group=group)
+
+
+def _transposed_flipped(b: Recorder, w: str, shape: tuple, group: int) -> str:
+    """The weights of that Conv: each group's filters transposed (C_in x C_out / group) and flipped
+    along every spatial axis; ONNX Runtime computes them once, from the net's weights, when it makes
+    the session (constant folding)."""
+    rank = len(shape) - 2
+    if group == 1:
+        w = b.node("Transpose", [w], perm=[1, 0] + list(range(2, 2 + rank)))
+    elif shape[0] != group or shape[1] != 1:   # depthwise filters are their own transpose
+        spatial = list(shape[2:])
+        c_out, c_in = shape[0], shape[1] * group
+        grouped = b.node("Reshape", [w, b.ints([group, c_out // group, shape[1]] + spatial)])
+        swapped = b.node("Transpose", [grouped], perm=[0, 2, 1] + list(range(3, 3 + rank)))
+        w = b.node("Reshape", [swapped, b.ints([c_in, c_out // group] + spatial)])
+    if all(k == 1 for k in shape[2:]):
+        return w
+    return b.node("Slice", [w, b.ints([-1] * rank), b.ints([-2 ** 62] * rank), b.ints(list(range(2, 2 + rank))),
+                            b.ints([-1] * rank)])
 
 
 def max_pool(b: Recorder, op: Op):

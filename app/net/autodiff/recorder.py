@@ -2,7 +2,7 @@
 change across opsets (the graph backward is built at opset 16 or later, where Unsqueeze, Squeeze,
 ReduceSum and Split take their axes and sizes as inputs)."""
 import numpy as np
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from app.errors import DeepVisError
 
@@ -47,8 +47,9 @@ class Recorder:
         return self.node("ConstantOfShape", [self.node("Shape", [tensor])])
 
     def masked(self, condition: str, diff: str) -> str:
-        """diff where the condition holds, 0 elsewhere."""
-        return self.node("Where", [condition, diff, self.constant(0.0)])
+        """diff where the condition holds, 0 elsewhere: the diff times the condition as 0 / 1 (ONNX
+        Runtime's Where took 1.6-2x the time of Cast and Mul on a 96 x 112 x 112 map)."""
+        return self.node("Mul", [diff, self.node("Cast", [condition], to=TensorProto.FLOAT)])
 
     def scaled(self, diff: str, factor) -> str:
         return diff if np.all(np.asarray(factor) == 1) else self.node("Mul", [diff, self.constant(factor)])
