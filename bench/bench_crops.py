@@ -1,7 +1,7 @@
 """crop_max_patches seconds per unit, this code against the code of another revision, in one run.
 
     python bench/bench_crops.py [--model M] [--layers blocks.1.1.add,blocks.2.1.add,blocks.3.2.add,blocks.4.2.add,head]
-        [--units 8] [--images 32] [--batch 8] [--repeats 2] [--reference 13756c6]
+        [--units 8] [--images 32] [--batch 8] [--repeats 3] [--reference 13756c6]
 
 find_maxes scores the scikit-image sample photos (flipped and quartered into --images photos) once;
 then, per layer and repeat, each code crops the same --units units in a fresh process, the two codes
@@ -9,7 +9,9 @@ interleaved: the reference revision (default: the code before one forward up to 
 inputs and scaled fields larger than the image), extracted with ``git archive``, and this working tree.
 Each process crops one unit first (sessions and the backward plan made, not counted), then times
 crop_layer on the others with all four modes; the layer's sprite, written once per run, is left out.
-Figures: median seconds per unit of each code and the ratio reference / this code.
+Figures: median seconds per unit of each code and the ratio reference / this code, in wall-clock
+time and in the CPU time of the process (all its threads): on a machine shared with other programs
+the CPU time moves far less than the wall-clock time.
 """
 import argparse
 import json
@@ -43,9 +45,9 @@ net = Net.load(maxes["model"], provider="cpu")
 field = fields_for(net, [layer]).get(layer)
 crops.write_sprite = lambda *args: None
 crops.crop_layer(net, maxes, layer, out, field, units=[0], batch=batch, progress=False)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 crops.crop_layer(net, maxes, layer, out, field, units=range(1, units), batch=batch, progress=False)
-print(json.dumps({"seconds_per_unit": (time.perf_counter() - started) / (units - 1)}))
+print(json.dumps({"wall": (time.perf_counter() - started) / (units - 1), "cpu": (time.process_time() - cpu) / (units - 1)}))
 """
 
 
@@ -76,13 +78,14 @@ def extract(revision: str, folder: Path) -> Path:
     return folder
 
 
-def seconds_per_unit(tree: Path, maxes: Path, layer: str, units: int, batch: int, out: Path) -> float:
+def seconds_per_unit(tree: Path, maxes: Path, layer: str, units: int, batch: int, out: Path) -> dict:
+    """{"wall": s, "cpu": s} per unit of one process cropping ``units`` units of ``layer`` with the code of ``tree``."""
     environment = dict(os.environ, PYTHONPATH=str(tree))
     done = subprocess.run([sys.executable, "-c", CHILD, str(maxes), layer, str(units), str(batch), str(out)], cwd=tree,
                           env=environment, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"error: {tree}: {layer}: {done.stderr.strip().splitlines()[-1]}")
-    return json.loads(done.stdout.splitlines()[-1])["seconds_per_unit"]
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def main() -> None:
@@ -94,7 +97,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=8, help="units cropped per run, the first one not timed")
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--batch", type=int, default=settings.crop_batch, help="top-k entries run together")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--reference", default=REFERENCE, help=f"git revision to compare with ({REFERENCE})")
     args = parser.parse_args()
     if args.units < 2:
@@ -119,10 +122,12 @@ def main() -> None:
           f"batch {args.batch}, {args.repeats} runs each, reference {args.reference}, load average {load_before:.1f} -> "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for layer in layers:
-        before, after = (statistics.median(times[layer, name]) for name in trees)
-        print(f"{layer:24s} reference {before:6.3f} s/unit  this code {after:6.3f} s/unit  "
-              f"ratio {before / after:5.2f}x  (runs: {', '.join(f'{t:.3f}' for t in times[layer, 'reference'])} | "
-              f"{', '.join(f'{t:.3f}' for t in times[layer, 'this code'])})")
+        for clock in ("wall", "cpu"):
+            runs = {name: [run[clock] for run in times[layer, name]] for name in trees}
+            before, after = (statistics.median(runs[name]) for name in trees)
+            print(f"{layer:24s} {clock:4s} reference {before:6.3f} s/unit  this code {after:6.3f} s/unit  "
+                  f"ratio {before / after:5.2f}x  (runs: {', '.join(f'{t:.3f}' for t in runs['reference'])} | "
+                  f"{', '.join(f'{t:.3f}' for t in runs['this code'])})")
 
 
 if __name__ == "__main__":
