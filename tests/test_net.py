@@ -62,6 +62,24 @@ def test_every_layer_equals_a_run_asking_for_it_alone(mnist, testdata):
             np.testing.assert_allclose(acts[layer.name][image_index:image_index + 1], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_sessions_read_the_weights_the_net_holds_without_a_copy_in_their_model(mnist):
+    from app.net import onnx_graph
+
+    large = {t.name for t in mnist.model.graph.initializer if np.prod(t.dims) > onnx_graph.SMALL_CONSTANT}
+    assert large and mnist.skeleton.ByteSize() < mnist.model.ByteSize() / 5
+    held = {t.name: t for t in mnist.skeleton.graph.initializer}
+    assert set(held) == {t.name for t in mnist.model.graph.initializer}
+    for weight in mnist.model.graph.initializer:
+        marker = held[weight.name]
+        assert onnx_graph.held_outside(marker) == (weight.name in large)
+        assert (marker.dims, marker.data_type) == (weight.dims, weight.data_type)
+    x = mnist.preprocess([mnist_digit(4)])
+    own = ort.InferenceSession(onnx_graph.runnable(mnist.model).SerializeToString(), providers=["CPUExecutionProvider"])
+    (expected,) = own.run(["Plus214_Output_0"], {mnist.input_name: x})
+    np.testing.assert_array_equal(mnist.forward(x)["Plus214_Output_0"], expected)
+    np.testing.assert_array_equal(mnist.forward(x, outputs=["Plus214_Output_0"])["Plus214_Output_0"], expected)
+
+
 def test_mnist_layers_and_kinds(mnist):
     kinds = {layer.name: layer.kind for layer in mnist.layers}
     assert kinds["Convolution28_Output_0"] == "map"

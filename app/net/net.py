@@ -38,9 +38,16 @@ class Net:
         self.spec = spec
         self.path = Path(path) if path else None
         self.initializers = _initializers(model, self.where)
+        # the weights once, in the net's memory: every session reads them from here (ORT keeps no
+        # copy of its own), and the model the sessions are made from holds none (``skeleton``)
+        self._ort_weights = {name: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value))
+                             for name, value in self.initializers.items()
+                             if value.size > onnx_graph.SMALL_CONSTANT and value.dtype.kind in "biuf"}
+        self.skeleton = onnx_graph.weights_outside(model, self._ort_weights)
         self.input_name = onnx_graph.graph_input(model).name
         self._fit_input_spec()
-        self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(model)), provider, path)
+        self._session = self._make_session(onnx_graph.with_all_outputs(onnx_graph.runnable(self.skeleton)), provider,
+                                           path, shared=self._ort_weights)
         self.provider = self._session.get_providers()[0]
         # why not CUDA, when a GPU is present: what the status line and the tools say
         self.provider_note = providers.cuda_fallback(providers.choose_providers(provider), self.provider)
@@ -53,7 +60,6 @@ class Net:
         self._graph_plan = None
         self._graph_lock = threading.Lock()   # guards the backward graphs' sessions
         self._graph_sessions = OrderedDict()
-        self._ort_weights = {}   # the net's weights as OrtValues, shared by the backward graphs' sessions
         self.backward_engine = "graph"   # what run.backward uses unless told: "graph" or "numpy"
         try:
             tensors = self._run(np.zeros((1,) + self.input_shape, np.float32), options=_QUIET)
@@ -144,26 +150,34 @@ class Net:
     # -- running ----------------------------------------------------------------------------
     @staticmethod
     def _make_session(model, preference: str, path, order: ort.ExecutionOrder = ort.ExecutionOrder.DEFAULT,
-                      shared: dict = None) -> ort.InferenceSession:
+                      shared: dict = None, prepack: bool = True) -> ort.InferenceSession:
         """shared: initializers (name -> OrtValue) the session reads from the caller's memory instead
-        of a copy of its own; the caller keeps them alive as long as the session."""
+        of a copy of its own; the caller keeps them alive as long as the session. prepack: let ONNX
+        Runtime pack weights for its products (a copy per session; the forward's own numbers)."""
         requested = providers.choose_providers(preference)
         if providers.CUDA in requested:
             providers.preload_cuda()
         options = session_options(order=order)
-        for name, value in (shared or {}).items():
-            options.add_initializer(name, value)
-        if shared:   # packed copies of the weights would be the session's own again
+        held = {weight.name: onnx_graph.held_outside(weight) for weight in model.graph.initializer}
+        shared = {name: value for name, value in (shared or {}).items() if name in held}
+        outside = [name for name in shared if held[name]]
+        if outside:
+            options.add_external_initializers(outside, [shared[name] for name in outside])
+        for name in shared:
+            if not held[name]:   # the model holds a copy: the session reads the net's instead
+                options.add_initializer(name, shared[name])
+        if not prepack:   # packed copies of the weights would be the session's own again
             options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             return ort.InferenceSession(model.SerializeToString(), options, providers=requested)
         except Exception as error:  # ORT raises its own untyped Fail / InvalidGraph errors
             raise DeepVisError(f"{path or 'model'}: ONNX Runtime cannot run it: {_ort_reason(error)}") from None
 
-    def make_session(self, model, order=ort.ExecutionOrder.DEFAULT) -> ort.InferenceSession:
-        """A session for a variant of this net's model (other outputs, say) on the same provider."""
+    def make_session(self, model, order=ort.ExecutionOrder.DEFAULT, prepack: bool = True) -> ort.InferenceSession:
+        """A session for a variant of this net's model (other outputs, say; best made from
+        ``skeleton``) on the same provider, reading the net's weights."""
         preference = "cuda" if self.provider == providers.CUDA else "cpu"
-        return self._make_session(model, preference, self.path, order)
+        return self._make_session(model, preference, self.path, order, shared=self._ort_weights, prepack=prepack)
 
     def preprocess(self, images) -> np.ndarray:
         """Images (list of H x W x 3 uint8 BGR) -> N x C x H x W float32 input."""
@@ -249,7 +263,7 @@ class Net:
             if entry is not None:
                 self._forward_sessions.move_to_end(outputs)
                 return entry
-        session = self.make_session(_with_outputs(onnx_graph.runnable(self.model), outputs, self.tensor_types))
+        session = self.make_session(_with_outputs(onnx_graph.runnable(self.skeleton), outputs, self.tensor_types))
         with self._lock:
             entry = self._forward_sessions.setdefault(outputs, (session, [o.name for o in session.get_outputs()]))
             self._forward_sessions.move_to_end(outputs)
@@ -267,7 +281,7 @@ class Net:
                 partial = self._partial
                 if partial is None or partial[0] != layer:
                     # pruned first: shape inference then reads only the kept nodes
-                    needed = onnx_graph.needed_for(onnx_graph.runnable(self.model), layer)
+                    needed = onnx_graph.needed_for(onnx_graph.runnable(self.skeleton), layer)
                     session = self.make_session(onnx_graph.with_all_outputs(needed))
                     partial = self._partial = (layer, session, [o.name for o in session.get_outputs()])
         return partial[1:]
@@ -292,8 +306,9 @@ class Net:
             if entry is None:
                 try:
                     graph = make_graph()
-                    # the session keeps what it needs: the model (weights included) is dropped
-                    entry = (self._shared_weights_session(graph.model), replace(graph, model=None))
+                    # the session keeps what it needs: the model (weights included) is dropped;
+                    # packing would copy the weights of every backward graph (VGG16: 550 MB each)
+                    entry = (self.make_session(graph.model, prepack=False), replace(graph, model=None))
                 except DeepVisError as error:
                     entry = str(error)
                 self._graph_sessions[key] = entry
@@ -301,19 +316,6 @@ class Net:
                     self._graph_sessions.popitem(last=False)
             self._graph_sessions.move_to_end(key)
             return entry
-
-    def _shared_weights_session(self, model) -> ort.InferenceSession:
-        """A session of a variant of the model that reads the net's weights from the net's memory (the
-        backward graphs of VGG16 would otherwise hold 550 MB each)."""
-        shared = {}
-        for weight in model.graph.initializer:
-            value = self.initializers.get(weight.name)
-            if value is not None and value.size >= onnx_graph.SMALL_CONSTANT:   # shapes and indices stay put
-                if weight.name not in self._ort_weights:
-                    self._ort_weights[weight.name] = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value))
-                shared[weight.name] = self._ort_weights[weight.name]
-        preference = "cuda" if self.provider == providers.CUDA else "cpu"
-        return self._make_session(model, preference, self.path, shared=shared)
 
     # -- classification ---------------------------------------------------------------------
     @property

@@ -154,6 +154,46 @@ def inferred_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnx.shape_inference.infer_shapes(skeleton)
 
 
+SHARED_WEIGHT = "deepvis-shared-weight"   # the location a weight held outside the model names
+
+
+def weights_outside(model: onnx.ModelProto, names) -> onnx.ModelProto:
+    """A copy of ``model`` whose initializers ``names`` hold no bytes: each is marked as external data
+    (type and shape kept), which an ONNX Runtime session then takes from memory
+    (SessionOptions.add_external_initializers). Its copies and sessions then cost no copy of the weights."""
+    names = set(names)
+    copy = onnx.ModelProto()
+    for field, value in model.ListFields():
+        if field.name != "graph":
+            _copy_field(copy, field, value)
+    for field, value in model.graph.ListFields():
+        if field.name != "initializer":
+            _copy_field(copy.graph, field, value)
+    for weight in model.graph.initializer:
+        if weight.name not in names:
+            copy.graph.initializer.append(weight)
+            continue
+        marker = copy.graph.initializer.add(name=weight.name, data_type=weight.data_type, dims=weight.dims)
+        marker.data_location = onnx.TensorProto.EXTERNAL
+        marker.external_data.add(key="location", value=SHARED_WEIGHT)
+    return copy
+
+
+def held_outside(tensor: onnx.TensorProto) -> bool:
+    """Whether ``tensor`` is one of weights_outside's markers."""
+    return tensor.data_location == onnx.TensorProto.EXTERNAL and any(
+        entry.key == "location" and entry.value == SHARED_WEIGHT for entry in tensor.external_data)
+
+
+def _copy_field(target, field, value) -> None:
+    if hasattr(value, "extend"):   # a repeated field
+        getattr(target, field.name).extend(value)
+    elif field.type == field.TYPE_MESSAGE:
+        getattr(target, field.name).CopyFrom(value)
+    else:
+        setattr(target, field.name, value)
+
+
 def with_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of the model whose outputs are every node output, so one run returns them all."""
     copy = onnx.ModelProto()

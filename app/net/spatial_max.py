@@ -56,7 +56,7 @@ def fuses_exactly(name: str, readers: dict) -> bool:
 def reduction_model(net, layers: list):
     """A copy of the net's model whose outputs are the reductions of each chosen map layer and the
     value of each chosen vector layer, in that order, then the fusion barriers' outputs."""
-    model = onnx_graph.runnable(net.model)
+    model = onnx_graph.runnable(net.skeleton)
     graph = model.graph
     readers = onnx_graph.readers(graph)
     needed, chosen = onnx_graph.ancestors(graph, layers), set(layers)
