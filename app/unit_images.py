@@ -41,11 +41,17 @@ def folder_name(layer: str) -> str:
     length; "." and ".." would name the folder itself or its parent). A name that had to change ends
     with a hash of the whole name, so "a/b" and "a_b" keep folders of their own; a name past
     NAME_LIMIT is cut and ends with a hash too, so long names that share a beginning stay apart."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", layer)
-    name = name if name.strip(".") else name.replace(".", "_") or "_"
+    name = plain_name(layer)
     if name != layer:
         name = f"{name}~{_digest(layer)[:8]}"
     return shortened(name, layer)
+
+
+def plain_name(text: str) -> str:
+    """``text`` in the characters A-Za-z0-9._- (others become "_"), never "", "." or "..": part of
+    a file name where nothing else must tell names apart (a file name with a time in it, say)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    return name if name.strip(".") else name.replace(".", "_") or "_"
 
 
 def _digest(text: str) -> str:

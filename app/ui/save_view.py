@@ -9,14 +9,14 @@ import time
 from app.errors import DeepVisError
 from app.files import write_image_atomic
 from app.paths import user_path
-from app.unit_images import folder_name
+from app.unit_images import plain_name
 
 NAME_PART = 60   # characters kept of the model's and the layer's names
 
 
 def file_name(model: str, layer: str, unit: int, when: float, attempt: int = 0) -> str:
     """<model>_<layer>_unit<N>_<YYYYmmdd-HHMMSS>[-attempt].png, each name made safe and short."""
-    parts = [folder_name(name).strip(".")[:NAME_PART] or "_" for name in (model, layer)]
+    parts = [plain_name(name).strip(".")[:NAME_PART] or "_" for name in (model, layer)]
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when)) + (f"-{attempt + 1}" if attempt else "")
     return f"{parts[0]}_{parts[1]}_unit{unit}_{stamp}.png"
 
