@@ -9,7 +9,8 @@ costs about (preset iterations / --iters) times the figure shown. The ratios are
 --preset: 1-5 (the paper's, in the net's input space) or lucid, maco (a parameterized image of
 --size pixels a side, seen by the net at its own input size). For 1-5, --size sets the net's input
 (a model whose file fixes it keeps its own).
---engines times each backward engine (run.backward's graph or NumPy walk) in turn, batch by batch.
+--engines times each backward engine in turn, batch by batch: graph (a step is one session, the
+forward to the layer and the backward to the input) or numpy (a forward run, then the NumPy walk).
 """
 import argparse
 import os

@@ -1,8 +1,8 @@
 """A step of activation maximization as one ONNX Runtime session (the forward to the layer and the
 backward from the objectives' constant seed): the same scores and gradient as the forward run then
-the NumPy walk, on the default model, random-weight CaffeNet and GoogLeNet and an opset-9 net (its
-forward raised to the backward's opset); which objectives take it; the images it makes equal the two
-stages'."""
+the NumPy walk, on the default model, random-weight CaffeNet and GoogLeNet, an opset-9 net (its
+forward raised to the backward's opset) and MNIST-8 (shapes recorded at batch 1); which objectives
+take it; the images it makes equal the two stages'."""
 import numpy as np
 import pytest
 
@@ -40,12 +40,15 @@ def every_kind(net, layer: str) -> list:
             (objectives.Term(layer, 2), objectives.Term(layer, 3, objectives.centre(net, layer), weight=-0.5))]
 
 
-@pytest.mark.parametrize("name", ["default", "caffenet", "googlenet", "alexnet_opset9"])
+@pytest.mark.parametrize("name", ["default", "caffenet", "googlenet", "alexnet_opset9", "mnist8"])
 def test_one_session_gives_the_two_stages_gradient(name, testdata):
     if name == "default":
         net, layer = Net.load(provider="cpu"), "blocks.4.0.dw"
     elif name == "alexnet_opset9":
         net, layer = Net.load(testdata / "onnx_light_zoo" / "light_bvlc_alexnet.onnx", provider="cpu"), "r14"
+    elif name == "mnist8":   # its file records every tensor's shape at batch 1
+        net = Net.load(testdata / "onnx_mnist8" / "mnist-8.onnx", provider="cpu")
+        layer = net.logits_layer()
     else:
         net = Net.load(str(testdata / CAFFE[name][0]), provider="cpu", random_weights=0)
         layer = CAFFE[name][1]

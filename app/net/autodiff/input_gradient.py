@@ -55,7 +55,9 @@ def input_gradient_model(run, layer: str) -> InputGradientGraph:
             nodes, output = barrier(name, value.ndim)
             graph.node.extend(nodes)
             barriers.append(output)
-    del graph.output[:]
+    # shapes a file recorded at its own batch size would let ONNX Runtime fold the backward's Shape
+    # nodes into constants of that batch
+    del graph.value_info[:], graph.output[:]
     outputs = (INPUT_DIFF, layer)
     graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in outputs)
     graph.output.extend(onnx.ValueInfoProto(name=name) for name in sorted(barriers))
