@@ -2,12 +2,13 @@
 backward from the objectives' constant seed): the same scores and gradient as the forward run then
 the NumPy walk, on the default model, random-weight CaffeNet and GoogLeNet, an opset-9 net (its
 forward raised to the backward's opset) and MNIST-8 (shapes recorded at batch 1); which objectives
-take it; the images it makes equal the two stages'."""
+take it; neurons through their receptive field alone; the images it makes equal the two stages'."""
 import numpy as np
 import pytest
 
 from app.net import Net
 from app.offline import objectives, optimize
+from app.offline import objective_gradient as objective_gradient_module
 from app.offline.objective_gradient import objective_gradient
 from app.offline.regularizers import PRESETS
 from views_nets import small_cnn
@@ -17,8 +18,8 @@ CAFFE = {"caffenet": ("caffenet_deploy/deploy.prototxt", "conv5"),
          "googlenet": ("googlenet_deploy/deploy.prototxt", "inception_4a/output")}
 
 
-def one_session_made(net, layer: str, batch: int) -> bool:
-    entry = net._graph_sessions.get(("input_gradient", layer, batch))
+def one_session_made(net, layer: str, batch: int, crop=None) -> bool:
+    entry = net._graph_sessions.get(("input_gradient", layer, batch, crop))
     return entry is not None and not isinstance(entry, str)
 
 
@@ -107,3 +108,44 @@ def test_optimized_images_equal_the_two_stages(net):
         assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1
         assert a.activation == pytest.approx(b.activation, rel=1e-4)
         assert a.activation > a.start_activation
+
+
+@pytest.fixture(scope="module")
+def default_net():
+    return Net.load(provider="cpu")
+
+
+def test_neurons_take_their_receptive_field_alone(default_net):
+    """blocks.3.0.dw.conv's centre sees 83 x 83 pixels: the session takes the 96 x 96 crop aligned
+    to the layer's stride of 16, and gives the whole image's scores and gradient (zero elsewhere)."""
+    net, layer = default_net, "blocks.3.0.dw.conv"
+    targets = [objectives.unit_terms(net, layer, unit, "neuron") for unit in (0, 5, 9)]
+    assert objective_gradient_module.neuron_crop(net, targets, layer) == (64, 160, 64, 160)
+    batch = np.random.default_rng(5).normal(0, 10, (3,) + net.input_shape).astype(np.float32)
+    scores, gradient = objective_gradient(net, batch, targets)
+    assert one_session_made(net, layer, 3, (64, 160, 64, 160))
+    expected_scores, expected = two_stages(net, batch, targets)
+    assert np.abs(gradient - expected).max() / np.abs(expected).max() < TOLERANCE
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5)
+    outside = np.ones(expected.shape, bool)
+    outside[:, :, 64:160, 64:160] = False
+    assert np.abs(expected[outside]).max() == 0 and np.abs(expected[~outside]).max() > 0
+    # a channel, and a neuron that sees most of the image, take the whole image
+    assert objective_gradient_module.neuron_crop(net, [objectives.unit_terms(net, layer, 0, "channel")], layer) is None
+    deep = "blocks.4.2.add"
+    assert objective_gradient_module.neuron_crop(net, [objectives.unit_terms(net, deep, 0, "neuron")], deep) is None
+
+
+def test_a_crop_that_changes_a_neuron_is_not_used(default_net, monkeypatch):
+    """A crop one pixel off the layer's grid moves every neuron: checked once against the whole image,
+    it is refused (its line kept for that crop) and the whole image's session gives the step."""
+    net, layer = default_net, "blocks.3.0.dw.conv"
+    off_grid = (65, 161, 64, 160)
+    monkeypatch.setattr(objective_gradient_module, "neuron_crop", lambda *args: off_grid)
+    targets = [objectives.unit_terms(net, layer, 3, "neuron")]
+    batch = np.random.default_rng(6).normal(0, 10, (1,) + net.input_shape).astype(np.float32)
+    scores, gradient = objective_gradient(net, batch, targets)
+    assert "the neurons' values change" in net._graph_sessions[("input_gradient", layer, 1, off_grid)]
+    assert one_session_made(net, layer, 1)
+    expected_scores, expected = two_stages(net, batch, targets)
+    assert np.abs(gradient - expected).max() / np.abs(expected).max() < TOLERANCE

@@ -33,14 +33,16 @@ class InputGradientGraph:
     model: onnx.ModelProto
     input_name: str
     outputs: tuple
+    layer_shape: tuple   # the layer's value per image at the size recorded
 
 
 def input_gradient_model(run, layer: str) -> InputGradientGraph:
     """The model for ``layer``, recorded on the values of ``run`` (a forward run that computed the
-    layer); raises CannotRecord, with its one line, when the graph cannot express a node's rule."""
+    layer, at the net's input size or another: the model then takes that size); raises
+    CannotRecord, with its one line, when the graph cannot express a node's rule."""
     steps = run.plan.path(layer, frozenset([run.input_name]))
     backward = backward_model(run, steps, layer, "grad", False, frozenset()).model
-    forward = _forward_to(run.model, layer)
+    forward = _forward_to(run.model, layer, run.input.shape[2:])
     made = [name for node in forward.graph.node for name in node.output]
     weights = {weight.name for weight in forward.graph.initializer}
     graph = forward.graph
@@ -61,12 +63,13 @@ def input_gradient_model(run, layer: str) -> InputGradientGraph:
     outputs = (INPUT_DIFF, layer)
     graph.output.extend(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in outputs)
     graph.output.extend(onnx.ValueInfoProto(name=name) for name in sorted(barriers))
-    return InputGradientGraph(forward, run.input_name, outputs)
+    return InputGradientGraph(forward, run.input_name, outputs, run[layer].shape[1:])
 
 
-def _forward_to(model: onnx.ModelProto, layer: str) -> onnx.ModelProto:
-    """The nodes ``layer`` depends on, at the backward's opset or the model's own when later."""
-    forward = onnx_graph.needed_for(onnx_graph.runnable(model), layer)
+def _forward_to(model: onnx.ModelProto, layer: str, size: tuple) -> onnx.ModelProto:
+    """The nodes ``layer`` depends on, taking images of ``size`` (height, width), at the backward's
+    opset or the model's own when later."""
+    forward = onnx_graph.with_input_size(onnx_graph.needed_for(onnx_graph.runnable(model), layer), size)
     opset = next((entry.version for entry in forward.opset_import if entry.domain in ("", "ai.onnx")), 1)
     if opset >= OPSET:
         return forward
