@@ -18,8 +18,8 @@ several layers, a penalty whose seed depends on the activation (diversity's), th
 (``net.backward_engine``), and a net whose backward the graph cannot record.
 """
 import math
+import weakref
 from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from app.net.run import Run
 from app.offline import objectives
 
 CROP_SHARE = 0.6   # of the image's pixels: a larger crop saves too little to pay for its own session
+_FIELDS = weakref.WeakKeyDictionary()   # net -> its receptive fields, dropped with the net
 
 
 def objective_gradient(net, batch: np.ndarray, targets: list, views: int = 1, penalty=None) -> tuple:
@@ -125,7 +126,9 @@ def _shifted(net, targets: list, layer: str, crop: tuple) -> list:
                   for term in terms) for terms in targets]
 
 
-@lru_cache(maxsize=4)
 def _fields(net) -> dict:
     """The net's receptive fields (10 ms for the default model: not once per step)."""
-    return receptive_fields(net)
+    fields = _FIELDS.get(net)
+    if fields is None:
+        fields = _FIELDS[net] = receptive_fields(net)
+    return fields
