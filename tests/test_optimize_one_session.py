@@ -97,7 +97,8 @@ def test_a_penalty_adds_its_own_backward_pass(net):
 
 
 def test_optimized_images_equal_the_two_stages(net):
-    """The same images through either path (a gray level for the float rounding of the two)."""
+    """The same images through either path (a gray level for the float rounding of the two); conv2's
+    neurons go through their receptive field's crop."""
     one = optimize.optimize_units(net, "conv2", [0, 3], PRESETS[5], seed=4, iterations=15)
     net.backward_engine = "numpy"
     try:
@@ -108,6 +109,8 @@ def test_optimized_images_equal_the_two_stages(net):
         assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1
         assert a.activation == pytest.approx(b.activation, rel=1e-4)
         assert a.activation > a.start_activation
+    alone = optimize.optimize_units(net, "conv2", [3], PRESETS[5], seed=4, iterations=15)[0]
+    assert np.abs(alone.image.astype(int) - one[1].image.astype(int)).max() <= 1   # whatever its batch-mates
 
 
 @pytest.fixture(scope="module")
