@@ -295,7 +295,8 @@ def test_default_model_every_unit_on_a_few_photos(tmp_path):
 
 
 def test_convs_fuse_with_their_clamp_unless_an_average_pool_reads_it():
-    from app.net.spatial_max import SUFFIX, reduction_model
+    from app.net.exact_fusion import SUFFIX
+    from app.net.spatial_max import reduction_model
     net = default_net()
     barriers = {o.name for o in reduction_model(net, find.choose_layers(net)).graph.output}
     barriers = {name.replace(SUFFIX, "") for name in barriers if name.endswith(SUFFIX)}

@@ -132,6 +132,17 @@ def runnable(model: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
+def with_input_size(model: onnx.ModelProto, size: tuple) -> onnx.ModelProto:
+    """``model`` (changed in place) taking images of ``size`` (height, width): the input's spatial
+    dims that the file fixes otherwise become symbolic."""
+    dims = graph_input(model).type.tensor_type.shape.dim
+    for dim, length, name in zip(dims[2:], size, ("height", "width")):
+        if dim.dim_value != length:
+            dim.Clear()
+            dim.dim_param = name
+    return model
+
+
 SMALL_CONSTANT = 1024   # elements: shape and index constants, whose values shape inference may read
 
 

@@ -13,26 +13,17 @@ first column holding it whenever one row or one column alone holds the max (``po
 several rows and several columns do (a dead channel, a clamped activation) the column stays UNKNOWN
 for the caller to settle from the layer itself, for the few such entries it keeps.
 
-The values equal Net.forward's to the last bit. ORT fuses an op with its single consumer (a conv
-with the residual Add it accumulates into, a conv with a batch norm) and then runs other kernels,
-which round differently; Net.forward's tensors are all outputs, so nothing there is fused. Each tensor
-that the chosen layers depend on and that has one consumer therefore gets a second one (a
-GlobalMaxPool, which reads it in ORT's blocked layout, or the tensor itself as an output when it has
-no spatial axes) so that the same kernels run. One fusion is let through: a conv with a clamping
-activation (Relu, Clip) computes the same numbers fused, and twice as fast, as long as what reads
-the activation does not sum in an order that depends on the layout (an average pool does).
+The values equal Net.forward's to the last bit: the tensors the chosen layers depend on get the
+fusion barriers of app/net/exact_fusion.py.
 """
 import numpy as np
 import onnxruntime as ort
 from onnx import ValueInfoProto, helper
 
 from app.net import onnx_graph
+from app.net.exact_fusion import barrier, needs_barrier
 
 SUFFIX = "::spatial_max"  # appended to a tensor's name for the nodes and tensors added here
-CLAMPS = ("Relu", "Clip")  # the same numbers fused into the conv before them as run after it
-# readers whose result does not depend on ORT's layout of their input: elementwise, max, or convs
-# (ORT runs a conv in its blocked layout whatever layout its input came in)
-LAYOUT_FREE = ("Conv", "Relu", "Clip", "Add", "Sub", "Mul", "MaxPool", "GlobalMaxPool", "Concat")
 UNKNOWN = -1  # a column that the row and column maxima leave open
 
 
@@ -45,12 +36,6 @@ def reductions(layer: str, height: int, width: int) -> tuple:
                               kernel_shape=[height, 1], strides=[height, 1]),
              helper.make_node("GlobalMaxPool", [rows], [maxima], name=maxima)]
     return nodes, [maxima, rows, columns]
-
-
-def fuses_exactly(name: str, readers: dict) -> bool:
-    """Whether ``name``'s one reader is a clamp whose own readers are all layout-free."""
-    (clamp,) = readers[name]
-    return clamp.op_type in CLAMPS and all(reader.op_type in LAYOUT_FREE for reader in readers.get(clamp.output[0], ()))
 
 
 def reduction_model(net, layers: list):
@@ -70,12 +55,10 @@ def reduction_model(net, layers: list):
             elif name in chosen:
                 added, outputs[name] = reductions(name, *net.layer(name).shape[1:])
                 nodes.extend(added)
-            elif (name in needed and len(readers.get(name, ())) == 1 and not fuses_exactly(name, readers)
-                  and dtype is not None and dtype.kind == "f"):
-                if rank >= 3:
-                    name, tensor = name + SUFFIX, name
-                    nodes.append(helper.make_node("GlobalMaxPool", [tensor], [name], name=name))
-                barriers.append(name)
+            elif name in needed and needs_barrier(name, readers, dtype):
+                added, output = barrier(name, rank)
+                nodes.extend(added)
+                barriers.append(output)
     del graph.node[:], graph.output[:]
     graph.node.extend(nodes)
     names = [name for layer in layers for name in outputs[layer]] + barriers

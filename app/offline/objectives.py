@@ -90,24 +90,39 @@ def layers_of(objectives) -> list:
     return sorted({term.layer for terms in objectives for term in terms})
 
 
-def evaluate(objectives, values: dict, views: int) -> tuple:
-    """(scores, seeds): each image's objective, averaged over its ``views`` rows (row r shows image
-    r // views), and per layer the gradient of the sum of the scores wrt that layer's value."""
-    scores = np.zeros(len(objectives))
-    seeds = {layer: np.zeros_like(values[layer]) for layer in layers_of(objectives)}
+def scores(objectives, values: dict, views: int) -> np.ndarray:
+    """Each image's objective on ``values`` (layer -> value), averaged over its ``views`` rows (row r
+    shows image r // views)."""
+    found = np.zeros(len(objectives))
     for image, terms in enumerate(objectives):
         rows = slice(image * views, (image + 1) * views)
         for term in terms:
-            value, seed = values[term.layer][rows], seeds[term.layer][rows]
-            spread = int(np.prod(value.shape[2:]))   # positions of a map, 1 for a vector
+            value = values[term.layer][rows]
             if term.direction is not None:
                 weights = term.direction.reshape((-1,) + (1,) * (value.ndim - 2))
-                scores[image] += term.weight * (value * weights).sum(axis=1).mean()
-                seed += term.weight * np.broadcast_to(weights, value.shape[1:]) / (spread * views)
+                found[image] += term.weight * (value * weights).sum(axis=1).mean()
             elif term.position is not None:
-                scores[image] += term.weight * value[(slice(None), term.unit) + tuple(term.position)].mean()
+                found[image] += term.weight * value[(slice(None), term.unit) + tuple(term.position)].mean()
+            else:
+                found[image] += term.weight * value[:, term.unit].mean()
+    return found
+
+
+def seeds(objectives, shapes: dict, views: int) -> dict:
+    """Per layer, the gradient of the sum of the scores with respect to its value (``shapes``: layer ->
+    the value's shape, batch axis first). Every objective is linear in the activations, so the
+    gradient is the same whatever the values: made once, it seeds every step's backward pass."""
+    found = {layer: np.zeros(shapes[layer], np.float32) for layer in layers_of(objectives)}
+    for image, terms in enumerate(objectives):
+        rows = slice(image * views, (image + 1) * views)
+        for term in terms:
+            seed = found[term.layer][rows]
+            spread = int(np.prod(seed.shape[2:]))   # positions of a map, 1 for a vector
+            if term.direction is not None:
+                weights = term.direction.reshape((-1,) + (1,) * (seed.ndim - 2))
+                seed += term.weight * np.broadcast_to(weights, seed.shape[1:]) / (spread * views)
+            elif term.position is not None:
                 seed[(slice(None), term.unit) + tuple(term.position)] += term.weight / views
             else:
-                scores[image] += term.weight * value[:, term.unit].mean()
                 seed[:, term.unit] += term.weight / (spread * views)
-    return scores, seeds
+    return found

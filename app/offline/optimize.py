@@ -19,6 +19,7 @@ from app.files import write_image_atomic, write_json_atomic
 from app.net.preprocess import mean_array
 from app.offline import objectives, render, transforms
 from app.offline.montage import grid, write_sprite
+from app.offline.objective_gradient import objective_gradient
 from app.offline.progress import done_units, progress_bar
 from app.offline.regularizers import PRESETS, Preset, learning_rates, regularize
 from app.offline.render import RECIPES, Recipe
@@ -105,14 +106,11 @@ def optimize_units(net, layer: str, units, preset: Preset = PRESETS[3], seed: in
     for step in range(steps):
         x = space.clip(x)
         warp = transforms.random_warps(preset, streams, x.shape[2:])
-        run = net.forward(space.to_net(transforms.apply(x, warp)), up_to=layer)
-        scores, seeds = objectives.evaluate(targets, {layer: run[layer]}, 1)
+        scores, grad = objective_gradient(net, space.to_net(transforms.apply(x, warp)), targets)
         start_value = scores if start_value is None else start_value
         better = scores > best_value
         best_value[better], best_x[better], best_step[better] = scores[better], x[better], step
-        grad = space.grad_from_net(run.backward(layer, 0, mode="grad", seed=seeds[layer]).input)
-        grad = transforms.apply_adjoint(grad, warp)
-        del run   # ONNX Runtime reuses its memory for the next step's forward
+        grad = transforms.apply_adjoint(space.grad_from_net(grad), warp)
         x = regularize(x + learning_rates(preset, grad).astype(np.float32) * grad, grad, preset, step)
         if on_step and on_step(step, lambda: list(zip(net.deprocess(space.to_net(space.stretched(best_x))),
                                                       best_value.tolist()))) is False:

@@ -17,6 +17,7 @@ from app.offline.adam import Adam
 from app.offline.fourier import Fourier
 from app.offline.maco import Maco, photo_spectrum
 from app.offline.net_input import NetInput, to_bgr_uint8
+from app.offline.objective_gradient import objective_gradient
 
 
 @dataclass(frozen=True)
@@ -74,17 +75,13 @@ def _views(recipe: Recipe, streams: list, step: int, steps: int, size: tuple, ou
     return sampling.Views(views, owners, size, out_size)
 
 
-def _forward(net, batch: np.ndarray, layers: list):
-    return net.forward(batch, up_to=layers[0] if len(layers) == 1 else None)
-
-
 def _scores(net, net_input: NetInput, targets, images: np.ndarray) -> np.ndarray:
     """Each objective on its image seen whole (resized to the net's input, no transforms)."""
     whole = sampling.Views([sampling.resize_view(images.shape[2:], net_input.image_size)] * len(images),
                            range(len(images)), images.shape[2:], net_input.image_size)
     layers = objectives.layers_of(targets)
-    run = _forward(net, net_input.to_net(whole.apply(images)), layers)
-    return objectives.evaluate(targets, {layer: run[layer] for layer in layers}, 1)[0]
+    run = net.forward(net_input.to_net(whole.apply(images)), up_to=layers[0] if len(layers) == 1 else None)
+    return objectives.scores(targets, {layer: run[layer] for layer in layers}, 1)
 
 
 def render(net, targets: list, recipe: Recipe, streams: list, iterations: int = None, size: tuple = None,
@@ -105,11 +102,10 @@ def render(net, targets: list, recipe: Recipe, streams: list, iterations: int = 
     param, net_input = parameterization(recipe, size), NetInput(net.spec.input)
     params = param.start(streams)
     optimizer = Adam(recipe.lr, nesterov=recipe.optimizer == "nadam")
-    layers = objectives.layers_of(targets)
-    spread = None
+    penalty = None
     if groups and diversity_weight:
-        spread = diversity.diversity_layer(net, layers[0])
-        layers = sorted(set(layers) | {spread})
+        penalty = (diversity.diversity_layer(net, objectives.layers_of(targets)[0]),
+                   lambda value: _diversity_seed(value, groups, recipe.crops, diversity_weight))
     start = _scores(net, net_input, targets, param.image(params).astype(np.float32))
     transparency = np.zeros((len(targets),) + size)
     for step in range(steps):
@@ -119,18 +115,7 @@ def render(net, targets: list, recipe: Recipe, streams: list, iterations: int = 
         if recipe.noise:
             batch += np.concatenate([stream.normal(0.0, recipe.noise, (recipe.crops,) + batch.shape[1:])
                                      for stream in streams]).astype(np.float32)
-        run = _forward(net, net_input.to_net(batch), layers)
-        values = {layer: run[layer] for layer in layers}
-        scores, seeds = objectives.evaluate(targets, values, recipe.crops)
-        if spread:
-            seeds.setdefault(spread, np.zeros_like(values[spread]))
-            for group in groups:
-                rows = np.concatenate([np.arange(i * recipe.crops, (i + 1) * recipe.crops) for i in group])
-                for crop in range(recipe.crops):
-                    _, grad = diversity.penalty(values[spread][rows[crop::recipe.crops]])
-                    seeds[spread][rows[crop::recipe.crops]] -= diversity_weight * grad / recipe.crops
-        grad_net = sum(run.backward(layer, 0, mode="grad", seed=seed).input for layer, seed in seeds.items())
-        del run, values   # ONNX Runtime reuses their memory for the next step's forward
+        scores, grad_net = objective_gradient(net, net_input.to_net(batch), targets, recipe.crops, penalty)
         grad_images = views.adjoint(net_input.grad_to_rgb(grad_net), len(targets))
         transparency += np.abs(grad_images).sum(axis=1)
         params = optimizer.step(params, param.gradient(params, grad_images).astype(np.float32))
@@ -140,3 +125,15 @@ def render(net, targets: list, recipe: Recipe, streams: list, iterations: int = 
     final = _scores(net, net_input, targets, images)
     return [Rendered(*fields) for fields in zip(to_bgr_uint8(images), final.tolist(), start.tolist(),
                                                 transparency)]
+
+
+def _diversity_seed(value: np.ndarray, groups: list, crops: int, weight: float) -> np.ndarray:
+    """The seed of ``weight`` times the diversity penalty, to be descended, of each group's copies
+    (their ``crops`` views each, one view of every copy at a time) at its layer's ``value``."""
+    seed = np.zeros_like(value)
+    for group in groups:
+        rows = np.concatenate([np.arange(i * crops, (i + 1) * crops) for i in group])
+        for crop in range(crops):
+            _, grad = diversity.penalty(value[rows[crop::crops]])
+            seed[rows[crop::crops]] -= weight * grad / crops
+    return seed
