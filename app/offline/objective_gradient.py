@@ -91,7 +91,7 @@ def _model(net, batch, part, layer: str, targets, shifted, views: int, crop):
 
 def _forward_at_size(net, part: np.ndarray, layer: str) -> Run:
     """A forward run of images of another size than the net's, every tensor up to ``layer``."""
-    model = onnx_graph.with_input_size(onnx_graph.needed_for(onnx_graph.runnable(net.model), layer),
+    model = onnx_graph.with_input_size(onnx_graph.needed_for(onnx_graph.runnable(net.skeleton), layer),
                                        part.shape[2:])
     session = net.make_session(onnx_graph.with_all_outputs(model))
     names = [output.name for output in session.get_outputs()]

@@ -42,7 +42,7 @@ def input_gradient_model(run, layer: str) -> InputGradientGraph:
     CannotRecord, with its one line, when the graph cannot express a node's rule."""
     steps = run.plan.path(layer, frozenset([run.input_name]))
     backward = backward_model(run, steps, layer, "grad", False, frozenset()).model
-    forward = _forward_to(run.model, layer, run.input.shape[2:])
+    forward = _forward_to(run.net.skeleton, layer, run.input.shape[2:])   # the weights: the net's own arrays
     made = [name for node in forward.graph.node for name in node.output]
     weights = {weight.name for weight in forward.graph.initializer}
     graph = forward.graph
