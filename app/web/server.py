@@ -225,7 +225,8 @@ class WebServer:
 
     async def _socket(self, request):
         limit = self.settings.web_frame_max_bytes
-        socket = web.WebSocketResponse(max_msg_size=SOCKET_SLACK * limit)
+        # no per-message deflate: the pictures are JPEG already (it cost CPU and a thread for nothing)
+        socket = web.WebSocketResponse(max_msg_size=SOCKET_SLACK * limit, compress=False)
         await socket.prepare(request)
         self.sockets.add(socket)
         loop, wake = asyncio.get_running_loop(), asyncio.Event()
